@@ -1,0 +1,42 @@
+"""Real-time face tracking and identification: YOLO faces, ArcFace embeddings, DeepSORT.
+
+Install with ``make install`` (see README.md): it installs this package and
+then ``insightface`` with ``--no-deps``, because insightface's metadata asks
+for the CPU ``onnxruntime`` distribution, which would shadow
+``onnxruntime-gpu`` (both install the same ``onnxruntime`` module).
+"""
+from setuptools import setup
+
+INSTALL_REQUIRES = [
+    # The user's package list (insightface is installed separately, see above).
+    "torch>=2.14",
+    "torchvision>=0.29",
+    "ultralytics>=8.4,<8.5",
+    "onnxruntime-gpu>=1.20",
+    "opencv-python>=4.8",
+    "filterpy>=1.4.5",
+    "scipy>=1.10",
+    # What we truly need besides.
+    "numpy>=1.24",
+    "pyyaml>=6.0",
+    "tqdm>=4.60",
+    "onnx>=1.14",            # validating weights, tiny test models
+    "requests>=2.28",        # insightface needs it (installed with --no-deps)
+    "scikit-image>=0.20",    # insightface needs it (installed with --no-deps)
+    "matplotlib>=3.7",       # calibration and report plots
+    "motmetrics>=1.4",       # CLEAR MOT / ID metrics (evaluation)
+    "trackeval>=1.3",        # HOTA (evaluation)
+    "ai-edge-litert>=2.1.4; platform_system == 'Linux' and platform_machine == 'x86_64'",  # .tflite detectors
+]
+
+setup(
+    name="facetrack",
+    version="0.1.0",
+    description="Real-time face tracking and identification: YOLO + ArcFace + DeepSORT",
+    python_requires=">=3.10",
+    packages=["tracker", "models", "gallery", "pipeline", "evaluation"],
+    py_modules=["demo"],
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"dev": ["pytest>=7.4", "pytest-timeout>=2.1"]},
+    entry_points={"console_scripts": ["facetrack-demo=demo:main"]},
+)
