@@ -1,0 +1,331 @@
+"""YOLO face detector on ultralytics -> ``Detections`` with 5 landmarks.
+
+Any format ultralytics runs works (``.pt``, ``.onnx``, ``.engine``,
+``.tflite``). Pose models with 5 keypoints give landmarks (left eye, right eye,
+nose, left and right mouth corners, as seen in the image); detection-only face
+models give ``landmarks=None`` and the embedder falls back to box crops.
+
+The task (``pose`` or ``detect``) is read from the file's own metadata (the
+checkpoint for ``.pt``, ``metadata_props`` for ``.onnx``, the embedded
+``metadata.json`` for ``.tflite``, the JSON header for ``.engine``), or inferred
+from a single-class ONNX output (5 channels: detect, 20: pose with 5x3
+keypoints); pass ``task=`` to force it.
+
+Offline and quiet
+-----------------
+ultralytics checks for internet at import (a DNS lookup), may pip-install
+missing packages, sends usage events and logs to the console. The constructor
+therefore imports ultralytics inside a scope that sets ``YOLO_OFFLINE=1``,
+``YOLO_AUTOINSTALL=false`` and ``YOLO_VERBOSE=false`` in ``os.environ`` and
+restores the previous values on exit (these are read once, when ultralytics is
+first imported). Whether or not ultralytics was imported before, it then sets
+the process-wide module flags ``ultralytics.utils.checks.AUTOINSTALL`` and
+``ONLINE`` to False, disables ``ultralytics.utils.events.events`` and sets the
+``ultralytics`` logger to WARNING; predictions run with ``verbose=False``.
+Nothing of ours changes the environment at import time.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import logging
+import os
+import struct
+import zipfile
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from models.device import resolve_device
+from models.io import to_bgr
+from tracker.detections import NUM_LANDMARKS, Detections
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FaceDetector", "ultralytics_offline"]
+
+_OFFLINE_ENV = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false", "YOLO_VERBOSE": "false"}
+_TASKS = ("pose", "detect")
+
+
+@contextlib.contextmanager
+def ultralytics_offline():
+    """Import ultralytics offline and quiet (see the module docstring); yields the ``ultralytics`` module.
+
+    The environment variables are set only inside the ``with`` block and
+    restored afterwards; the module flags it sets stay (process-wide).
+    """
+    saved = {key: os.environ.get(key) for key in _OFFLINE_ENV}
+    os.environ.update(_OFFLINE_ENV)
+    try:
+        import ultralytics
+        from ultralytics.utils import checks
+
+        checks.AUTOINSTALL = False
+        checks.ONLINE = False
+        try:
+            from ultralytics.utils import events as events_module
+
+            events_module.ONLINE = False
+            events_module.events.enabled = False
+        except (ImportError, AttributeError):  # pragma: no cover - other ultralytics versions
+            pass
+        logging.getLogger("ultralytics").setLevel(logging.WARNING)
+        yield ultralytics
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class FaceDetector:
+    """Detect faces (and 5 landmarks) with a YOLO model through ultralytics.
+
+    Parameters
+    ----------
+    weights : str or Path
+        An existing model file (resolve names with
+        ``models.weights.resolve_weights`` first).
+    confidence_threshold : float
+        Minimum score in [0, 1] of a kept face.
+    nms_iou_threshold : float
+        IoU in [0, 1] above which the lower-scoring of two boxes is suppressed.
+    input_size : int
+        Network input side in pixels (a multiple of 32; must equal the
+        exported size for fixed-size ``.onnx`` / ``.engine`` / ``.tflite``).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    half : bool
+        fp16 inference; applies on CUDA only (ignored with a log message on
+        the CPU).
+    task : str, optional
+        ``"pose"`` or ``"detect"`` to override what the file's metadata says.
+    max_detections : int
+        At most this many faces per frame.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``weights`` does not exist.
+    ValueError
+        For a bad keyword value or a model whose task cannot be determined.
+    """
+
+    def __init__(
+        self,
+        weights: Union[str, Path],
+        *,
+        confidence_threshold: float = 0.5,
+        nms_iou_threshold: float = 0.45,
+        input_size: int = 640,
+        device: str = "auto",
+        half: bool = False,
+        task: Optional[str] = None,
+        max_detections: int = 300,
+    ) -> None:
+        _check_unit("confidence_threshold", confidence_threshold)
+        _check_unit("nms_iou_threshold", nms_iou_threshold)
+        if isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer)) or input_size < 32 \
+                or input_size % 32:
+            raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
+        if not isinstance(half, bool):
+            raise ValueError(f"half must be True or False, got {half!r}")
+        if task is not None and task not in _TASKS:
+            raise ValueError(f"task must be None, 'pose' or 'detect', got {task!r}")
+        if isinstance(max_detections, bool) or not isinstance(max_detections, (int, np.integer)) \
+                or max_detections < 1:
+            raise ValueError(f"max_detections must be a positive integer, got {max_detections!r}")
+        path = Path(weights).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(
+                f"detector weights {path} not found (resolve a model name with models.weights.resolve_weights)"
+            )
+        self.path = path.resolve()
+        self.confidence_threshold = float(confidence_threshold)
+        self.nms_iou_threshold = float(nms_iou_threshold)
+        self.input_size = int(input_size)
+        self.max_detections = int(max_detections)
+        self.device = resolve_device(device)
+        self.half = bool(half) and self.device.startswith("cuda")
+        if half and not self.half:
+            logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
+
+        meta = _export_metadata(self.path)
+        fixed = meta.get("fixed_size")
+        if fixed is not None and fixed != self.input_size:
+            raise ValueError(
+                f"input_size={self.input_size} but {self.path.name} was exported for a fixed {fixed}x{fixed} "
+                f"input; use input_size={fixed}"
+            )
+        with ultralytics_offline() as ultralytics:
+            if self.path.suffix == ".pt":
+                self._model = ultralytics.YOLO(str(self.path), task=task) if task else ultralytics.YOLO(str(self.path))
+                self.task = task or self._model.task
+                kpt_shape = _pt_kpt_shape(self._model)
+            else:
+                self.task = task or meta.get("task")
+                if self.task is None:
+                    raise ValueError(
+                        f"cannot tell whether {self.path.name} is a pose (landmarks) or a detect model from its "
+                        "metadata; pass task='pose' or task='detect'"
+                    )
+                self._model = ultralytics.YOLO(str(self.path), task=self.task)
+                kpt_shape = meta.get("kpt_shape")
+        if self.task not in _TASKS:
+            raise ValueError(f"{self.path.name} is a {self.task!r} model; a face detector must be 'pose' or 'detect'")
+        if self.task == "pose" and kpt_shape is not None and int(kpt_shape[0]) != NUM_LANDMARKS:
+            logger.warning("%s has %s keypoints, not %d: landmarks are not used",
+                           self.path.name, kpt_shape[0], NUM_LANDMARKS)
+        self._kpt_shape = kpt_shape
+        self.has_landmarks = self.task == "pose" and (kpt_shape is None or int(kpt_shape[0]) == NUM_LANDMARKS)
+        self._predict_args = dict(
+            conf=self.confidence_threshold,
+            iou=self.nms_iou_threshold,
+            imgsz=self.input_size,
+            device=self.device,
+            half=self.half,
+            max_det=self.max_detections,
+            verbose=False,
+        )
+        logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
+                    self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        """Detect the faces of one frame.
+
+        Parameters
+        ----------
+        frame_bgr : ndarray
+            An ``(H, W, 3)`` BGR ``uint8`` frame of any size; ``(H, W)``
+            grayscale and ``(H, W, 4)`` BGRA are converted.
+
+        Returns
+        -------
+        Detections
+            Boxes in pixels of ``frame_bgr`` (clipped to it), scores, and
+            ``(N, 5, 2)`` landmarks (``None`` for detection-only models).
+            ``det_index`` is ``arange(N)`` in descending score order.
+
+        Raises
+        ------
+        ValueError
+            For ``None``, an empty frame or an unsupported shape or dtype.
+        """
+        frame = to_bgr(frame_bgr, name="frame_bgr")
+        result = self._model.predict(frame, **self._predict_args)[0]
+        return self._to_detections(result, frame.shape[1], frame.shape[0])
+
+    def warmup(self, frames: int = 2) -> None:
+        """Run a few predictions on a blank frame (the first calls build the predictor and are slow)."""
+        blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
+        for _ in range(frames):
+            self.detect(blank)
+
+    def _to_detections(self, result, width: int, height: int) -> Detections:
+        boxes = result.boxes
+        if boxes is None or len(boxes) == 0:
+            return Detections.empty(with_landmarks=self.has_landmarks)
+        xyxy = boxes.xyxy.detach().cpu().numpy().astype(np.float32)
+        conf = boxes.conf.detach().cpu().numpy().astype(np.float32)
+        landmarks = None
+        if self.has_landmarks:
+            kpts = getattr(result, "keypoints", None)
+            if kpts is None or kpts.data.shape[1] != NUM_LANDMARKS:
+                raise RuntimeError(f"{self.path.name} returned no 5-point keypoints although it is a pose model")
+            landmarks = kpts.data[..., :2].detach().cpu().numpy().astype(np.float32)
+        return _make_detections(xyxy, conf, landmarks, width, height)
+
+    def __repr__(self) -> str:
+        return (f"FaceDetector({self.path.name!r}, task={self.task!r}, device={self.device!r}, "
+                f"input_size={self.input_size}, half={self.half})")
+
+
+def _make_detections(xyxy, conf, landmarks, width: int, height: int) -> Detections:
+    """Clip boxes to the frame, sort by descending score and build ``Detections``."""
+    xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4).copy()
+    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
+    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
+    xyxy[:, 2] = np.maximum(xyxy[:, 2], xyxy[:, 0])
+    xyxy[:, 3] = np.maximum(xyxy[:, 3], xyxy[:, 1])
+    conf = np.asarray(conf, np.float32).reshape(-1)
+    order = np.argsort(-conf, kind="stable")
+    return Detections(
+        xyxy=xyxy[order],
+        confidence=conf[order],
+        landmarks=None if landmarks is None else np.asarray(landmarks, np.float32)[order],
+    )
+
+
+def _check_unit(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+
+
+def _pt_kpt_shape(model) -> Optional[Tuple[int, int]]:
+    inner = getattr(model, "model", None)
+    shape = getattr(inner, "kpt_shape", None)
+    if shape is None:
+        shape = (getattr(inner, "yaml", None) or {}).get("kpt_shape")
+    return tuple(int(v) for v in shape) if shape is not None else None
+
+
+def _parse(value):
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return value
+
+
+def _export_metadata(path: Path) -> dict:
+    """Task, keypoint shape and fixed input size from an exported model's own metadata (``{}`` when absent)."""
+    suffix = path.suffix.lower()
+    meta: dict = {}
+    try:
+        if suffix == ".onnx":
+            meta = _onnx_metadata(path)
+        elif suffix == ".tflite":
+            with zipfile.ZipFile(path) as zf:  # ultralytics appends metadata.json as a zip
+                meta = json.loads(zf.read("metadata.json").decode("utf-8"))
+        elif suffix == ".engine":
+            with open(path, "rb") as handle:  # ultralytics writes a length-prefixed JSON header
+                size = struct.unpack("<i", handle.read(4))[0]
+                if 0 < size < 1 << 20:
+                    meta = json.loads(handle.read(size).decode("utf-8"))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, struct.error):
+        logger.debug("no readable metadata in %s", path, exc_info=True)
+    out = {key: _parse(meta.get(key)) for key in ("task", "kpt_shape", "imgsz") if meta.get(key) is not None}
+    if suffix == ".onnx":
+        if meta.get("onnx_fixed_size"):
+            out["fixed_size"] = int(meta["onnx_fixed_size"])
+    elif "imgsz" in out and not _parse(meta.get("dynamic", False)):
+        imgsz = out["imgsz"]
+        if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2 and imgsz[0] == imgsz[1]:
+            out["fixed_size"] = int(imgsz[0])
+    if "task" not in out and "onnx_channels" in meta:
+        channels = meta["onnx_channels"]
+        out["task"] = {5: "detect", 20: "pose", 19: "pose"}.get(channels)
+        if channels in (19, 20):
+            out["kpt_shape"] = (5, 3 if channels == 20 else 2)
+    return out
+
+
+def _onnx_metadata(path: Path) -> dict:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    meta = {prop.key: prop.value for prop in proto.metadata_props}
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    if len(dims) == 4 and dims[2] and dims[2] == dims[3]:
+        meta["onnx_fixed_size"] = int(dims[2])
+    out_dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    if len(out_dims) == 3 and out_dims[1]:
+        meta["onnx_channels"] = int(out_dims[1])
+    return meta
