@@ -1,0 +1,208 @@
+"""One tracked face: its Kalman state, lifecycle and the detection it matched.
+
+A track owns its state; the tracker lends it the Kalman filter
+(``track.predict(kf)``, ``track.update(kf, ...)``, ``track.mark_missed()``),
+as in deep_sort. Appearance features live in the appearance metric, keyed by
+``track_id``; a track only queues the features it received this frame in
+``pending_features`` for the tracker to hand over.
+"""
+from __future__ import annotations
+
+import enum
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from tracker.boxes import xyah_to_xyxy
+from tracker.kalman_filter import KalmanFilter
+
+
+class TrackState(enum.Enum):
+    """Lifecycle of a track.
+
+    ``TENTATIVE`` until ``n_init`` consecutive hits, then ``CONFIRMED``. A
+    tentative track is ``DELETED`` on its first miss; a confirmed one after
+    more than ``max_age`` consecutive misses, when it becomes ``LOST`` if the
+    tracker keeps a lost-track buffer for re-identification (and ``DELETED``
+    when it leaves that buffer).
+    """
+
+    TENTATIVE = 1
+    CONFIRMED = 2
+    DELETED = 3
+    LOST = 4
+
+
+class Track:
+    """A single face track with an ``xyah`` Kalman state.
+
+    Parameters
+    ----------
+    mean : ndarray
+        The ``(8,)`` initial state mean.
+    covariance : ndarray
+        The ``(8, 8)`` initial state covariance.
+    track_id : int
+        A unique id for this track.
+    n_init : int
+        Consecutive hits needed to confirm the track (1 confirms at once).
+    max_age : int
+        Consecutive misses tolerated before a confirmed track is deleted.
+    det_index : int or None
+        The ``det_index`` of the detection that started the track.
+    feature : ndarray or None
+        The ``(D,)`` appearance feature of that detection, if any.
+
+    Attributes
+    ----------
+    track_id : int
+    state : TrackState
+    hits : int
+        Number of measurement updates.
+    age : int
+        Frames since the track started.
+    time_since_update : int
+        Frames since the last measurement update (0 = matched this frame).
+    det_index : int or None
+        ``det_index`` of the detection matched this frame, else ``None``.
+    revived : bool
+        True on the frame the track came back from the lost buffer.
+    motion_stale : bool
+        True after a scene cut until the track is matched again: its Kalman
+        state describes the previous shot, so it is matched by appearance
+        only and re-initialised from the new box.
+    confidence : float or None
+        Detector score of the last matched detection.
+    pending_features : list of ndarray
+        Features received since the tracker last handed them to the metric.
+    """
+
+    def __init__(
+        self,
+        mean: np.ndarray,
+        covariance: np.ndarray,
+        track_id: int,
+        n_init: int,
+        max_age: int,
+        det_index: Optional[int] = None,
+        feature: Optional[np.ndarray] = None,
+        confidence: Optional[float] = None,
+    ) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.covariance = np.asarray(covariance, dtype=np.float64)
+        self.track_id = int(track_id)
+        self.hits = 1
+        self.age = 1
+        self.time_since_update = 0
+        self.state = TrackState.CONFIRMED if n_init <= 1 else TrackState.TENTATIVE
+        self.det_index = None if det_index is None else int(det_index)
+        self.confidence = None if confidence is None else float(confidence)
+        self.revived = False
+        self.motion_stale = False
+        self.pending_features: List[np.ndarray] = []
+        if feature is not None:
+            self.pending_features.append(np.asarray(feature))
+        self._n_init = n_init
+        self._max_age = max_age
+
+    # ----------------------------------------------------------------- boxes
+    def to_xyah(self) -> np.ndarray:
+        """The ``(4,)`` box ``(cx, cy, a, h)`` of the current state."""
+        return self.mean[:4].copy()
+
+    def to_xyxy(self) -> np.ndarray:
+        """The ``(4,)`` box ``(x1, y1, x2, y2)`` of the current state."""
+        return xyah_to_xyxy(self.mean[:4])
+
+    # ------------------------------------------------------------- lifecycle
+    def is_tentative(self) -> bool:
+        return self.state == TrackState.TENTATIVE
+
+    def is_confirmed(self) -> bool:
+        return self.state == TrackState.CONFIRMED
+
+    def is_deleted(self) -> bool:
+        return self.state == TrackState.DELETED
+
+    def is_lost(self) -> bool:
+        return self.state == TrackState.LOST
+
+    def _advance(self) -> None:
+        """Book-keeping of a prediction step: one frame older, not matched yet."""
+        self.age += 1
+        self.time_since_update += 1
+        self.det_index = None
+        self.revived = False
+
+    def predict(self, kf: KalmanFilter) -> None:
+        """Propagate the state one frame ahead (see :func:`predict_tracks` for many)."""
+        self.mean, self.covariance = kf.predict(self.mean, self.covariance)
+        self._advance()
+
+    def update(
+        self,
+        kf: KalmanFilter,
+        measurement: np.ndarray,
+        det_index: int,
+        feature: Optional[np.ndarray] = None,
+        confidence: Optional[float] = None,
+        reinitiate: bool = False,
+    ) -> None:
+        """Correct the state with a matched detection.
+
+        Parameters
+        ----------
+        kf : KalmanFilter
+        measurement : ndarray
+            The ``(4,)`` detection box ``(cx, cy, a, h)``.
+        det_index : int
+            The detection's ``det_index``.
+        feature : ndarray or None
+            The ``(D,)`` appearance feature, queued for the metric.
+        confidence : float or None
+            The detector score.
+        reinitiate : bool
+            Restart the Kalman state from the box instead of correcting it
+            (after a scene cut, or when revived from the lost buffer).
+        """
+        if reinitiate or self.motion_stale:
+            self.mean, self.covariance = kf.initiate(measurement)
+        else:
+            self.mean, self.covariance = kf.update(self.mean, self.covariance, measurement)
+        self.motion_stale = False
+        if feature is not None:
+            self.pending_features.append(np.asarray(feature))
+        self.det_index = int(det_index)
+        self.confidence = None if confidence is None else float(confidence)
+        self.hits += 1
+        self.time_since_update = 0
+        if self.state == TrackState.TENTATIVE and self.hits >= self._n_init:
+            self.state = TrackState.CONFIRMED
+
+    def mark_missed(self) -> None:
+        """Record a frame without a match; deletes tentative and expired tracks."""
+        if self.state == TrackState.TENTATIVE:
+            self.state = TrackState.DELETED
+        elif self.time_since_update > self._max_age:
+            self.state = TrackState.DELETED
+
+    def __repr__(self) -> str:
+        return (
+            f"Track(id={self.track_id}, state={self.state.name}, hits={self.hits}, age={self.age}, "
+            f"time_since_update={self.time_since_update}, det_index={self.det_index})"
+        )
+
+
+def predict_tracks(kf: KalmanFilter, tracks: Sequence[Track]) -> None:
+    """Predict every track one frame ahead with one vectorised filter call.
+
+    Equivalent to ``for t in tracks: t.predict(kf)``.
+    """
+    if not tracks:
+        return
+    means = np.stack([t.mean for t in tracks])
+    covariances = np.stack([t.covariance for t in tracks])
+    means, covariances = kf.multi_predict(means, covariances)
+    for track, mean, cov in zip(tracks, means, covariances):
+        track.mean, track.covariance = mean, cov
+        track._advance()

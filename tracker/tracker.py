@@ -1,0 +1,437 @@
+"""The multi-face tracker: DeepSORT with ArcFace appearance, shot cuts and
+re-identification from a bounded buffer of lost tracks.
+
+Per frame (:meth:`Tracker.update`):
+
+1. Predict every active track one frame ahead (one vectorised Kalman call).
+2. Matching cascade: confirmed tracks, most recently seen first, against the
+   detections by nearest-neighbour cosine distance, gated by the Kalman
+   Mahalanobis distance (chi-square 0.95) and by ``max_cosine_distance``.
+3. IoU matching of tentative tracks and of tracks missed for one frame
+   against the detections left over, up to ``max_iou_distance``.
+4. Re-identification by appearance alone (``reid_max_cosine_distance``,
+   stricter): detections still unmatched against the lost-track buffer and
+   against confirmed tracks missing for two frames or more. A match revives
+   the old id with its Kalman state restarted from the new box.
+5. Start a tentative track for every detection still unmatched.
+6. Tentative tracks missed once are deleted; confirmed tracks missed more
+   than ``max_age`` frames move to the lost buffer, which is bounded in count
+   (``lost_buffer_size``) and age (``lost_max_age``).
+
+On a shot cut (``update(detections, scene_cut=True)``) the Kalman states of
+all tracks describe the previous shot: every active track is matched by
+appearance alone (no motion gate, no IoU stage), and a matched track's state
+restarts from its new box. Tracks not matched on the cut frame stay active
+but remain "motion stale" (appearance-only, re-initialised when matched)
+until they are matched or retire.
+
+Without embeddings (``detections.embedding is None``, e.g. when the pipeline
+skips the embedder on some frames) the appearance stages are skipped: every
+active track, confirmed or not, is matched by IoU alone that frame, and no
+lost track can be revived.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from tracker.appearance import NearestNeighborDistanceMetric
+from tracker.boxes import xyxy_to_xyah
+from tracker.detections import Detections
+from tracker.ids import IdCounter
+from tracker.kalman_filter import KalmanFilter
+from tracker.matching import gate_cost_matrix, iou_cost, matching_cascade, min_cost_matching
+from tracker.track import Track, TrackState, predict_tracks
+
+logger = logging.getLogger(__name__)
+
+
+def _check_number(name: str, value, low: float, high: float, *, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    bad_low = value <= low if low_open else value < low
+    if not np.isfinite(value) or bad_low or value > high:
+        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+class Tracker:
+    """Multi-face tracker (DeepSORT + ArcFace cosine appearance).
+
+    Parameters
+    ----------
+    max_cosine_distance : float
+        Largest cosine distance ``1 - cos`` between a detection's embedding and
+        the nearest stored embedding of a track for them to match in the
+        cascade (also on shot cuts), in ``(0, 2]``.
+    reid_max_cosine_distance : float
+        Stricter largest cosine distance for appearance-only
+        re-identification (lost buffer, tracks missing >= 2 frames), in
+        ``(0, 2]``. Usually below ``max_cosine_distance``.
+    budget : int
+        Embeddings kept per track (the last ``budget``), ``>= 1``.
+    max_iou_distance : float
+        Largest ``1 - IoU`` for the IoU stage, in ``(0, 1]``.
+    max_age : int
+        Consecutive misses before a confirmed track leaves the active set
+        (also the cascade depth), ``>= 1``.
+    n_init : int
+        Consecutive hits to confirm a track, ``>= 1``.
+    gating_only_position : bool
+        Gate on the box centre only (2 degrees of freedom) instead of the full
+        ``xyah`` measurement (4).
+    lost_buffer_size : int
+        Most lost tracks kept for re-identification (oldest dropped first);
+        0 disables re-identification.
+    lost_max_age : int
+        Frames a lost track is kept, ``>= 0``; 0 disables re-identification.
+    std_weight_position, std_weight_velocity : float
+        Kalman noise as fractions of the box height (see
+        :class:`~tracker.kalman_filter.KalmanFilter`); ignored when
+        ``kalman_filter`` is given.
+    kalman_filter : KalmanFilter or None
+        A filter to use instead of one built from the weights above.
+    metric : NearestNeighborDistanceMetric or None
+        An appearance metric to use instead of one built from
+        ``max_cosine_distance`` and ``budget``.
+    id_counter : IdCounter or None
+        Where ids come from. Default: a fresh counter owned by this tracker
+        (ids 1, 2, ...). Share one counter between trackers to keep their ids
+        disjoint.
+
+    Attributes
+    ----------
+    tracks : list of Track
+        Active tracks (tentative and confirmed) after the last update.
+    lost_ids : list of int
+        Ids of confirmed tracks that moved to the lost buffer in the last
+        update.
+    ended_ids : list of int
+        Ids gone for good in the last update (tentative tracks deleted, lost
+        tracks expired or dropped, and every id on :meth:`reset`).
+    revived_ids : list of int
+        Ids revived from the lost buffer in the last update.
+
+    Raises
+    ------
+    ValueError
+        On a keyword out of range; the message names it.
+    """
+
+    def __init__(
+        self,
+        max_cosine_distance: float = 0.45,
+        reid_max_cosine_distance: float = 0.35,
+        budget: int = 50,
+        max_iou_distance: float = 0.7,
+        max_age: int = 30,
+        n_init: int = 3,
+        gating_only_position: bool = False,
+        lost_buffer_size: int = 100,
+        lost_max_age: int = 1500,
+        std_weight_position: float = 1.0 / 20,
+        std_weight_velocity: float = 1.0 / 160,
+        kalman_filter: Optional[KalmanFilter] = None,
+        metric: Optional[NearestNeighborDistanceMetric] = None,
+        id_counter: Optional[IdCounter] = None,
+    ) -> None:
+        self.max_cosine_distance = _check_number("max_cosine_distance", max_cosine_distance, 0, 2, low_open=True)
+        self.reid_max_cosine_distance = _check_number(
+            "reid_max_cosine_distance", reid_max_cosine_distance, 0, 2, low_open=True
+        )
+        self.budget = _check_int("budget", budget, 1)
+        self.max_iou_distance = _check_number("max_iou_distance", max_iou_distance, 0, 1, low_open=True)
+        self.max_age = _check_int("max_age", max_age, 1)
+        self.n_init = _check_int("n_init", n_init, 1)
+        if not isinstance(gating_only_position, (bool, np.bool_)):
+            raise ValueError(f"gating_only_position must be a bool, got {gating_only_position!r}")
+        self.gating_only_position = bool(gating_only_position)
+        self.lost_buffer_size = _check_int("lost_buffer_size", lost_buffer_size, 0)
+        self.lost_max_age = _check_int("lost_max_age", lost_max_age, 0)
+        if kalman_filter is None:
+            try:
+                kalman_filter = KalmanFilter(std_weight_position, std_weight_velocity)
+            except ValueError as err:  # keep the parameter's name in the message
+                raise ValueError(str(err)) from None
+        elif not isinstance(kalman_filter, KalmanFilter):
+            raise ValueError(f"kalman_filter must be a KalmanFilter, got {type(kalman_filter).__name__}")
+        if metric is None:
+            metric = NearestNeighborDistanceMetric(self.max_cosine_distance, self.budget)
+        elif not hasattr(metric, "distance") or not hasattr(metric, "partial_fit"):
+            raise ValueError("metric must provide distance() and partial_fit()")
+        if id_counter is None:
+            id_counter, self._owns_counter = IdCounter(), True
+        elif not callable(getattr(id_counter, "next_id", None)):
+            raise ValueError("id_counter must provide next_id()")
+        else:
+            self._owns_counter = False
+
+        self.kf = kalman_filter
+        self.metric = metric
+        self.id_counter = id_counter
+        self.tracks: List[Track] = []
+        self._lost: "OrderedDict[int, Track]" = OrderedDict()
+        self._lost_since: Dict[int, int] = {}
+        self.frame_count = 0
+        self.lost_ids: List[int] = []
+        self.ended_ids: List[int] = []
+        self.revived_ids: List[int] = []
+
+    # ------------------------------------------------------------------ public
+    @property
+    def lost_tracks(self) -> List[Track]:
+        """Tracks waiting in the lost buffer, oldest loss first."""
+        return list(self._lost.values())
+
+    def reset(self) -> None:
+        """Forget every track; ``ended_ids`` lists them all afterwards.
+
+        The id counter restarts when the tracker owns it (no ``id_counter``
+        was passed in); a shared counter is left alone.
+        """
+        self.ended_ids = [t.track_id for t in self.tracks] + list(self._lost)
+        self.lost_ids, self.revived_ids = [], []
+        self.tracks = []
+        self._lost.clear()
+        self._lost_since.clear()
+        self.metric.reset()
+        self.frame_count = 0
+        if self._owns_counter:
+            self.id_counter.reset()
+
+    def update(self, detections: Detections, scene_cut: bool = False) -> List[Track]:
+        """Advance one frame with this frame's detections.
+
+        Parameters
+        ----------
+        detections : Detections
+            The detector's output for the frame (``N`` rows), with an
+            ``(N, D)`` embedding or ``embedding=None`` (appearance stages
+            skipped for this frame).
+        scene_cut : bool
+            The frame starts a new shot: associate by appearance alone.
+
+        Returns
+        -------
+        list of Track
+            The active tracks (tentative and confirmed) after the update;
+            ``track.det_index`` names the detection each was matched with this
+            frame (``None`` when coasting).
+        """
+        if not isinstance(detections, Detections):
+            raise TypeError(f"detections must be a Detections, got {type(detections).__name__}")
+        self.frame_count += 1
+        self.lost_ids, self.ended_ids, self.revived_ids = [], [], []
+        features = detections.embedding if len(detections) else None
+        measurements = xyxy_to_xyah(detections.xyxy)
+
+        # Step 1: predict the active tracks; lost tracks age too.
+        predict_tracks(self.kf, self.tracks)
+        for track in self._lost.values():
+            track.age += 1
+            track.time_since_update += 1
+        if scene_cut:
+            for track in self.tracks:
+                track.motion_stale = True
+
+        # Steps 2-3: cascade by appearance + motion, then IoU.
+        matches, unmatched_tracks, unmatched_dets = self._associate(detections, features)
+        for ti, di in matches:
+            self._apply_match(self.tracks[ti], detections, measurements, features, di)
+        was_confirmed = {id(self.tracks[ti]) for ti in unmatched_tracks if self.tracks[ti].is_confirmed()}
+        for ti in unmatched_tracks:
+            self.tracks[ti].mark_missed()
+
+        # Step 4: appearance-only re-identification of the rest.
+        unmatched_dets = self._reidentify(detections, measurements, features, unmatched_dets)
+
+        # Step 5: new tentative tracks.
+        for di in unmatched_dets:
+            self._start_track(detections, measurements, features, di)
+
+        # Step 6: retire deleted tracks to the lost buffer or end them.
+        alive = []
+        for track in self.tracks:
+            if not track.is_deleted():
+                alive.append(track)
+            elif id(track) in was_confirmed:
+                self._to_lost(track)
+            else:
+                self.ended_ids.append(track.track_id)
+        self.tracks = alive
+        self._expire_lost()
+
+        # Step 7: hand this frame's features to the metric; keep active + lost.
+        self._fit_metric()
+        return list(self.tracks)
+
+    # ----------------------------------------------------------------- stages
+    def _appearance_cost(self, features: np.ndarray, gate: bool):
+        """A cost function: nearest cosine distance, optionally motion-gated."""
+
+        def cost(tracks: Sequence[Track], detections: Detections, track_indices, detection_indices):
+            targets = [tracks[k].track_id for k in track_indices]
+            matrix = self.metric.distance(features[detection_indices], targets)
+            if gate:
+                rows = [r for r, k in enumerate(track_indices) if not tracks[k].motion_stale]
+                if rows:
+                    matrix[rows] = gate_cost_matrix(
+                        self.kf,
+                        matrix[rows],
+                        tracks,
+                        detections,
+                        [track_indices[r] for r in rows],
+                        detection_indices,
+                        only_position=self.gating_only_position,
+                    )
+            return matrix
+
+        return cost
+
+    def _associate(self, detections: Detections, features: Optional[np.ndarray]):
+        tracks = self.tracks
+        fresh = [i for i, t in enumerate(tracks) if not t.motion_stale]
+        if features is None:
+            # Motion only: every track with a valid Kalman state, by IoU.
+            matches, unmatched_iou, unmatched_dets = min_cost_matching(
+                iou_cost, self.max_iou_distance, tracks, detections, fresh
+            )
+            matched = {k for k, _ in matches}
+            unmatched_tracks = [i for i in range(len(tracks)) if i not in matched]
+            return matches, unmatched_tracks, unmatched_dets
+
+        # Step 2: cascade over confirmed tracks (all tracks on stale motion,
+        # e.g. after a shot cut, where tentative ones get a chance too).
+        cascade_tracks = [i for i, t in enumerate(tracks) if t.is_confirmed() or t.motion_stale]
+        matches_a, unmatched_a, unmatched_dets = matching_cascade(
+            self._appearance_cost(features, gate=True),
+            self.max_cosine_distance,
+            self.max_age,
+            tracks,
+            detections,
+            cascade_tracks,
+        )
+        # Step 3: IoU for tentative tracks and tracks missed for one frame.
+        candidates = [
+            i
+            for i, t in enumerate(tracks)
+            if not t.motion_stale and (t.is_tentative() or (i in unmatched_a and t.time_since_update == 1))
+        ]
+        matches_b, _, unmatched_dets = min_cost_matching(
+            iou_cost, self.max_iou_distance, tracks, detections, candidates, unmatched_dets
+        )
+        matches = matches_a + matches_b
+        matched = {k for k, _ in matches}
+        unmatched_tracks = [i for i in range(len(tracks)) if i not in matched]
+        return matches, unmatched_tracks, unmatched_dets
+
+    def _reidentify(self, detections, measurements, features, unmatched_dets) -> List[int]:
+        """Match leftover detections to lost tracks and long-missing confirmed ones."""
+        if features is None or not unmatched_dets:
+            return unmatched_dets
+        candidates = list(self._lost.values()) + [
+            t for t in self.tracks if t.is_confirmed() and t.time_since_update >= 2
+        ]
+        if not candidates:
+            return unmatched_dets
+        matches, _, unmatched_dets = min_cost_matching(
+            self._appearance_cost(features, gate=False),
+            self.reid_max_cosine_distance,
+            candidates,
+            detections,
+            None,
+            unmatched_dets,
+        )
+        for ti, di in matches:
+            track = candidates[ti]
+            if track.is_lost():
+                del self._lost[track.track_id]
+                self._lost_since.pop(track.track_id, None)
+                track.state = TrackState.CONFIRMED
+                track.revived = True
+                self.tracks.append(track)
+                self.revived_ids.append(track.track_id)
+                logger.debug("track %d revived from the lost buffer", track.track_id)
+            self._apply_match(track, detections, measurements, features, di, reinitiate=True)
+        return unmatched_dets
+
+    def _apply_match(self, track, detections, measurements, features, di, reinitiate=False) -> None:
+        track.update(
+            self.kf,
+            measurements[di],
+            detections.det_index[di],
+            feature=None if features is None else features[di],
+            confidence=detections.confidence[di],
+            reinitiate=reinitiate,
+        )
+
+    def _start_track(self, detections, measurements, features, di) -> None:
+        mean, covariance = self.kf.initiate(measurements[di])
+        self.tracks.append(
+            Track(
+                mean,
+                covariance,
+                self.id_counter.next_id(),
+                self.n_init,
+                self.max_age,
+                det_index=detections.det_index[di],
+                feature=None if features is None else features[di],
+                confidence=detections.confidence[di],
+            )
+        )
+
+    def _to_lost(self, track: Track) -> None:
+        keep = (
+            self.lost_buffer_size > 0
+            and self.lost_max_age > 0
+            and (self.metric.has_samples(track.track_id) or bool(track.pending_features))
+        )
+        if not keep:
+            track.state = TrackState.DELETED
+            self.ended_ids.append(track.track_id)
+            return
+        track.state = TrackState.LOST
+        track.det_index = None
+        self._lost[track.track_id] = track
+        self._lost_since[track.track_id] = self.frame_count
+        self.lost_ids.append(track.track_id)
+
+    def _expire_lost(self) -> None:
+        expired = [
+            tid for tid, since in self._lost_since.items() if self.frame_count - since >= self.lost_max_age
+        ]
+        while len(self._lost) - len(expired) > self.lost_buffer_size:
+            oldest = next(tid for tid in self._lost if tid not in expired)
+            expired.append(oldest)
+        for tid in expired:
+            track = self._lost.pop(tid)
+            self._lost_since.pop(tid, None)
+            track.state = TrackState.DELETED
+            self.ended_ids.append(tid)
+        if expired:
+            gone = set(expired)
+            self.lost_ids = [tid for tid in self.lost_ids if tid not in gone]
+
+    def _fit_metric(self) -> None:
+        features, targets = [], []
+        for track in self.tracks:
+            if track.pending_features:
+                features += track.pending_features
+                targets += [track.track_id] * len(track.pending_features)
+                track.pending_features = []
+        active = [t.track_id for t in self.tracks] + list(self._lost)
+        if features:
+            self.metric.partial_fit(np.stack(features), np.asarray(targets), active)
+        else:
+            self.metric.partial_fit(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), active)
