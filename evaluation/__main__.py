@@ -1,0 +1,184 @@
+"""Command line: ``python -m evaluation {synth,score,bench,report}``.
+
+Examples
+--------
+python -m evaluation synth --photos ../shared/data/probe --photos ../shared/data/gallery \
+    --gallery ../shared/data/gallery --out runs/synth --seed 0 --frames 2000
+python -m evaluation score --tracks runs/out/tracks.txt --events runs/out/events.jsonl --gt runs/synth
+python -m evaluation bench --source runs/synth/video.mp4 --gallery ../shared/data/gallery --json
+python -m evaluation report --out runs/report
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("evaluation")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SHARED = REPO_ROOT.parent / "shared"
+
+
+def _size(text: str):
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}")
+
+
+def cmd_synth(args) -> int:
+    from . import synth
+    from .sprites import yolo_detect_fn
+
+    detect = yolo_detect_fn(args.detector)
+    people = synth.people_from_folders(args.photos, detect, gallery_dir=args.gallery)
+    if not people:
+        log.error("no usable face photos under %s", args.photos)
+        return 1
+    w, h = args.size
+    scenario = synth.plan_sequence(people, seed=args.seed, num_frames=args.frames, width=w, height=h, fps=args.fps,
+                                   faces_per_frame=args.faces, num_cameras=args.cameras)
+    gt = synth.write_sequence(args.out, scenario, people, progress=not args.quiet,
+                              extra_info={"photos": [str(p) for p in args.photos],
+                                          "gallery": str(args.gallery) if args.gallery else None,
+                                          "faces_per_frame": args.faces})
+    enrolled = sum(i.enrolled for i in gt.identities.values())
+    print(f"wrote {args.out}: {scenario.num_frames} frames, {len(scenario.shots)} shots, {len(gt.boxes)} gt boxes, "
+          f"{len(gt.identities)} ids ({enrolled} enrolled)")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from . import gt as gtio
+    from . import metrics
+
+    truth = gtio.load_ground_truth(args.gt, gallery_dir=args.gallery)
+    tracks = gtio.read_mot(args.tracks)
+    tracks = gtio.attach_names(tracks, names_file=args.names, events_file=args.events)
+    result = metrics.score(truth, tracks, iou_threshold=args.iou, min_visibility=args.min_visibility,
+                           warmup_seconds=args.warmup)
+    if args.json:
+        print(json.dumps(result, indent=1, sort_keys=True))
+    else:
+        print(metrics.format_table(result))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    result = bench.run_bench(args.source, args.gallery, gt_dir=args.gt, detector=args.detector,
+                             embedder=args.embedder, devices=args.device, max_frames=args.max_frames,
+                             baseline=not args.no_baseline, progress=not args.quiet, out_dir=args.out)
+    if args.json:
+        print(json.dumps(result, indent=1, sort_keys=True))
+    else:
+        print(bench.format_bench(result))
+    return 0
+
+
+def cmd_scaling(args) -> int:
+    from . import bench
+
+    result = bench.run_scaling(photos=args.photos, gallery=args.gallery, detector=args.detector,
+                               embedder=args.embedder, faces=args.faces, gallery_sizes=args.gallery_sizes,
+                               frames=args.frames, work_dir=args.out)
+    print(json.dumps(result, indent=1, sort_keys=True))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import report
+
+    path = report.build_report(args.out, shared=args.shared, frames=args.frames, seed=args.seed,
+                               quick=args.quick, reuse=args.reuse)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    shared = DEFAULT_SHARED
+    p = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0])
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="compose a broadcast-like video with ground truth from face photos")
+    s.add_argument("--photos", type=Path, action="append", required=True,
+                   help="folder of person folders (repeatable; earlier folders are preferred for sprites)")
+    s.add_argument("--gallery", type=Path, default=None,
+                   help="the enrolment folder: people with a folder there are enrolled")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--frames", type=int, default=2000)
+    s.add_argument("--size", type=_size, default=(1280, 720))
+    s.add_argument("--fps", type=float, default=30.0)
+    s.add_argument("--faces", type=float, default=4.0, help="cast size per shot")
+    s.add_argument("--cameras", type=int, default=4)
+    s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt",
+                   help="face detector weights used once to cut sprites")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("score", help="tracking and naming metrics against dense or sparse ground truth")
+    s.add_argument("--tracks", type=Path, required=True, help="MOT rows frame,id,x,y,w,h,score,-1,-1,-1[,name]")
+    s.add_argument("--events", type=Path, default=None, help="the pipeline's events.jsonl (names per appearance)")
+    s.add_argument("--names", type=Path, default=None, help="optional frame,track_id,name CSV (names per frame)")
+    s.add_argument("--gt", type=Path, required=True, help="a synth/MOT folder, or a sparse labels.csv")
+    s.add_argument("--gallery", type=Path, default=None, help="for sparse labels: who is enrolled")
+    s.add_argument("--iou", type=float, default=0.5, help="IoU needed to match a track box to a gt box")
+    s.add_argument("--min-visibility", type=float, default=0.5,
+                   help="gt boxes less visible than this are 'don't care' (neither missed nor matched)")
+    s.add_argument("--warmup", type=float, default=1.0,
+                   help="seconds after a person's first appearance excluded from 'named after warm-up'")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("bench", help="speed per stage, pipeline vs naive baseline, naming accuracy of both")
+    s.add_argument("--source", type=Path, required=True)
+    s.add_argument("--gallery", type=Path, default=shared / "data" / "gallery")
+    s.add_argument("--gt", type=Path, default=None, help="ground truth folder (default: the video's folder if it has gt)")
+    s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt")
+    s.add_argument("--embedder", type=Path, default=shared / "models" / "edgeface_xs.onnx")
+    s.add_argument("--device", action="append", default=None, help="cpu / cuda (default: cpu, and cuda if present)")
+    s.add_argument("--max-frames", type=int, default=None)
+    s.add_argument("--no-baseline", action="store_true")
+    s.add_argument("--out", type=Path, default=None, help="write tracks/names of each run here")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("scaling", help="FPS and memory vs faces per frame and gallery size")
+    s.add_argument("--photos", type=Path, action="append", default=None)
+    s.add_argument("--gallery", type=Path, default=shared / "data" / "gallery")
+    s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt")
+    s.add_argument("--embedder", type=Path, default=shared / "models" / "edgeface_xs.onnx")
+    s.add_argument("--faces", type=int, nargs="+", default=[1, 5, 20, 50])
+    s.add_argument("--gallery-sizes", type=int, nargs="+", default=[10, 10_000, 1_000_000])
+    s.add_argument("--frames", type=int, default=60)
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_scaling)
+
+    s = sub.add_parser("report", help="run everything and write a markdown report with plots")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--shared", type=Path, default=shared)
+    s.add_argument("--frames", type=int, default=2000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke run, not for the README)")
+    s.add_argument("--reuse", action="store_true", help="reuse results already in --out")
+    s.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Tracking and naming metrics.
+
+Tracking metrics come from maintained implementations: py-motmetrics for
+MOTA, IDF1, ID switches and fragmentations (CLEAR MOT and ID measures),
+TrackEval for HOTA. This module only prepares their inputs the same way for
+both and adds the naming metrics.
+
+Matching rules
+--------------
+* A track box and a gt box can match when their IoU >= ``iou_threshold``
+  (0.5, as MOTChallenge).
+* Gt boxes with visibility < ``min_visibility`` are "don't care": they are
+  removed, and so are track boxes that match one of them (Hungarian on IoU
+  over all gt boxes of the frame, as MOT17 does with distractors). A face
+  hidden behind another is then neither a miss nor, if tracked, a false
+  positive.
+* With sparse ground truth only labelled frames are scored; track rows on
+  other frames are dropped.
+
+Naming metrics (on the box matches made by py-motmetrics)
+--------------------------------------------------------
+For every matched (gt box, track box) pair the gt identity (enrolled or
+not) is compared with the name the track showed on that frame:
+
+``correct``               enrolled, shown their name;
+``wrong_name``            enrolled, shown somebody else's name;
+``unknown_for_enrolled``  enrolled, shown no name;
+``named_non_enrolled``    not enrolled, shown a name;
+``correct_unknown``       not enrolled, shown no name.
+
+``wrong_name_rate`` = (wrong_name + named_non_enrolled) / named boxes (a
+named box is a matched box showing a name): the costly error.
+``naming_precision`` = correct / named boxes; ``naming_recall`` = correct /
+matched boxes of enrolled people. ``named_after_warmup`` = correct / all gt
+boxes of enrolled people (matched or not) from ``warmup_seconds`` after the
+person's first appearance on. ``time_to_first_correct_name`` is, per
+enrolled person, the seconds from their first gt box to the first box where
+they are matched and correctly named.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from tracker.boxes import iou_matrix, tlwh_to_xyxy
+
+from .gt import BoxTable, GroundTruth
+
+log = logging.getLogger(__name__)
+
+#: motmetrics metric names -> our names.
+CLEAR_METRICS = {
+    "mota": "mota", "motp": "motp", "idf1": "idf1", "idp": "idp", "idr": "idr",
+    "num_switches": "id_switches", "num_fragmentations": "fragmentations",
+    "num_misses": "misses", "num_false_positives": "false_positives",
+    "num_objects": "gt_boxes", "num_predictions": "track_boxes",
+    "mostly_tracked": "mostly_tracked", "mostly_lost": "mostly_lost",
+    "num_unique_objects": "gt_ids", "recall": "recall", "precision": "precision",
+}
+
+
+@dataclass
+class FrameData:
+    """One scored frame after preprocessing.
+
+    Attributes
+    ----------
+    frame : int
+        1-based frame number.
+    gt_ids, hyp_ids : ndarray
+        ``(G,)`` and ``(K,)`` int64 ids.
+    iou : ndarray
+        ``(G, K)`` IoU between gt and track boxes.
+    hyp_rows : ndarray
+        ``(K,)`` row of each track box in the tracks table (for names).
+    """
+
+    frame: int
+    gt_ids: np.ndarray
+    hyp_ids: np.ndarray
+    iou: np.ndarray
+    hyp_rows: np.ndarray
+
+
+def prepare_frames(truth: GroundTruth, tracks: BoxTable, *, iou_threshold: float = 0.5,
+                   min_visibility: float = 0.5) -> tuple[List[FrameData], int]:
+    """Per-frame gt/track ids and IoUs, with "don't care" boxes removed.
+
+    Returns
+    -------
+    frames : list of FrameData
+    ignored : int
+        Number of gt boxes removed for low visibility.
+    """
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    if not 0 <= min_visibility <= 1:
+        raise ValueError(f"min_visibility must be in [0, 1], got {min_visibility}")
+    gt_by = truth.boxes.by_frame()
+    hyp_by = tracks.by_frame()
+    if truth.labelled_frames is not None:
+        frame_list = [int(f) for f in truth.labelled_frames]
+    else:
+        last = max([truth.num_frames] + list(gt_by) + list(hyp_by)) if (gt_by or hyp_by or truth.num_frames) else 0
+        frame_list = list(range(1, last + 1))
+    empty = np.zeros(0, np.int64)
+    out, ignored = [], 0
+    for f in frame_list:
+        g = gt_by.get(f, empty)
+        h = hyp_by.get(f, empty)
+        g_xyxy = tlwh_to_xyxy(truth.boxes.tlwh[g]).reshape(-1, 4)
+        h_xyxy = tlwh_to_xyxy(tracks.tlwh[h]).reshape(-1, 4)
+        iou = iou_matrix(g_xyxy, h_xyxy)
+        care = truth.boxes.score[g] >= min_visibility
+        if not care.all():
+            ignored += int((~care).sum())
+            keep_h = np.ones(len(h), bool)
+            if len(h):
+                cost = np.where(iou >= iou_threshold, 1 - iou, 10.0)
+                rows, cols = linear_sum_assignment(cost)
+                for r, c in zip(rows, cols):
+                    if cost[r, c] < 10 and not care[r]:
+                        keep_h[c] = False
+            g, iou = g[care], iou[care][:, keep_h]
+            h = h[keep_h]
+        out.append(FrameData(f, truth.boxes.ids[g], tracks.ids[h], iou, h))
+    return out, ignored
+
+
+def clear_metrics(frames: List[FrameData], *, iou_threshold: float = 0.5):
+    """CLEAR MOT and ID metrics with py-motmetrics.
+
+    Returns
+    -------
+    summary : dict
+        Our metric names (see :data:`CLEAR_METRICS`) -> values.
+    accumulator : motmetrics.MOTAccumulator
+        For the matches (naming metrics use its events).
+    """
+    import motmetrics as mm
+
+    acc = mm.MOTAccumulator(auto_id=False)
+    for fd in frames:
+        dist = np.where(fd.iou >= iou_threshold, 1.0 - fd.iou, np.nan)
+        acc.update(fd.gt_ids.tolist(), fd.hyp_ids.tolist(), dist, frameid=fd.frame)
+    mh = mm.metrics.create()
+    df = mh.compute(acc, metrics=list(CLEAR_METRICS), name="seq")
+    summary = {}
+    for k, v in CLEAR_METRICS.items():
+        val = df[k].iloc[0]
+        summary[v] = int(val) if k.startswith("num_") or k.startswith("mostly") else float(val)
+    # motmetrics' MOTP is a mean distance (1 - IoU); report the mean IoU too.
+    summary["mean_iou"] = 1.0 - summary["motp"] if np.isfinite(summary["motp"]) else float("nan")
+    return summary, acc
+
+
+def hota(frames: List[FrameData]) -> Dict[str, float]:
+    """HOTA, DetA, AssA, LocA with TrackEval (averaged over its alpha thresholds)."""
+    from trackeval.metrics import HOTA
+
+    gt_map: Dict[int, int] = {}
+    hyp_map: Dict[int, int] = {}
+    gt_ids, hyp_ids, sims = [], [], []
+    for fd in frames:
+        gt_ids.append(np.array([gt_map.setdefault(int(i), len(gt_map)) for i in fd.gt_ids], dtype=int))
+        hyp_ids.append(np.array([hyp_map.setdefault(int(i), len(hyp_map)) for i in fd.hyp_ids], dtype=int))
+        sims.append(np.asarray(fd.iou, dtype=float).reshape(len(fd.gt_ids), len(fd.hyp_ids)))
+    data = {
+        "num_timesteps": len(frames), "num_gt_ids": len(gt_map), "num_tracker_ids": len(hyp_map),
+        "num_gt_dets": int(sum(len(g) for g in gt_ids)), "num_tracker_dets": int(sum(len(h) for h in hyp_ids)),
+        "gt_ids": gt_ids, "tracker_ids": hyp_ids, "similarity_scores": sims,
+    }
+    res = HOTA().eval_sequence(data)
+    return {k.lower(): float(np.mean(res[k])) for k in ("HOTA", "DetA", "AssA", "LocA")}
+
+
+def match_pairs(acc) -> np.ndarray:
+    """``(M, 3)`` int64 ``(frame, gt id, track id)`` of every box match."""
+    ev = acc.mot_events
+    ev = ev[ev["Type"].isin(["MATCH", "SWITCH"])]
+    if len(ev) == 0:
+        return np.zeros((0, 3), np.int64)
+    frames = ev.index.get_level_values(0).to_numpy()
+    return np.stack([frames, ev["OId"].to_numpy(), ev["HId"].to_numpy()], axis=1).astype(np.int64)
+
+
+def naming_metrics(truth: GroundTruth, tracks: BoxTable, frames: List[FrameData], pairs: np.ndarray, *,
+                   warmup_seconds: float = 1.0) -> dict:
+    """Naming metrics on matched boxes (see the module docstring)."""
+    names = tracks.names if tracks.names is not None else [None] * len(tracks)
+    name_at = {(int(f), int(t)): names[i] for i, (f, t) in enumerate(zip(tracks.frame, tracks.ids))}
+    ident = truth.identities
+    counts = dict(correct=0, wrong_name=0, unknown_for_enrolled=0, named_non_enrolled=0, correct_unknown=0)
+    correct_frames: Dict[int, List[int]] = {}
+    for f, g, h in pairs:
+        who = ident.get(int(g))
+        shown = name_at.get((int(f), int(h)))
+        enrolled = who is not None and who.enrolled
+        if enrolled:
+            if shown is None:
+                counts["unknown_for_enrolled"] += 1
+            elif shown == who.name:
+                counts["correct"] += 1
+                correct_frames.setdefault(int(g), []).append(int(f))
+            else:
+                counts["wrong_name"] += 1
+        else:
+            counts["correct_unknown" if shown is None else "named_non_enrolled"] += 1
+    matched = int(len(pairs))
+    named = counts["correct"] + counts["wrong_name"] + counts["named_non_enrolled"]
+    enrolled_matched = counts["correct"] + counts["wrong_name"] + counts["unknown_for_enrolled"]
+
+    # Scored gt boxes of enrolled people (after preprocessing), per id.
+    first_seen: Dict[int, int] = {}
+    gt_frames: Dict[int, List[int]] = {}
+    for fd in frames:
+        for g in fd.gt_ids:
+            g = int(g)
+            if ident.get(g) is not None and ident[g].enrolled:
+                first_seen.setdefault(g, fd.frame)
+                gt_frames.setdefault(g, []).append(fd.frame)
+    fps = truth.frame_rate or 30.0
+    warm = warmup_seconds * fps
+    after_total = after_correct = 0
+    ttfc: Dict[str, Optional[float]] = {}
+    for g, fl in gt_frames.items():
+        good = set(correct_frames.get(g, []))
+        for f in fl:
+            if f - first_seen[g] >= warm:
+                after_total += 1
+                after_correct += f in good
+        key = f"{g}:{ident[g].name}"
+        ttfc[key] = (min(good) - first_seen[g]) / fps if good else None
+    known = [v for v in ttfc.values() if v is not None]
+
+    def ratio(a, b):
+        return float(a) / b if b else float("nan")
+
+    return {
+        **counts,
+        "matched_boxes": matched,
+        "named_boxes": named,
+        "enrolled_matched_boxes": enrolled_matched,
+        "wrong_name_rate": ratio(counts["wrong_name"] + counts["named_non_enrolled"], named),
+        "naming_precision": ratio(counts["correct"], named),
+        "naming_recall": ratio(counts["correct"], enrolled_matched),
+        "named_after_warmup": ratio(after_correct, after_total),
+        "warmup_seconds": warmup_seconds,
+        "time_to_first_correct_name": ttfc,
+        "time_to_first_correct_name_median": float(np.median(known)) if known else float("nan"),
+        "time_to_first_correct_name_max": float(np.max(known)) if known else float("nan"),
+        "enrolled_never_named": int(sum(v is None for v in ttfc.values())),
+    }
+
+
+def score(truth: GroundTruth, tracks: BoxTable, *, iou_threshold: float = 0.5, min_visibility: float = 0.5,
+          warmup_seconds: float = 1.0) -> dict:
+    """All metrics of one sequence as a flat-ish dict (JSON-serialisable)."""
+    frames, ignored = prepare_frames(truth, tracks, iou_threshold=iou_threshold, min_visibility=min_visibility)
+    clear, acc = clear_metrics(frames, iou_threshold=iou_threshold)
+    result = {"frames_scored": len(frames), "ignored_gt_boxes": ignored, "iou_threshold": iou_threshold,
+              "min_visibility": min_visibility, "sparse": truth.labelled_frames is not None}
+    result.update(clear)
+    result["id_switches_per_1000_gt"] = 1000.0 * clear["id_switches"] / max(clear["gt_boxes"], 1)
+    result.update(hota(frames))
+    result["naming"] = naming_metrics(truth, tracks, frames, match_pairs(acc), warmup_seconds=warmup_seconds)
+    return result
+
+
+def format_table(result: dict) -> str:
+    """A markdown table of the main figures."""
+    n = result["naming"]
+    rows = [
+        ("frames scored", result["frames_scored"]), ("gt boxes (scored)", result["gt_boxes"]),
+        ("gt boxes ignored (low visibility)", result["ignored_gt_boxes"]),
+        ("MOTA", f"{result['mota']:.3f}"), ("IDF1", f"{result['idf1']:.3f}"), ("HOTA", f"{result['hota']:.3f}"),
+        ("DetA / AssA", f"{result['deta']:.3f} / {result['assa']:.3f}"),
+        ("ID switches", result["id_switches"]),
+        ("ID switches per 1000 gt boxes", f"{result['id_switches_per_1000_gt']:.2f}"),
+        ("fragmentations", result["fragmentations"]),
+        ("misses / false positives", f"{result['misses']} / {result['false_positives']}"),
+        ("matched boxes", n["matched_boxes"]), ("named boxes", n["named_boxes"]),
+        ("correct names", n["correct"]), ("wrong names (enrolled)", n["wrong_name"]),
+        ("names for non-enrolled", n["named_non_enrolled"]),
+        ("unknown for enrolled", n["unknown_for_enrolled"]),
+        ("wrong-name rate (of named boxes)", f"{100 * n['wrong_name_rate']:.2f} %"),
+        ("naming precision / recall", f"{n['naming_precision']:.3f} / {n['naming_recall']:.3f}"),
+        (f"enrolled correctly named after {n['warmup_seconds']:g} s", f"{100 * n['named_after_warmup']:.1f} %"),
+        ("time to first correct name, median / max (s)",
+         f"{n['time_to_first_correct_name_median']:.2f} / {n['time_to_first_correct_name_max']:.2f}"),
+        ("enrolled never named", n["enrolled_never_named"]),
+    ]
+    lines = ["| metric | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines)
