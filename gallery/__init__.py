@@ -1,0 +1,15 @@
+"""The gallery: enrolled people, matching, and naming tracks.
+
+Modules
+-------
+store       SQLite gallery file (people, embeddings, model identity)
+index       GalleryIndex: all queries against all embeddings in one matrix product
+enroll      photo folder -> gallery
+photos      choosing/embedding faces in still photos, identify, probe evaluation
+identifier  evidence per track -> name / Unknown
+calibrate   pair statistics, thresholds, ROC AUC, plots
+cluster     grouping Unknown faces
+bench       query speed
+
+Nothing is imported here, so ``import gallery`` stays light.
+"""

@@ -1,0 +1,309 @@
+"""Enrollment: a folder of photos into the gallery.
+
+Layout of ``photo_dir``
+-----------------------
+- one subfolder per person, the folder name is the person's name
+  (``photos/ada_lovelace/1.jpg``);
+- or flat files named ``Person_Name_<n>.<ext>`` directly in ``photo_dir``
+  (the trailing ``_<n>`` is dropped: ``Ada_Lovelace_2.jpg`` -> ``Ada_Lovelace``).
+
+Hidden files (``.*``) are ignored; every other file is tried, so a stray
+``notes.txt`` is reported as skipped rather than silently ignored.
+
+For each photo: detect faces; exactly one clear face is enrolled (other faces
+much smaller than it are tolerated as bystanders); no face, several
+comparable faces, a face too small or too blurred, an unreadable or non-image
+file are skipped with the reason.
+
+Incremental: a photo whose path and content hash are already in the gallery
+is not recomputed ("unchanged", even after ``rename``); a changed photo
+replaces its old embedding. With ``sync=True`` embeddings whose photos under
+``photo_dir`` are gone are removed, and so are people left without any.
+
+All embeddings are computed first; the gallery is then changed in **one**
+transaction. An exception or Ctrl-C before or during the write leaves the
+gallery exactly as it was.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from gallery.photos import choose_face, default_image_reader, default_quality_fn, embed_rows, sha256_file
+
+logger = logging.getLogger(__name__)
+
+_COUNTER_SUFFIX = re.compile(r"^(.*?)[_ -]\d+$")
+
+#: Status values of :class:`PhotoResult`.
+ENROLLED, UPDATED, UNCHANGED, SKIPPED, REMOVED = "enrolled", "updated", "unchanged", "skipped", "removed"
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """What happened to one photo.
+
+    Attributes
+    ----------
+    path : Path
+        The photo.
+    person : str
+        The person it belongs to.
+    status : str
+        ``enrolled``, ``updated`` (content changed), ``unchanged``,
+        ``skipped`` or ``removed`` (``sync``: the photo is gone).
+    reason : str
+        Why it was skipped (empty otherwise).
+    """
+
+    path: Path
+    person: str
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class EnrollReport:
+    """The outcome of one enrollment run."""
+
+    results: list = field(default_factory=list)
+    removed_people: list = field(default_factory=list)
+
+    def counts(self) -> Counter:
+        """Number of photos per status."""
+        return Counter(r.status for r in self.results)
+
+    def skipped(self) -> list:
+        """The skipped photos."""
+        return [r for r in self.results if r.status == SKIPPED]
+
+    def table(self) -> str:
+        """A plain-text summary: counts per person and status, then every skipped photo with its reason."""
+        people = sorted({r.person for r in self.results})
+        statuses = [ENROLLED, UPDATED, UNCHANGED, SKIPPED, REMOVED]
+        width = max([len("person")] + [len(p) for p in people])
+        lines = [f"{'person':{width}s} " + " ".join(f"{s:>9s}" for s in statuses)]
+        for p in people:
+            c = Counter(r.status for r in self.results if r.person == p)
+            lines.append(f"{p:{width}s} " + " ".join(f"{c.get(s, 0):9d}" for s in statuses))
+        total = self.counts()
+        lines.append(f"{'total':{width}s} " + " ".join(f"{total.get(s, 0):9d}" for s in statuses))
+        skipped = self.skipped()
+        if skipped:
+            lines.append("")
+            lines.append("skipped:")
+            lines.extend(f"  {r.path}: {r.reason}" for r in skipped)
+        if self.removed_people:
+            lines.append("")
+            lines.append("people removed (no photos left): " + ", ".join(self.removed_people))
+        return "\n".join(lines)
+
+
+def person_from_filename(stem: str) -> str:
+    """``Person_Name_1`` -> ``Person_Name`` (a trailing counter is dropped)."""
+    m = _COUNTER_SUFFIX.match(stem)
+    name = m.group(1) if m and m.group(1) else stem
+    return name.strip() or stem
+
+
+def scan_photo_dir(photo_dir: str | Path) -> list[tuple[str, Path]]:
+    """The ``(person, photo path)`` pairs of a photo folder, sorted (see the module doc).
+
+    Raises
+    ------
+    ValueError
+        When ``photo_dir`` does not exist or is not a folder.
+    """
+    root = Path(photo_dir).expanduser()
+    if not root.exists():
+        raise ValueError(f"photo folder {root} does not exist")
+    if not root.is_dir():
+        raise ValueError(f"photo folder {root} is not a folder")
+    root = root.resolve()
+    items: list[tuple[str, Path]] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            for photo in sorted(entry.iterdir()):
+                if not photo.name.startswith(".") and photo.is_file():
+                    items.append((entry.name, photo))
+        elif entry.is_file():
+            items.append((person_from_filename(entry.stem), entry))
+    return items
+
+
+class Enroller:
+    """Turns photos into gallery embeddings.
+
+    Parameters
+    ----------
+    detector : FaceDetector
+        Anything with ``detect(image) -> Detections``.
+    embedder : FaceEmbedder
+        Anything with ``embed(image, detections) -> (N, D)``.
+    min_face_size : float
+        Smallest short side of the enrolled face box, in pixels.
+    min_sharpness : float
+        Smallest ``FaceQuality.sharpness`` (variance of the Laplacian of the
+        normalised 64x64 face crop; sharp faces 0.01-0.1); 0 disables it.
+    comparable_face_ratio : float
+        A second face whose short side is at least this fraction of the
+        largest face's makes the photo ambiguous (skipped).
+    image_reader : callable, optional
+        ``path -> BGR image`` raising ``ValueError`` for bad files (default
+        ``models.io.read_image``).
+    quality_fn : callable, optional
+        ``(image, detections) -> FaceQuality`` (default ``models.quality.face_quality``).
+    """
+
+    def __init__(
+        self,
+        detector,
+        embedder,
+        *,
+        min_face_size: float = 40.0,
+        min_sharpness: float = 0.002,
+        comparable_face_ratio: float = 0.6,
+        image_reader: Optional[Callable] = None,
+        quality_fn: Optional[Callable] = None,
+    ) -> None:
+        if not hasattr(detector, "detect"):
+            raise ValueError("detector must have a detect(image) method")
+        if not hasattr(embedder, "embed"):
+            raise ValueError("embedder must have an embed(image, detections) method")
+        if not min_face_size >= 0:
+            raise ValueError(f"min_face_size must be >= 0, got {min_face_size}")
+        if not min_sharpness >= 0:
+            raise ValueError(f"min_sharpness must be >= 0, got {min_sharpness}")
+        if not 0.0 < comparable_face_ratio <= 1.0:
+            raise ValueError(f"comparable_face_ratio must be in (0, 1], got {comparable_face_ratio}")
+        self.detector = detector
+        self.embedder = embedder
+        self.min_face_size = float(min_face_size)
+        self.min_sharpness = float(min_sharpness)
+        self.comparable_face_ratio = float(comparable_face_ratio)
+        self._read = image_reader
+        self._quality = quality_fn
+
+    def embed_photo(self, path: Path) -> tuple[Optional[np.ndarray], float, str]:
+        """Embedding of the one clear face of a photo.
+
+        Returns
+        -------
+        embedding : ndarray or None
+            ``(D,)`` float32, ``None`` when the photo is skipped.
+        quality : float
+            ``FaceQuality.score`` of the face (nan when skipped).
+        reason : str
+            Why the photo is skipped (empty otherwise).
+        """
+        read = self._read or default_image_reader()
+        try:
+            image = read(path)
+        except (ValueError, OSError) as exc:
+            return None, float("nan"), f"unreadable or not an image ({exc})"
+        dets = self.detector.detect(image)
+        quality = None
+        if len(dets):
+            quality = (self._quality or default_quality_fn())(image, dets)
+        choice = choose_face(
+            dets, None if quality is None else quality.sharpness,
+            min_face_size=self.min_face_size, min_sharpness=self.min_sharpness,
+            comparable_face_ratio=self.comparable_face_ratio,
+        )
+        if choice.row is None:
+            return None, float("nan"), choice.reason
+        emb = embed_rows(self.embedder, image, dets[choice.row])[0]
+        return emb, float(quality.score[choice.row]), ""
+
+    def enroll_folder(self, photo_dir: str | Path, store, *, sync: bool = False,
+                      progress: bool = True) -> EnrollReport:
+        """Enroll every photo of ``photo_dir`` into ``store`` (one transaction).
+
+        Parameters
+        ----------
+        photo_dir : str or Path
+            The photo folder (see the module doc for its layout).
+        store : GalleryStore
+            The gallery, opened with the embedder's model identity.
+        sync : bool
+            Also remove embeddings whose photos under ``photo_dir`` are gone.
+        progress : bool
+            Show a tqdm progress bar.
+        """
+        from tqdm import tqdm
+
+        items = scan_photo_dir(photo_dir)
+        root = Path(photo_dir).expanduser().resolve()
+        by_path: dict[str, list] = {}
+        for rec in store.sources():
+            if rec.source_path:
+                by_path.setdefault(rec.source_path, []).append(rec)
+        known_hashes = {rec.source_sha256: rec for recs in by_path.values() for rec in recs if rec.source_sha256}
+
+        report = EnrollReport()
+        additions: list[tuple[str, np.ndarray, str, str, float]] = []   # person, vector, path, sha, quality
+        removals: list[int] = []
+        seen_hashes: dict[str, tuple[str, str]] = {}
+        scanned = set()
+        for person, path in tqdm(items, desc="enrolling", unit="photo", disable=not progress):
+            key = str(path)
+            scanned.add(key)
+            try:
+                sha = sha256_file(path)
+            except OSError as exc:
+                report.results.append(PhotoResult(path, person, SKIPPED, f"cannot read file ({exc.strerror})"))
+                continue
+            old = by_path.get(key, [])
+            if old and all(r.source_sha256 == sha for r in old):
+                report.results.append(PhotoResult(path, old[0].person, UNCHANGED))
+                seen_hashes[sha] = (old[0].person, key)
+                continue
+            dup = seen_hashes.get(sha) or (
+                (known_hashes[sha].person, known_hashes[sha].source_path)
+                if sha in known_hashes and known_hashes[sha].source_path != key else None)
+            if dup is not None:
+                report.results.append(PhotoResult(path, person, SKIPPED,
+                                                  f"same photo as {dup[1]} (enrolled as {dup[0]})"))
+                continue
+            emb, quality, reason = self.embed_photo(path)
+            removals.extend(r.embedding_id for r in old)       # a changed photo replaces its old embedding
+            if emb is None:
+                note = "; its old embedding is removed" if old else ""
+                report.results.append(PhotoResult(path, person, SKIPPED, reason + note))
+                continue
+            seen_hashes[sha] = (person, key)
+            additions.append((person, emb, key, sha, quality))
+            report.results.append(PhotoResult(path, person, UPDATED if old else ENROLLED))
+
+        if sync:
+            for key, recs in by_path.items():
+                if key not in scanned and _is_under(Path(key), root):
+                    removals.extend(r.embedding_id for r in recs)
+                    report.results.append(PhotoResult(Path(key), recs[0].person, REMOVED, "photo is gone"))
+
+        if additions or removals:
+            with store.write() as w:                       # one transaction
+                w.remove_embeddings(removals)
+                for person, emb, key, sha, quality in additions:
+                    w.add_embedding(person, emb, source_path=key, source_sha256=sha,
+                                    quality=None if not np.isfinite(quality) else quality)
+                if sync:
+                    report.removed_people = w.remove_empty_people()
+        logger.info("enrollment of %s: %s", root, dict(report.counts()))
+        return report
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,270 @@
+"""Naming tracks from the evidence gathered over their life.
+
+The rule from the project's origin: a track is named when it is *matched* to
+a detection, with evidence gathered over its life, never at its creation. A
+single comparison of one face crop against the gallery is noisy (an earlier
+attempt saw every similarity near 0.3); the running mean of many embeddings
+of the same face is far more stable, so a name is given only when
+
+1. the track is confirmed and was matched this frame (``time_since_update
+   == 0``): only then does its detection's embedding become evidence,
+   weighted by the face quality and skipped below ``min_quality``
+   (tiny, blurred, profile or occluded faces);
+2. at least ``min_observations`` pieces of evidence were gathered;
+3. the cosine similarity of the track's (quality-weighted) mean embedding to
+   the best person is at least ``similarity_threshold`` and beats the
+   runner-up by ``min_margin``.
+
+Names are sticky (hysteresis): a named track keeps its name while its score
+stays above ``similarity_threshold - hysteresis`` and no other person beats it
+by ``min_margin`` with a score above ``similarity_threshold``. When the
+evidence turns (old evidence fades with ``evidence_half_life``), the name is
+withdrawn or switched. Tracks the tracker deleted are forgotten with
+:meth:`Identifier.forget`; a track revived from the lost buffer keeps its
+evidence and its name.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from gallery.index import GalleryIndex, l2_normalize
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the identifier says about one track.
+
+    Attributes
+    ----------
+    name : str or None
+        The person's name, ``None`` for Unknown.
+    score : float
+        Cosine similarity of the track's mean embedding to ``name`` (or to the
+        best person when Unknown); 0.0 before any evidence.
+    margin : float
+        ``score`` minus the best other person's score.
+    observations : int
+        Pieces of evidence gathered (matched frames of good enough quality).
+    """
+
+    name: Optional[str]
+    score: float
+    margin: float
+    observations: int
+
+
+UNKNOWN = Identity(name=None, score=0.0, margin=0.0, observations=0)
+
+
+@dataclass
+class _TrackEvidence:
+    weighted_sum: np.ndarray                 # (D,) decayed, quality-weighted sum of embeddings
+    weight: float = 0.0                      # decayed sum of weights
+    observations: int = 0
+    skipped: int = 0                         # evidence refused for low quality
+    identity: Identity = field(default=UNKNOWN)
+
+    def mean(self) -> np.ndarray:
+        return l2_normalize(self.weighted_sum)
+
+
+class Identifier:
+    """Names tracks from their accumulated evidence against a gallery.
+
+    Parameters
+    ----------
+    index : GalleryIndex
+        The enrolled people.
+    similarity_threshold : float
+        Cosine similarity (not a distance) a track's mean embedding needs to
+        the best person before it is named. Calibrate it with
+        ``python -m gallery calibrate``.
+    min_margin : float
+        How much the best person must beat the runner-up (cosine similarity).
+    min_observations : int
+        Evidence frames needed before any name is given (>= 1).
+    min_quality : float
+        Detections with a face-quality score below this add no evidence.
+    hysteresis : float
+        A named track keeps its name down to ``similarity_threshold - hysteresis``.
+    evidence_half_life : float
+        After this many new observations, older evidence counts half, so the
+        name can turn when the track's face changes. ``0`` keeps all evidence
+        with equal weight.
+    """
+
+    def __init__(
+        self,
+        index: GalleryIndex,
+        *,
+        similarity_threshold: float = 0.35,
+        min_margin: float = 0.08,
+        min_observations: int = 3,
+        min_quality: float = 0.2,
+        hysteresis: float = 0.05,
+        evidence_half_life: float = 50.0,
+    ) -> None:
+        if not isinstance(index, GalleryIndex):
+            raise ValueError(f"index must be a GalleryIndex, got {type(index).__name__}")
+        if not -1.0 <= similarity_threshold <= 1.0:
+            raise ValueError(f"similarity_threshold must be in [-1, 1], got {similarity_threshold}")
+        if not 0.0 <= min_margin <= 2.0:
+            raise ValueError(f"min_margin must be in [0, 2], got {min_margin}")
+        if int(min_observations) != min_observations or min_observations < 1:
+            raise ValueError(f"min_observations must be an integer >= 1, got {min_observations}")
+        if not 0.0 <= min_quality <= 1.0:
+            raise ValueError(f"min_quality must be in [0, 1], got {min_quality}")
+        if not 0.0 <= hysteresis <= 1.0:
+            raise ValueError(f"hysteresis must be in [0, 1], got {hysteresis}")
+        if not (evidence_half_life >= 0.0 and math.isfinite(evidence_half_life)):
+            raise ValueError(f"evidence_half_life must be a finite number >= 0, got {evidence_half_life}")
+        self.index = index
+        self.similarity_threshold = float(similarity_threshold)
+        self.min_margin = float(min_margin)
+        self.min_observations = int(min_observations)
+        self.min_quality = float(min_quality)
+        self.hysteresis = float(hysteresis)
+        self.evidence_half_life = float(evidence_half_life)
+        self._decay = 0.5 ** (1.0 / evidence_half_life) if evidence_half_life > 0 else 1.0
+        self._tracks: dict[int, _TrackEvidence] = {}
+
+    # -- per frame -------------------------------------------------------------
+    def update(self, tracks: Sequence, detections, quality: Optional[np.ndarray] = None) -> None:
+        """Add this frame's evidence and re-decide the names of the tracks that got some.
+
+        Parameters
+        ----------
+        tracks : sequence of Track
+            The tracker's output for this frame (objects with ``track_id``,
+            ``is_confirmed()``, ``time_since_update`` and ``det_index``).
+        detections : Detections
+            The frame's detections with ``embedding`` ``(N, D)``; a track's
+            ``det_index`` selects its row.
+        quality : ndarray, optional
+            ``(N,)`` face-quality scores in ``[0, 1]`` (``FaceQuality.score``),
+            aligned with the rows of ``detections``; without it every piece
+            of evidence has weight 1.
+        """
+        rows_of = {int(d): r for r, d in enumerate(detections.det_index)}
+        q = None
+        if quality is not None:
+            q = np.asarray(getattr(quality, "score", quality), dtype=np.float64).reshape(-1)
+            if q.shape != (len(detections),):
+                raise ValueError(f"quality must have shape ({len(detections)},), got {q.shape}")
+
+        updated: list[int] = []
+        for track in tracks:
+            if not track.is_confirmed() or track.time_since_update != 0 or track.det_index is None:
+                continue
+            row = rows_of.get(int(track.det_index))
+            if row is None:
+                raise ValueError(
+                    f"track {track.track_id} points at det_index {track.det_index}, which is not in the detections"
+                )
+            if detections.embedding is None:
+                raise ValueError("detections have no embeddings; run the embedder before the identifier")
+            tid = int(track.track_id)
+            ev = self._tracks.get(tid)
+            if ev is None:
+                ev = self._tracks[tid] = _TrackEvidence(np.zeros(detections.embedding.shape[1], np.float64))
+            w = 1.0 if q is None else float(q[row])
+            if not np.isfinite(w) or w < self.min_quality:
+                ev.skipped += 1
+                continue
+            emb = detections.embedding[row].astype(np.float64)
+            ev.weighted_sum = self._decay * ev.weighted_sum + w * emb / max(np.linalg.norm(emb), 1e-12)
+            ev.weight = self._decay * ev.weight + w
+            ev.observations += 1
+            updated.append(tid)
+        if updated:
+            self._decide(updated)
+
+    def _decide(self, track_ids: list[int]) -> None:
+        means = np.stack([self._tracks[t].mean() for t in track_ids]).astype(np.float32)
+        scores = self.index.person_scores(means)            # (K, P), one matrix product
+        people = self.index.people
+        for k, tid in enumerate(track_ids):
+            ev = self._tracks[tid]
+            ev.identity = self._decide_one(scores[k], people, ev)
+
+    def _decide_one(self, scores: np.ndarray, people: list, ev: _TrackEvidence) -> Identity:
+        n = ev.observations
+        if len(people) == 0:
+            return Identity(None, 0.0, 0.0, n)
+        best = int(np.argmax(scores))
+        best_score = float(scores[best])
+
+        def margin_of(i: int) -> float:
+            if len(people) == 1:
+                return float(scores[i])           # runner-up "nobody" scores 0
+            others = np.delete(scores, i)
+            return float(scores[i] - others.max())
+
+        current = ev.identity.name
+        if current is not None and current in people:
+            cur = people.index(current)
+            cur_score = float(scores[cur])
+            challenger_wins = (
+                best != cur
+                and best_score >= self.similarity_threshold
+                and best_score - cur_score >= self.min_margin
+            )
+            if cur_score >= self.similarity_threshold - self.hysteresis and not challenger_wins:
+                return Identity(current, cur_score, margin_of(cur), n)   # sticky
+            logger.debug("name %r withdrawn (score %.3f, best %r %.3f)", current, cur_score, people[best], best_score)
+        margin = margin_of(best)
+        if n >= self.min_observations and best_score >= self.similarity_threshold and margin >= self.min_margin:
+            return Identity(people[best], best_score, margin, n)
+        return Identity(None, best_score, margin, n)
+
+    # -- lifetime of tracks ---------------------------------------------------
+    def forget(self, track_ids: Iterable[int]) -> None:
+        """Drop the evidence of tracks the tracker deleted (``tracker.ended_ids``)."""
+        for tid in track_ids:
+            self._tracks.pop(int(tid), None)
+
+    def reset(self) -> None:
+        """Forget every track."""
+        self._tracks.clear()
+
+    # -- reading ----------------------------------------------------------------
+    def get(self, track_id: int) -> Identity:
+        """The identity of a track (Unknown with 0 observations when never seen)."""
+        ev = self._tracks.get(int(track_id))
+        return UNKNOWN if ev is None else ev.identity
+
+    def identities(self) -> dict[int, Identity]:
+        """Identity of every track with evidence, by track id."""
+        return {tid: ev.identity for tid, ev in self._tracks.items()}
+
+    def track_embedding(self, track_id: int) -> Optional[np.ndarray]:
+        """The ``(D,)`` quality-weighted mean embedding of a track, or ``None`` without evidence."""
+        ev = self._tracks.get(int(track_id))
+        if ev is None or ev.observations == 0:
+            return None
+        return ev.mean().astype(np.float32)
+
+    def unknown_embeddings(self, min_observations: Optional[int] = None) -> tuple[list[int], np.ndarray]:
+        """Mean embeddings of tracks that are still Unknown, for :mod:`gallery.cluster`.
+
+        Returns
+        -------
+        track_ids : list of int
+            ``K`` track ids with at least ``min_observations`` (default: the
+            identifier's own) pieces of evidence and no name.
+        embeddings : ndarray
+            A ``(K, D)`` float32 matrix of their mean embeddings.
+        """
+        need = self.min_observations if min_observations is None else int(min_observations)
+        ids = [tid for tid, ev in self._tracks.items()
+               if ev.identity.name is None and ev.observations >= max(need, 1)]
+        if not ids:
+            return [], np.zeros((0, self.index.dim), np.float32)
+        return ids, np.stack([self._tracks[t].mean() for t in ids]).astype(np.float32)

@@ -1,0 +1,459 @@
+"""The gallery file: people, their embeddings and the embedding model's identity.
+
+One SQLite file, no server. Every write is one ``BEGIN IMMEDIATE``
+transaction that is rolled back on any exception (``KeyboardInterrupt``
+included), so an interrupted enrollment leaves the gallery as it was. The file
+is created readable and writable by its owner only (mode ``0600``) before
+SQLite opens it; SQLite gives its rollback journal the same mode
+(``journal_mode=DELETE``, the journal lives only during a write).
+
+The model identity (name, embedding dimension, sha256 of the weights) is
+stored once when the gallery is created. Opening the gallery with another
+model raises :class:`ModelMismatchError`: embeddings of two models are never
+mixed.
+
+Tables
+------
+``meta(key, value)``
+    ``schema_version``, ``model_name``, ``model_dim``, ``model_sha256``.
+``people(id, name, created)``
+    One row per person, ``name`` unique.
+``embeddings(id, person_id, vector, source_path, source_sha256, quality, created)``
+    ``vector`` is a little-endian float32 blob of ``model_dim`` values,
+    L2-normalised; ``source_path`` is the absolute path of the photo it was
+    computed from and ``source_sha256`` the hash of that file's bytes.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Protocol, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Version of the table layout written in ``meta``.
+SCHEMA_VERSION = 1
+#: The file mode of a gallery we create: owner read/write only.
+FILE_MODE = 0o600
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE people (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+);
+CREATE TABLE embeddings (
+    id            INTEGER PRIMARY KEY,
+    person_id     INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    vector        BLOB NOT NULL,
+    source_path   TEXT,
+    source_sha256 TEXT,
+    quality       REAL,
+    created       REAL NOT NULL
+);
+CREATE INDEX embeddings_person ON embeddings(person_id);
+CREATE INDEX embeddings_source ON embeddings(source_path);
+"""
+
+
+class GalleryError(Exception):
+    """A gallery cannot be opened or changed as asked."""
+
+
+class GalleryCorruptError(GalleryError):
+    """The file is not a readable facetrack gallery."""
+
+
+class ModelMismatchError(GalleryError):
+    """The gallery was built with another embedding model."""
+
+
+class ModelIdentityLike(Protocol):
+    """What the store needs of ``models.embedder.ModelIdentity``."""
+
+    name: str
+    dim: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """The embedding model a gallery was built with (as stored in ``meta``)."""
+
+    name: str
+    dim: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """One person of the gallery: ``name`` and how many embeddings it holds."""
+
+    name: str
+    embeddings: int
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One stored embedding's provenance: photo path, its hash, the person."""
+
+    embedding_id: int
+    person: str
+    source_path: Optional[str]
+    source_sha256: Optional[str]
+
+
+def _stored_model(model: ModelIdentityLike) -> StoredModel:
+    try:
+        name, dim, sha = str(model.name), int(model.dim), str(model.sha256 or "")
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"model must have name, dim and sha256 attributes, got {model!r}") from exc
+    if not name:
+        raise ValueError("model.name must not be empty")
+    if dim <= 0:
+        raise ValueError(f"model.dim must be positive, got {dim}")
+    return StoredModel(name=name, dim=dim, sha256=sha)
+
+
+def _check_name(name: str, what: str = "name") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {name!r}")
+    if name != name.strip():
+        raise ValueError(f"{what} must not start or end with whitespace, got {name!r}")
+    return name
+
+
+class GalleryWriter:
+    """The write operations of one open transaction (see :meth:`GalleryStore.write`)."""
+
+    def __init__(self, conn: sqlite3.Connection, model: StoredModel) -> None:
+        self._conn = conn
+        self._model = model
+
+    def person_id(self, name: str, *, create: bool = True) -> Optional[int]:
+        """The id of person ``name``, created when absent and ``create`` is true."""
+        _check_name(name)
+        row = self._conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        if not create:
+            return None
+        cur = self._conn.execute("INSERT INTO people(name, created) VALUES (?, ?)", (name, time.time()))
+        return int(cur.lastrowid)
+
+    def add_embedding(
+        self,
+        name: str,
+        vector: np.ndarray,
+        *,
+        source_path: Optional[str] = None,
+        source_sha256: Optional[str] = None,
+        quality: Optional[float] = None,
+    ) -> int:
+        """Add one ``(D,)`` embedding of person ``name`` (created if new); returns its id."""
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vec.shape != (self._model.dim,):
+            raise ValueError(f"vector must have shape ({self._model.dim},), got {np.shape(vector)}")
+        norm = float(np.linalg.norm(vec))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise ValueError("vector must be finite and non-zero")
+        vec = (vec / norm).astype("<f4")
+        pid = self.person_id(name)
+        cur = self._conn.execute(
+            "INSERT INTO embeddings(person_id, vector, source_path, source_sha256, quality, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (pid, vec.tobytes(), source_path, source_sha256,
+             None if quality is None else float(quality), time.time()),
+        )
+        return int(cur.lastrowid)
+
+    def remove_embeddings(self, embedding_ids: Sequence[int]) -> int:
+        """Delete embeddings by id; returns how many were deleted."""
+        ids = [(int(i),) for i in embedding_ids]
+        before = self._conn.total_changes
+        self._conn.executemany("DELETE FROM embeddings WHERE id = ?", ids)
+        return self._conn.total_changes - before
+
+    def remove_person(self, name: str) -> int:
+        """Delete a person and its embeddings; returns the number of embeddings removed."""
+        pid = self.person_id(name, create=False)
+        if pid is None:
+            raise GalleryError(f"no person named {name!r} in the gallery")
+        (count,) = self._conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id = ?", (pid,)).fetchone()
+        self._conn.execute("DELETE FROM embeddings WHERE person_id = ?", (pid,))
+        self._conn.execute("DELETE FROM people WHERE id = ?", (pid,))
+        return int(count)
+
+    def rename_person(self, old: str, new: str) -> None:
+        """Rename person ``old`` to ``new`` (which must not exist yet)."""
+        _check_name(new, "new name")
+        pid = self.person_id(old, create=False)
+        if pid is None:
+            raise GalleryError(f"no person named {old!r} in the gallery")
+        if old == new:
+            return
+        if self.person_id(new, create=False) is not None:
+            raise GalleryError(f"a person named {new!r} already exists; remove it first or pick another name")
+        self._conn.execute("UPDATE people SET name = ? WHERE id = ?", (new, pid))
+
+    def remove_empty_people(self) -> list[str]:
+        """Delete people left without embeddings; returns their names."""
+        rows = self._conn.execute(
+            "SELECT id, name FROM people WHERE id NOT IN (SELECT DISTINCT person_id FROM embeddings)"
+        ).fetchall()
+        self._conn.executemany("DELETE FROM people WHERE id = ?", [(r[0],) for r in rows])
+        return sorted(r[1] for r in rows)
+
+
+class GalleryStore:
+    """A gallery of enrolled people in one SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The gallery file. Its parent directory must exist.
+    model : ModelIdentity, optional
+        The embedding model in use (anything with ``name``, ``dim`` and
+        ``sha256``, e.g. ``FaceEmbedder.identity``). Required to create a
+        gallery and to write embeddings; when given for an existing gallery
+        it must equal the stored one, else :class:`ModelMismatchError`.
+    create : bool
+        Create the file when it does not exist (needs ``model``). When false,
+        a missing file raises :class:`GalleryError`.
+    timeout : float
+        Seconds to wait for another process's write lock.
+
+    Raises
+    ------
+    GalleryError
+        Missing parent directory, or a missing file that may not be created.
+    GalleryCorruptError
+        The file is not an SQLite database or not a facetrack gallery.
+    ModelMismatchError
+        ``model`` differs from the model the gallery was built with.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        model: Optional[ModelIdentityLike] = None,
+        *,
+        create: bool = True,
+        timeout: float = 10.0,
+    ) -> None:
+        if timeout < 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        self.path = Path(path).expanduser()
+        requested = None if model is None else _stored_model(model)
+        if self.path.is_dir():
+            raise GalleryError(f"gallery path {self.path} is a directory, expected a file")
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise GalleryError(f"cannot open gallery {self.path}: directory {parent} does not exist")
+
+        new_file = False
+        if not self.path.exists():
+            if not create:
+                raise GalleryError(f"no gallery at {self.path} (enroll some photos first)")
+            if requested is None:
+                raise GalleryError(f"no gallery at {self.path}; creating one needs the embedding model")
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            except FileExistsError:
+                pass  # another process created it just now; open it below
+            except OSError as exc:
+                raise GalleryError(f"cannot create gallery {self.path}: {exc.strerror}") from exc
+            else:
+                os.close(fd)
+                os.chmod(self.path, FILE_MODE)  # in case of an unusual umask or ACL default
+                new_file = True
+        self._check_header()
+
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise GalleryError(f"cannot open gallery {self.path}: {exc}") from exc
+        try:
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = DELETE")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._model = self._init_or_read_meta(requested, new_file)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise GalleryCorruptError(
+                f"{self.path} is not a readable facetrack gallery ({exc}); "
+                "restore it from a backup or enroll into a new file"
+            ) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- opening ---------------------------------------------------------
+    def _check_header(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise GalleryError(f"cannot read gallery {self.path}: {exc.strerror}") from exc
+        if head and head != _SQLITE_MAGIC:
+            raise GalleryCorruptError(
+                f"{self.path} is not a facetrack gallery (not an SQLite database file); "
+                "restore it from a backup or enroll into a new file"
+            )
+
+    def _init_or_read_meta(self, requested: Optional[StoredModel], new_file: bool) -> StoredModel:
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            if requested is None:
+                raise GalleryError(f"{self.path} is an empty file; creating a gallery needs the embedding model")
+            with self._transaction():
+                for statement in _SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [("schema_version", str(SCHEMA_VERSION)), ("model_name", requested.name),
+                     ("model_dim", str(requested.dim)), ("model_sha256", requested.sha256)],
+                )
+            logger.info("created gallery %s for model %s (dim %d)", self.path, requested.name, requested.dim)
+            return requested
+        if not {"meta", "people", "embeddings"} <= tables:
+            raise GalleryCorruptError(
+                f"{self.path} is an SQLite database but not a facetrack gallery (tables: {sorted(tables)})"
+            )
+        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            version = int(meta["schema_version"])
+            stored = StoredModel(meta["model_name"], int(meta["model_dim"]), meta["model_sha256"])
+        except (KeyError, ValueError) as exc:
+            raise GalleryCorruptError(f"{self.path}: gallery metadata is incomplete ({exc})") from exc
+        if version != SCHEMA_VERSION:
+            raise GalleryError(f"{self.path}: gallery schema version {version}, this program reads {SCHEMA_VERSION}")
+        if requested is not None and requested != stored:
+            raise ModelMismatchError(
+                f"gallery {self.path} was built with embedding model {stored.name!r} "
+                f"(dim {stored.dim}, sha256 {stored.sha256[:12] or '?'}), but the model in use is "
+                f"{requested.name!r} (dim {requested.dim}, sha256 {requested.sha256[:12] or '?'}); "
+                "embeddings of different models cannot be compared: use the same model or enroll into a new gallery"
+            )
+        return stored
+
+    # -- transactions ------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[GalleryWriter]:
+        """One write transaction: everything inside is committed together or not at all.
+
+        Examples
+        --------
+        >>> with store.write() as w:                       # doctest: +SKIP
+        ...     w.add_embedding("ada", vector, source_path="/photos/ada/1.jpg")
+        """
+        with self._transaction() as conn:
+            yield GalleryWriter(conn, self._model)
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def model(self) -> StoredModel:
+        """The embedding model the gallery was built with."""
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension ``D``."""
+        return self._model.dim
+
+    def people(self) -> list[PersonSummary]:
+        """Every person with their number of embeddings, sorted by name."""
+        rows = self._conn.execute(
+            "SELECT p.name, COUNT(e.id) FROM people p LEFT JOIN embeddings e ON e.person_id = p.id"
+            " GROUP BY p.id ORDER BY p.name"
+        ).fetchall()
+        return [PersonSummary(name, int(n)) for name, n in rows]
+
+    def __len__(self) -> int:
+        """Number of stored embeddings."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+
+    def embeddings(self) -> tuple[list[str], np.ndarray]:
+        """All embeddings with their person's name.
+
+        Returns
+        -------
+        names : list of str
+            ``M`` person names, one per row.
+        vectors : ndarray
+            An ``(M, D)`` float32 matrix of L2-normalised embeddings.
+        """
+        rows = self._conn.execute(
+            "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id ORDER BY p.name, e.id"
+        ).fetchall()
+        dim = self._model.dim
+        vectors = np.empty((len(rows), dim), dtype=np.float32)
+        for i, (_, blob) in enumerate(rows):
+            if len(blob) != 4 * dim:
+                raise GalleryCorruptError(f"{self.path}: an embedding has {len(blob)} bytes, expected {4 * dim}")
+            vectors[i] = np.frombuffer(blob, dtype="<f4")
+        return [r[0] for r in rows], vectors
+
+    def sources(self) -> list[SourceRecord]:
+        """Provenance of every stored embedding."""
+        rows = self._conn.execute(
+            "SELECT e.id, p.name, e.source_path, e.source_sha256 FROM embeddings e"
+            " JOIN people p ON p.id = e.person_id ORDER BY e.id"
+        ).fetchall()
+        return [SourceRecord(int(i), n, sp, sh) for i, n, sp, sh in rows]
+
+    def integrity_ok(self) -> bool:
+        """True when SQLite's ``PRAGMA integrity_check`` reports ``ok``."""
+        return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- one-shot writes -----------------------------------------------------
+    def remove_person(self, name: str) -> int:
+        """Remove a person and its embeddings (one transaction); returns embeddings removed."""
+        with self.write() as w:
+            return w.remove_person(name)
+
+    def rename_person(self, old: str, new: str) -> None:
+        """Rename a person (one transaction)."""
+        with self.write() as w:
+            w.rename_person(old, new)
+
+    # -- lifetime ------------------------------------------------------------
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+    def __enter__(self) -> "GalleryStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def file_mode(path: str | os.PathLike) -> int:
+    """The permission bits of ``path`` (e.g. ``0o600``)."""
+    return stat.S_IMODE(os.stat(path).st_mode)
