@@ -1,0 +1,135 @@
+"""Reading the YAML configuration, strictly (the application edge).
+
+The file has one section per part; a section's keys are exactly the keyword
+arguments of the class (or function) that builds the part, so the YAML and
+the code cannot drift apart silently: an unknown section or key is a
+:class:`ConfigError` that names it and lists what is allowed. Only
+``demo.py`` and other command lines call :func:`load_config`; library code
+takes plain keyword arguments.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Dict, Iterable, Mapping, Optional, Tuple
+
+#: Section name -> ("module:attribute" whose keyword arguments are the keys,
+#: parameters supplied by the composition and therefore not allowed in YAML).
+SECTIONS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    "detector": ("models.detector:FaceDetector", ()),
+    "embedder": ("models.embedder:FaceEmbedder", ()),
+    "quality": ("models.quality:face_quality", ("frame_bgr", "detections")),
+    "tracker": ("tracker.tracker:Tracker", ("kalman_filter", "metric", "id_counter")),
+    "identifier": ("gallery.identifier:Identifier", ("index",)),
+    "gallery": ("gallery.index:GalleryIndex", ("names", "vectors", "dtype")),
+    "scene_cut": ("pipeline.scene_cut:HistogramSceneCutDetector", ()),
+    "pipeline": ("pipeline.runner:Pipeline",
+                 ("detector", "embedder", "tracker", "identifier", "scene_cut_detector", "quality_fn")),
+    "source": ("pipeline.sources:open_source", ("spec",)),
+    "overlay": ("pipeline.overlay:Overlay", ()),
+}
+
+#: The default configuration file, next to this package.
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable, or has an unknown or bad entry."""
+
+
+def _target(spec: str):
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def allowed_keys(section: str) -> Tuple[str, ...]:
+    """The keys allowed in ``section``: the keyword arguments of its builder."""
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown section {section!r} (known sections: {', '.join(SECTIONS)})")
+    spec, supplied = SECTIONS[section]
+    try:
+        target = _target(spec)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"section {section!r}: cannot import {spec} ({exc})") from exc
+    params = inspect.signature(target).parameters.values()
+    return tuple(p.name for p in params
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                 and p.name not in ("self",) + supplied)
+
+
+def check_config(config: Mapping, sections: Optional[Iterable[str]] = None, *, origin: str = "config") -> None:
+    """Raise :class:`ConfigError` on any unknown section or key.
+
+    Parameters
+    ----------
+    config : mapping
+        Section name -> mapping of keyword -> value.
+    sections : iterable of str, optional
+        Check only these sections' keys (unknown section names are always errors).
+    origin : str
+        Where the configuration came from, for messages.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{origin}: the top level must be a mapping of sections, got {type(config).__name__}")
+    for name, body in config.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"{origin}: unknown section {name!r} (known sections: {', '.join(SECTIONS)})")
+        if body is None:
+            continue
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{origin}: section {name!r} must be a mapping of keys, got {type(body).__name__}")
+        if sections is not None and name not in sections:
+            continue
+        allowed = allowed_keys(name)
+        for key in body:
+            if key not in allowed:
+                raise ConfigError(f"{origin}: unknown key {name}.{key} (allowed in {name!r}: {', '.join(allowed)})")
+
+
+def load_config(path=None, *, check: bool = True) -> Dict[str, Dict]:
+    """Read a YAML configuration file strictly.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The file; :data:`DEFAULT_CONFIG` when None.
+    check : bool
+        Check every key against its builder's keyword arguments (imports the
+        builders' modules).
+
+    Returns
+    -------
+    dict
+        Every section of :data:`SECTIONS` (empty dict when absent) -> keywords.
+    """
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"config path is not a file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    if raw is None:
+        raw = {}
+    if check:
+        check_config(raw, origin=str(path))
+    elif not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    config = {name: dict(raw.get(name) or {}) for name in SECTIONS}
+    return config
+
+
+def build_kwargs(config: Mapping, section: str, **overrides) -> Dict:
+    """The keywords of ``section`` with ``overrides`` applied (None values ignored)."""
+    out = dict(config.get(section) or {})
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    return out

@@ -1,0 +1,176 @@
+"""Appearances (events) and per-frame track rows, written as they happen.
+
+An *appearance* is one uninterrupted stretch of a confirmed track on screen.
+It ends when the tracker moves the track to its lost buffer
+(``tracker.lost_ids``), when the track is deleted (``tracker.ended_ids``), or
+when the run ends. A lost track that comes back starts a new appearance with
+the same id. :class:`AppearanceLog` turns per-frame results into finished
+appearances; :class:`EventWriter` writes them as JSON lines and
+:class:`TracksWriter` writes MOTChallenge rows, both flushed line by line so
+an interrupted run keeps everything written so far.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Appearance:
+    """One appearance of a track.
+
+    Attributes
+    ----------
+    track_id : int
+    name : str or None
+        The identity at the end of the appearance (None = unknown).
+    score : float or None
+        Cosine similarity behind ``name`` (None when unknown and no score).
+    first_frame, last_frame : int
+        Frame indices (0-based) of the first and last frame it was on screen.
+    first_time, last_time : float
+        Their timestamps in seconds.
+    frames_seen : int
+        Frames it was on screen (including frames drawn from the Kalman prediction
+        between detections).
+    """
+
+    track_id: int
+    name: Optional[str]
+    score: Optional[float]
+    first_frame: int
+    last_frame: int
+    first_time: float
+    last_time: float
+    frames_seen: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class AppearanceLog:
+    """Follow appearances across frames.
+
+    Call :meth:`update` once per frame with the frame's result; it returns the
+    appearances that ended on that frame. :meth:`finish` ends the open ones.
+    """
+
+    def __init__(self) -> None:
+        self._open: Dict[int, Appearance] = {}
+        #: Names of everyone named at least once, and the number of appearances.
+        self.names_seen: set = set()
+        self.appearances = 0
+
+    @property
+    def open_ids(self) -> List[int]:
+        return sorted(self._open)
+
+    def update(self, result) -> List[Appearance]:
+        """Record one frame.
+
+        Parameters
+        ----------
+        result : FrameResult
+            Needs ``frame_index``, ``timestamp``, ``track_ids``, ``names``,
+            ``scores``, ``lost_ids`` and ``ended_ids``.
+        """
+        ended: List[Appearance] = []
+        gone = set(int(i) for i in result.lost_ids) | set(int(i) for i in result.ended_ids)
+        shown = {int(t) for t in result.track_ids}
+        for track_id in sorted(gone - shown):
+            app = self._open.pop(track_id, None)
+            if app is not None:
+                ended.append(app)
+        for track_id, name, score in zip(result.track_ids, result.names, result.scores):
+            track_id = int(track_id)
+            app = self._open.get(track_id)
+            score = None if score is None or score != score else float(score)
+            if app is None:
+                app = Appearance(track_id, name, score, result.frame_index, result.frame_index,
+                                 float(result.timestamp), float(result.timestamp), 0)
+                self._open[track_id] = app
+                self.appearances += 1
+            app.name = name
+            app.score = score
+            app.last_frame = result.frame_index
+            app.last_time = float(result.timestamp)
+            app.frames_seen += 1
+            if name:
+                self.names_seen.add(name)
+        return ended
+
+    def finish(self) -> List[Appearance]:
+        """End every open appearance (at the end of the run)."""
+        ended = [self._open[k] for k in sorted(self._open)]
+        self._open.clear()
+        return ended
+
+
+def _check_output_path(path: Path, what: str) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OSError(f"cannot write {what} {path}: the folder {parent} does not exist")
+    if path.is_dir():
+        raise OSError(f"cannot write {what} {path}: it is a folder")
+
+
+class EventWriter:
+    """Write appearances as JSON lines, one object per line, flushed per line.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file (overwritten).
+    """
+
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+        _check_output_path(self.path, "events")
+        self._file = open(self.path, "w", encoding="utf-8", buffering=1)
+        self.written = 0
+
+    def write(self, appearances: Iterable[Appearance]) -> None:
+        for app in appearances:
+            self._file.write(json.dumps(app.to_dict()) + "\n")
+            self.written += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class TracksWriter:
+    """Write MOTChallenge-style rows ``frame,id,x,y,w,h,score,-1,-1,-1``.
+
+    ``frame`` is 1-based as in MOTChallenge; ``x, y, w, h`` is the ``tlwh``
+    box in pixels and ``score`` the detection confidence.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file (overwritten).
+    """
+
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+        _check_output_path(self.path, "tracks")
+        self._file = open(self.path, "w", encoding="utf-8", buffering=1)
+        self.rows = 0
+
+    def write(self, result) -> None:
+        """Write the rows of one frame (``frame_index``, ``track_ids``, ``xyxy``, ``confidence``)."""
+        frame = int(result.frame_index) + 1
+        for track_id, box, conf in zip(result.track_ids, result.xyxy, result.confidence):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            self._file.write(f"{frame},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                             f"{float(conf):.4f},-1,-1,-1\n")
+            self.rows += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
