@@ -117,6 +117,7 @@ class Scenario:
     seed: int
     shots: List[Shot]
     ids: Dict[int, Tuple[str, bool]]   # gt id -> (person name, enrolled)
+    motion_blur: bool = True
 
     @property
     def cuts(self) -> List[int]:
@@ -314,7 +315,7 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
                                                xy[:, 0], xy[:, 1], hcurve, int(z_order[j]), kind))
         shots.append(shot)
         start += length
-    return Scenario(width, height, fps, num_frames, seed, shots, ids)
+    return Scenario(width, height, fps, num_frames, seed, shots, ids, motion_blur=blur)
 
 
 def make_backgrounds(num_cameras: int, width: int, height: int, seed: int) -> List[np.ndarray]:
@@ -365,7 +366,7 @@ def render(scenario: Scenario, people: Sequence[Person], *,
             for i, a in enumerate(apps):
                 sprite = people[a.person].sprites[a.sprite]
                 speed = 0.0
-                if t > 0:
+                if t > 0 and scenario.motion_blur:
                     speed = float(np.hypot(a.cx[t] - a.cx[t - 1], a.cy[t] - a.cy[t - 1]))
                 box = _paste(frame, owner, i, sprite, a.cx[t], a.cy[t], a.height[t], speed)
                 boxes.append(box)
