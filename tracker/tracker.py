@@ -131,8 +131,8 @@ class Tracker:
 
     def __init__(
         self,
-        max_cosine_distance: float = 0.45,
-        reid_max_cosine_distance: float = 0.35,
+        max_cosine_distance: float = 0.5,
+        reid_max_cosine_distance: float = 0.4,
         budget: int = 50,
         max_iou_distance: float = 0.7,
         max_age: int = 30,
