@@ -14,21 +14,26 @@ import inspect
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
-#: Section name -> ("module:attribute" whose keyword arguments are the keys,
-#: parameters supplied by the composition and therefore not allowed in YAML).
-SECTIONS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
-    "detector": ("models.detector:FaceDetector", ()),
-    "embedder": ("models.embedder:FaceEmbedder", ()),
-    "quality": ("models.quality:face_quality", ("frame_bgr", "detections")),
-    "tracker": ("tracker.tracker:Tracker", ("kalman_filter", "metric", "id_counter")),
-    "identifier": ("gallery.identifier:Identifier", ("index",)),
-    "gallery": ("gallery.index:GalleryIndex", ("names", "vectors", "dtype")),
-    "scene_cut": ("pipeline.scene_cut:HistogramSceneCutDetector", ()),
-    "pipeline": ("pipeline.runner:Pipeline",
+#: Section name -> (the "module:attribute" builders whose keyword arguments are
+#: its keys, parameters supplied by the composition and so not allowed in YAML).
+SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "detector": (("models.detector:FaceDetector",), ()),
+    "embedder": (("models.embedder:FaceEmbedder",), ()),
+    "quality": (("models.quality:face_quality",), ("frame_bgr", "detections")),
+    "tracker": (("tracker.tracker:Tracker",), ("kalman_filter", "metric", "id_counter")),
+    "identifier": (("gallery.identifier:Identifier",), ("index",)),
+    # The gallery section is shared with ``python -m gallery``: index and enrollment keywords.
+    "gallery": (("gallery.index:GalleryIndex", "gallery.enroll:Enroller"),
+                ("names", "vectors", "dtype", "detector", "embedder", "image_reader", "quality_fn")),
+    "scene_cut": (("pipeline.scene_cut:HistogramSceneCutDetector",), ()),
+    "pipeline": (("pipeline.runner:Pipeline",),
                  ("detector", "embedder", "tracker", "identifier", "scene_cut_detector", "quality_fn")),
-    "source": ("pipeline.sources:open_source", ("spec",)),
-    "overlay": ("pipeline.overlay:Overlay", ()),
+    "source": (("pipeline.sources:open_source",), ("spec",)),
+    "overlay": (("pipeline.overlay:Overlay",), ()),
 }
+
+#: Top-level settings that are not sections (shared with ``python -m gallery``).
+TOP_LEVEL_KEYS = ("models_dir",)
 
 #: The default configuration file, next to this package.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
@@ -48,15 +53,18 @@ def allowed_keys(section: str) -> Tuple[str, ...]:
     """The keys allowed in ``section``: the keyword arguments of its builder."""
     if section not in SECTIONS:
         raise ConfigError(f"unknown section {section!r} (known sections: {', '.join(SECTIONS)})")
-    spec, supplied = SECTIONS[section]
-    try:
-        target = _target(spec)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"section {section!r}: cannot import {spec} ({exc})") from exc
-    params = inspect.signature(target).parameters.values()
-    return tuple(p.name for p in params
-                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                 and p.name not in ("self",) + supplied)
+    specs, supplied = SECTIONS[section]
+    keys: list = []
+    for spec in specs:
+        try:
+            target = _target(spec)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"section {section!r}: cannot import {spec} ({exc})") from exc
+        for p in inspect.signature(target).parameters.values():
+            if (p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+                    and p.name not in supplied and p.name not in keys):
+                keys.append(p.name)
+    return tuple(keys)
 
 
 def check_config(config: Mapping, sections: Optional[Iterable[str]] = None, *, origin: str = "config") -> None:
@@ -74,8 +82,13 @@ def check_config(config: Mapping, sections: Optional[Iterable[str]] = None, *, o
     if not isinstance(config, Mapping):
         raise ConfigError(f"{origin}: the top level must be a mapping of sections, got {type(config).__name__}")
     for name, body in config.items():
+        if name in TOP_LEVEL_KEYS:
+            if body is not None and not isinstance(body, str):
+                raise ConfigError(f"{origin}: {name} must be a path, got {type(body).__name__}")
+            continue
         if name not in SECTIONS:
-            raise ConfigError(f"{origin}: unknown section {name!r} (known sections: {', '.join(SECTIONS)})")
+            raise ConfigError(f"{origin}: unknown section {name!r} "
+                              f"(known: {', '.join(list(SECTIONS) + list(TOP_LEVEL_KEYS))})")
         if body is None:
             continue
         if not isinstance(body, Mapping):
@@ -102,7 +115,8 @@ def load_config(path=None, *, check: bool = True) -> Dict[str, Dict]:
     Returns
     -------
     dict
-        Every section of :data:`SECTIONS` (empty dict when absent) -> keywords.
+        Every section of :data:`SECTIONS` (empty dict when absent) -> keywords,
+        and every :data:`TOP_LEVEL_KEYS` entry (None when absent).
     """
     import yaml
 
@@ -125,6 +139,8 @@ def load_config(path=None, *, check: bool = True) -> Dict[str, Dict]:
     elif not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     config = {name: dict(raw.get(name) or {}) for name in SECTIONS}
+    for key in TOP_LEVEL_KEYS:
+        config[key] = raw.get(key)
     return config
 
 
@@ -133,3 +149,13 @@ def build_kwargs(config: Mapping, section: str, **overrides) -> Dict:
     out = dict(config.get(section) or {})
     out.update({k: v for k, v in overrides.items() if v is not None})
     return out
+
+
+def keywords_for(target, keywords: Mapping) -> Dict:
+    """The entries of ``keywords`` that ``target`` (a class or function) accepts.
+
+    For sections shared by several builders (``gallery``); :func:`check_config`
+    has already refused keys that no builder accepts.
+    """
+    params = inspect.signature(target).parameters
+    return {k: v for k, v in keywords.items() if k in params}
