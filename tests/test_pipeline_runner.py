@@ -1,0 +1,337 @@
+"""Pipeline scheduling and the run loop, with fake models and the real tracker and identifier."""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from gallery.identifier import Identifier
+from gallery.index import GalleryIndex
+from pipeline.events import EventWriter, TracksWriter
+from pipeline.runner import FrameResult, Pipeline, run
+from pipeline.sources import Frame
+from tracker.detections import Detections
+from tracker.tracker import Tracker
+
+DIM = 128
+W, H = 320, 240
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+class Scene:
+    """People moving linearly; person p's face is at x = x0 + vx * t."""
+
+    def __init__(self, people):
+        self.people = people      # list of (person_seed, x0, y0, vx, vy, size, first, last)
+
+    def boxes(self, t):
+        out, who = [], []
+        for seed, x0, y0, vx, vy, size, first, last in self.people:
+            if first <= t <= last:
+                x, y = x0 + vx * t, y0 + vy * t
+                out.append([x, y, x + size, y + size])
+                who.append(seed)
+        return np.asarray(out, np.float32).reshape(-1, 4), who
+
+    def frame(self, t):
+        img = np.zeros((H, W, 3), np.uint8)
+        img[0, 0, 0] = t % 256
+        img[0, 0, 1] = t // 256
+        return img
+
+
+def frame_time(frame) -> int:
+    return int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1])
+
+
+class FakeDetector:
+    def __init__(self, scene):
+        self.scene = scene
+        self.calls = []
+
+    def detect(self, frame):
+        t = frame_time(frame)
+        self.calls.append(t)
+        boxes, _ = self.scene.boxes(t)
+        return Detections(boxes, np.full(len(boxes), 0.9, np.float32))
+
+
+class FakeEmbedder:
+    """Embeds each box as its person's vector (found by the box position at that time) plus noise."""
+
+    def __init__(self, scene, noise=0.05):
+        self.scene = scene
+        self.noise = noise
+        self.faces = 0
+        self.rng = np.random.default_rng(0)
+
+    def embed(self, frame, detections):
+        t = frame_time(frame)
+        boxes, who = self.scene.boxes(t)
+        out = []
+        for box in detections.xyxy:
+            k = int(np.argmin(np.abs(boxes - box).sum(axis=1)))
+            v = unit(who[k]) + self.noise * self.rng.normal(size=DIM).astype(np.float32)
+            out.append(v / np.linalg.norm(v))
+        self.faces += len(out)
+        return np.asarray(out, np.float32).reshape(-1, DIM)
+
+
+class SpyTracker(Tracker):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.calls = []
+
+    def update(self, detections, scene_cut=False):
+        self.calls.append((len(detections), bool(scene_cut), detections.embedding is not None))
+        return super().update(detections, scene_cut=scene_cut)
+
+
+class SpyIdentifier(Identifier):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.evidence = []
+
+    def update(self, tracks, detections, quality=None):
+        self.evidence.extend(int(t.track_id) for t in tracks)
+        return super().update(tracks, detections, quality)
+
+
+def make_pipeline(scene, *, enrolled=(1,), names=("alice",), scene_cut_detector=None, **kw):
+    index = GalleryIndex(list(names), np.stack([unit(s) for s in enrolled]))
+    identifier = SpyIdentifier(index, similarity_threshold=0.5, min_margin=0.05, min_observations=2)
+    tracker = SpyTracker(n_init=2, max_age=5)
+    return Pipeline(FakeDetector(scene), FakeEmbedder(scene), tracker, identifier, scene_cut_detector, **kw)
+
+
+def drive(pipeline, scene, n):
+    return [pipeline.process(scene.frame(t), t, t / 25.0) for t in range(n)]
+
+
+ONE_PERSON = Scene([(1, 40, 60, 2.0, 0.5, 60, 0, 1000)])
+TWO_PEOPLE = Scene([(1, 20, 40, 1.5, 0.0, 50, 0, 1000), (2, 200, 100, -1.0, 0.5, 50, 0, 1000)])
+
+
+def test_baseline_names_the_enrolled_person_and_results_have_documented_shapes():
+    p = make_pipeline(ONE_PERSON)
+    results = drive(p, ONE_PERSON, 20)
+    last = results[-1]
+    assert isinstance(last, FrameResult)
+    assert last.xyxy.shape == (1, 4) and last.xyxy.dtype == np.float32
+    assert last.track_ids.shape == (1,) and last.scores.shape == (1,) and last.confidence.shape == (1,)
+    assert last.names == ["alice"]
+    assert last.detected and not last.predicted.any()
+    assert set(last.timings) >= {"scene_cut", "detect", "embed", "track", "identify"}
+    # Every frame detected and every face embedded in the baseline.
+    assert p.detector.calls == list(range(20))
+    assert p.embedder.faces == 20
+
+
+def test_unknown_person_is_not_named():
+    scene = Scene([(7, 40, 60, 1.0, 0.0, 60, 0, 1000)])
+    p = make_pipeline(scene)
+    last = drive(p, scene, 15)[-1]
+    assert len(last) == 1 and last.names == [None]
+
+
+def test_detect_interval_updates_the_tracker_only_on_detection_frames_and_predicts_between():
+    p = make_pipeline(ONE_PERSON, detect_interval=3)
+    results = drive(p, ONE_PERSON, 30)
+    assert p.detector.calls == list(range(0, 30, 3))
+    assert len(p.tracker.calls) == 10
+    predicted = [r for r in results[9:] if not r.detected]
+    assert predicted and all(r.predicted.all() and len(r) == 1 for r in predicted)
+    for r in predicted:   # constant-velocity extrapolation follows the linear motion
+        truth, _ = ONE_PERSON.boxes(r.frame_index)
+        assert np.abs(r.xyxy[0] - truth[0]).max() < 1.0
+    # The same track id throughout, and it is named on the predicted frames too.
+    assert len({int(r.track_ids[0]) for r in results[9:]}) == 1
+    assert results[-1].names == ["alice"]
+
+
+class ScriptedCuts:
+    def __init__(self, cuts):
+        self.cuts = set(cuts)
+        self.t = 0
+        self.resets = 0
+
+    def update(self, frame):
+        cut = frame_time(frame) in self.cuts
+        return cut
+
+    def reset(self):
+        self.resets += 1
+
+
+def test_a_cut_forces_detection_off_schedule_and_calls_the_tracker_cut_mode():
+    p = make_pipeline(ONE_PERSON, detect_interval=4, scene_cut_detector=ScriptedCuts({10}))
+    results = drive(p, ONE_PERSON, 16)
+    assert 10 in p.detector.calls                 # off the 0, 4, 8, 12 schedule
+    assert results[10].scene_cut and results[10].detected
+    cut_flags = [c[1] for c in p.tracker.calls]
+    assert cut_flags.count(True) == 1
+    # The schedule restarts from the cut: next detection 4 frames later.
+    assert p.detector.calls[p.detector.calls.index(10) + 1] == 14
+
+
+def test_embed_needed_embeds_fewer_faces_and_names_like_the_baseline():
+    base = make_pipeline(TWO_PEOPLE, enrolled=(1, 2), names=("alice", "bob"))
+    fast = make_pipeline(TWO_PEOPLE, enrolled=(1, 2), names=("alice", "bob"), detect_interval=2,
+                         embed_policy="needed", embed_refresh_interval=10, settled_observations=3)
+    rb = drive(base, TWO_PEOPLE, 60)
+    rf = drive(fast, TWO_PEOPLE, 60)
+    assert fast.embedder.faces < base.embedder.faces / 3
+    named_base = {n for r in rb[-10:] for n in r.names}
+    named_fast = {n for r in rf[-10:] for n in r.names}
+    assert named_base == named_fast == {"alice", "bob"}
+    # The tracker got an embedding for every detection on every detection frame.
+    assert all(has_emb for _, _, has_emb in fast.tracker.calls)
+    # The identifier got evidence only from fresh embeddings: at most one per embedded face.
+    assert len(fast.identifier.evidence) <= fast.embedder.faces
+    # The refresh interval bounds how stale an embedding gets: at least one embedding per person per 10 frames.
+    assert fast.embedder.faces >= 2 * (60 // 10)
+
+
+def test_max_faces_per_frame_caps_the_embedder():
+    crowd = Scene([(s, 10 + 35 * s, 50, 0.0, 0.0, 30, 0, 1000) for s in range(1, 8)])
+    p = make_pipeline(crowd, embed_policy="needed", max_faces_per_frame=3)
+    results = drive(p, crowd, 10)
+    assert all(r.num_embedded <= 3 for r in results)
+    assert results[0].num_detections == 7
+
+
+def test_lost_and_ended_ids_reach_the_result_and_the_identifier_forgets_ended_tracks():
+    scene = Scene([(1, 40, 60, 1.0, 0.0, 60, 0, 12)])
+    p = make_pipeline(scene)
+    results = drive(p, scene, 40)
+    lost = [i for r in results for i in r.lost_ids]
+    assert lost, "the track leaving the active set must be reported"
+    assert all(len(r) == 0 for r in results[14:])
+
+
+@pytest.mark.parametrize("keyword, value", [
+    ("detect_interval", 0), ("detect_interval", 1.5), ("embed_policy", "some"),
+    ("embed_refresh_interval", 0), ("settled_observations", 0), ("reuse_iou_threshold", 0.0),
+    ("reuse_iou_threshold", 1.5), ("max_faces_per_frame", -1),
+])
+def test_bad_keywords_raise_value_error_naming_the_parameter(keyword, value):
+    with pytest.raises(ValueError, match=keyword):
+        make_pipeline(ONE_PERSON, **{keyword: value})
+
+
+def test_process_rejects_a_non_image():
+    p = make_pipeline(ONE_PERSON)
+    with pytest.raises(ValueError, match="frame"):
+        p.process(np.zeros((10, 10), np.uint8), 0)
+
+
+# ------------------------------------------------------------------- run loop
+class ListSource:
+    is_live = False
+    description = "list"
+    dropped_frames = 0
+    reconnects = 0
+
+    def __init__(self, scene, n):
+        self.frames = [Frame(scene.frame(t), t, t / 25.0) for t in range(n)]
+        self.frame_count = n
+        self.fps = 25.0
+        self.closed = False
+
+    def read(self):
+        return self.frames.pop(0) if self.frames else None
+
+    def close(self):
+        self.closed = True
+
+
+class ListSink:
+    def __init__(self):
+        self.frames = []
+        self.closed = False
+
+    def write(self, frame):
+        self.frames.append(frame.copy())
+        return True
+
+    def close(self):
+        self.closed = True
+
+
+def test_run_writes_sinks_events_and_tracks(tmp_path):
+    scene = Scene([(1, 40, 60, 1.0, 0.0, 60, 0, 15), (2, 200, 60, 0.0, 0.0, 60, 0, 40)])
+    p = make_pipeline(scene)
+    source, sink = ListSource(scene, 40), ListSink()
+    events = EventWriter(tmp_path / "ev.jsonl")
+    tracks = TracksWriter(tmp_path / "tr.txt")
+    summary = run(p, source, [sink], event_writer=events, tracks_writer=tracks)
+    assert summary.frames == 40 and len(sink.frames) == 40
+    assert sink.closed and source.closed
+    import json
+    lines = [json.loads(x) for x in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    assert {e["track_id"] for e in lines} == {1, 2}
+    alice = next(e for e in lines if e["name"] == "alice")
+    assert set(alice) == {"track_id", "name", "score", "first_frame", "last_frame", "first_time", "last_time",
+                          "frames_seen"}
+    assert alice["last_frame"] <= 15 and alice["first_time"] == pytest.approx(alice["first_frame"] / 25.0)
+    other = next(e for e in lines if e["track_id"] != alice["track_id"])
+    assert other["name"] is None and other["last_frame"] == 39      # written at exit
+    rows = [r.split(",") for r in (tmp_path / "tr.txt").read_text().splitlines()]
+    assert all(len(r) == 10 and r[7:] == ["-1", "-1", "-1"] for r in rows)
+    assert min(int(r[0]) for r in rows) >= 1                       # MOT frames are 1-based
+    assert summary.names_seen == ["alice"] and summary.appearances == 2
+
+
+def test_run_stops_on_sigint_and_still_closes_everything(tmp_path):
+    p = make_pipeline(ONE_PERSON)
+    source, sink = ListSource(ONE_PERSON, 100), ListSink()
+    events = EventWriter(tmp_path / "ev.jsonl")
+
+    def on_frame(result):
+        if result.frame_index == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    summary = run(p, source, [sink], event_writer=events, on_frame=on_frame)
+    assert summary.interrupted and summary.stop_reason == "interrupted"
+    assert 11 <= summary.frames <= 12
+    assert sink.closed and source.closed
+    assert (tmp_path / "ev.jsonl").read_text().count("\n") == 1     # the live track, written at exit
+    # The previous SIGINT handler is back.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_run_closes_sinks_when_a_stage_fails():
+    class Boom(FakeDetector):
+        def detect(self, frame):
+            if frame_time(frame) == 3:
+                raise RuntimeError("boom")
+            return super().detect(frame)
+
+    p = make_pipeline(ONE_PERSON)
+    p.detector = Boom(ONE_PERSON)
+    source, sink = ListSource(ONE_PERSON, 10), ListSink()
+    with pytest.raises(RuntimeError, match="boom"):
+        run(p, source, [sink])
+    assert sink.closed and source.closed
+
+
+def test_run_max_frames_and_a_sink_asking_to_stop():
+    p = make_pipeline(ONE_PERSON)
+    assert run(p, ListSource(ONE_PERSON, 50), [], max_frames=7).frames == 7
+
+    class Closer(ListSink):
+        def write(self, frame):
+            super().write(frame)
+            return len(self.frames) < 5
+
+    p = make_pipeline(ONE_PERSON)
+    summary = run(p, ListSource(ONE_PERSON, 50), [Closer()])
+    assert summary.frames == 5 and summary.stop_reason == "window closed"
+    with pytest.raises(ValueError, match="max_frames"):
+        run(p, ListSource(ONE_PERSON, 5), [], max_frames=0)
