@@ -73,7 +73,8 @@ def cmd_bench(args) -> int:
 
     result = bench.run_bench(args.source, args.gallery, gt_dir=args.gt, detector=args.detector,
                              embedder=args.embedder, devices=args.device, max_frames=args.max_frames,
-                             baseline=not args.no_baseline, progress=not args.quiet, out_dir=args.out)
+                             baseline=not args.no_baseline, progress=not args.quiet, out_dir=args.out,
+                             config_path=args.config)
     if args.json:
         print(json.dumps(result, indent=1, sort_keys=True))
     else:
@@ -86,7 +87,7 @@ def cmd_scaling(args) -> int:
 
     result = bench.run_scaling(photos=args.photos, gallery=args.gallery, detector=args.detector,
                                embedder=args.embedder, faces=args.faces, gallery_sizes=args.gallery_sizes,
-                               frames=args.frames, work_dir=args.out)
+                               frames=args.frames, work_dir=args.out, config_path=args.config)
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-frames", type=int, default=None)
     s.add_argument("--no-baseline", action="store_true")
     s.add_argument("--out", type=Path, default=None, help="write tracks/names of each run here")
+    s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gallery-sizes", type=int, nargs="+", default=[10, 10_000, 1_000_000])
     s.add_argument("--frames", type=int, default=60)
     s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--config", type=Path, default=None)
     s.set_defaults(func=cmd_scaling)
 
     s = sub.add_parser("report", help="run everything and write a markdown report with plots")

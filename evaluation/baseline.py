@@ -1,0 +1,93 @@
+"""The naive baseline the pipeline is compared with.
+
+Detect every face on every frame, embed every face, and name each face on
+its own against the gallery (one comparison, no evidence over time, no
+tracking). It has the pipeline's ``process(frame, frame_index, timestamp)``
+interface and returns a :class:`pipeline.runner.FrameResult`, so the same
+run loop, overlay and sinks time both. Each box gets a fresh id (nothing
+links faces across frames), so only its naming accuracy is comparable with
+the pipeline's, not its tracking metrics.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+#: Stages timed by :meth:`NaiveBaseline.process` (the pipeline's names).
+BASELINE_STAGES = ("detect", "embed", "identify")
+
+
+class NaiveBaseline:
+    """Detect, embed and name every face on every frame.
+
+    Parameters
+    ----------
+    detector : object
+        ``detect(frame_bgr) -> Detections``.
+    embedder : object
+        ``embed(frame_bgr, detections) -> (N, D)``.
+    index : gallery.index.GalleryIndex
+        The enrolled people.
+    similarity_threshold : float
+        Cosine similarity a face needs to its best person to be named.
+    min_margin : float
+        How much the best person must beat the runner-up.
+    """
+
+    def __init__(self, detector, embedder, index, *, similarity_threshold: float = 0.35,
+                 min_margin: float = 0.08) -> None:
+        if not hasattr(detector, "detect"):
+            raise ValueError("detector must have a detect(frame) method")
+        if not hasattr(embedder, "embed"):
+            raise ValueError("embedder must have an embed(frame, detections) method")
+        if not -1.0 <= similarity_threshold <= 1.0:
+            raise ValueError(f"similarity_threshold must be in [-1, 1], got {similarity_threshold}")
+        if not 0.0 <= min_margin <= 2.0:
+            raise ValueError(f"min_margin must be in [0, 2], got {min_margin}")
+        self.detector = detector
+        self.embedder = embedder
+        self.index = index
+        self.similarity_threshold = float(similarity_threshold)
+        self.min_margin = float(min_margin)
+        self._next_id = 1
+
+    def reset(self) -> None:
+        self._next_id = 1
+
+    def process(self, frame: np.ndarray, frame_index: int, timestamp: float = 0.0, *, scene_cut=None):
+        """Detect, embed and name every face of ``frame``.
+
+        Returns
+        -------
+        pipeline.runner.FrameResult
+            ``names`` per box (None = Unknown) and ``scores`` the best cosine
+            similarity; ``track_ids`` are fresh for every box.
+        """
+        from pipeline.runner import FrameResult
+
+        timings = {}
+        t0 = time.perf_counter()
+        det = self.detector.detect(frame)
+        timings["detect"] = time.perf_counter() - t0
+        n = len(det)
+        t0 = time.perf_counter()
+        emb = np.asarray(self.embedder.embed(frame, det), np.float32) if n else np.zeros((0, 1), np.float32)
+        timings["embed"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if n:
+            m = self.index.match(emb, similarity_threshold=self.similarity_threshold, min_margin=self.min_margin)
+            names, scores = list(m.names), np.asarray(m.score, np.float32)
+        else:
+            names, scores = [], np.zeros(0, np.float32)
+        timings["identify"] = time.perf_counter() - t0
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        h, w = frame.shape[:2]
+        xyxy = det.xyxy.copy()
+        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
+        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+        return FrameResult(frame_index=frame_index, timestamp=float(timestamp), track_ids=ids, xyxy=xyxy,
+                           confidence=det.confidence, names=names, scores=scores, predicted=np.zeros(n, bool),
+                           detected=True, num_detections=n, num_embedded=n,
+                           detections=det.with_embedding(emb) if n else det, timings=timings)

@@ -1,0 +1,437 @@
+"""Speed and cost: the pipeline against the naive baseline, per stage, with
+peak memory, on CPU and on CUDA when present; and scaling with the number of
+faces per frame and the size of the gallery.
+
+Both the pipeline (``pipeline.runner.Pipeline``, default settings from
+``configs/default.yaml`` when it exists) and the naive baseline
+(:class:`evaluation.baseline.NaiveBaseline`) go through the same run loop
+(``pipeline.runner.run``) with the same overlay and an mp4 file sink, so
+decode, draw and encode are timed the same way. When the video has ground
+truth (a folder written by ``python -m evaluation synth``), the naming
+accuracy of both is scored with :mod:`evaluation.metrics`.
+
+Peak memory is the peak resident set size of this process *during* a run,
+sampled every 10 ms (models loaded before the run count; the first run of a
+process also pays for lazy initialisation).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import gt as gtio
+
+log = logging.getLogger(__name__)
+
+#: Stages reported per frame, in pipeline order.
+STAGES = ("decode", "scene_cut", "detect", "embed", "track", "identify", "draw", "encode")
+
+
+# ------------------------------------------------------------------ memory
+def current_rss_bytes() -> int:
+    """Resident set size of this process (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+class PeakRSS:
+    """Context manager sampling the resident set size; ``peak`` in bytes."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, current_rss_bytes())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRSS":
+        self.peak = current_rss_bytes()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak = max(self.peak, current_rss_bytes())
+
+
+# ------------------------------------------------------------------ composition
+def load_settings(config_path: Optional[Path] = None) -> Dict[str, dict]:
+    """The YAML configuration (``configs/default.yaml`` by default), every section a dict.
+
+    When no configuration file exists yet, every section is empty, i.e. the
+    constructors' defaults.
+    """
+    from pipeline.config import DEFAULT_CONFIG, SECTIONS, load_config
+
+    path = Path(config_path) if config_path is not None else DEFAULT_CONFIG
+    if path.exists():
+        return load_config(path)
+    log.warning("%s absent: using the constructors' defaults", path)
+    return {name: {} for name in SECTIONS} | {"models_dir": None}
+
+
+@dataclass
+class Parts:
+    """Models and gallery shared by every run on one device."""
+
+    detector: object
+    embedder: object
+    index: object
+    device: str
+    config: dict
+    gallery_names: list
+    gallery_vectors: np.ndarray
+
+    def quality_fn(self, frame, detections):
+        from models.quality import face_quality
+
+        return face_quality(frame, detections, **self.config.get("quality", {}))
+
+
+def enroll_index(detector, embedder, gallery_dir: Path, *, db_path: Path, config: dict):
+    """Enroll a photo folder into a SQLite gallery at ``db_path``.
+
+    Returns
+    -------
+    index : GalleryIndex
+    names : list of str
+        ``M`` names, one per enrolled embedding.
+    vectors : ndarray
+        ``(M, D)`` enrolled embeddings.
+    """
+    from gallery.enroll import Enroller
+    from gallery.index import GalleryIndex
+    from gallery.store import GalleryStore
+    from pipeline.config import keywords_for
+
+    gallery_kw = config.get("gallery", {})
+    store = GalleryStore(db_path, embedder.identity)
+    Enroller(detector, embedder, **keywords_for(Enroller, gallery_kw)).enroll_folder(gallery_dir, store,
+                                                                                    progress=False)
+    names, vectors = store.embeddings()
+    vectors = np.asarray(vectors, np.float32).reshape(len(names), -1) if len(names) else \
+        np.zeros((0, store.dim), np.float32)
+    return GalleryIndex(list(names), vectors, **keywords_for(GalleryIndex, gallery_kw)), list(names), vectors
+
+
+def build_parts(detector_weights: Path, embedder_weights: Path, gallery_dir: Path, *, device: str = "cpu",
+                config: Optional[dict] = None, work_dir: Path) -> Parts:
+    """Load the models on ``device`` and enroll ``gallery_dir``."""
+    from models.detector import FaceDetector
+    from models.embedder import FaceEmbedder
+
+    config = config if config is not None else load_settings()
+    det_kw = {k: v for k, v in config.get("detector", {}).items() if k not in ("weights", "device")}
+    emb_kw = {k: v for k, v in config.get("embedder", {}).items() if k not in ("weights", "device")}
+    detector = FaceDetector(detector_weights, device=device, **det_kw)
+    embedder = FaceEmbedder(embedder_weights, device=device, **emb_kw)
+    db = Path(work_dir) / f"gallery-{embedder.identity.name}.db"
+    index, names, vectors = enroll_index(detector, embedder, gallery_dir, db_path=db, config=config)
+    return Parts(detector, embedder, index, device, config, names, vectors)
+
+
+def make_pipeline(parts: Parts, *, index=None, **pipeline_overrides):
+    """The pipeline with the configured keywords (``pipeline_overrides`` win)."""
+    from gallery.identifier import Identifier
+    from pipeline.runner import Pipeline
+    from pipeline.scene_cut import HistogramSceneCutDetector
+    from tracker.tracker import Tracker
+
+    cfg = parts.config
+    identifier = Identifier(index if index is not None else parts.index, **cfg.get("identifier", {}))
+    kw = dict(cfg.get("pipeline", {}))
+    kw.update(pipeline_overrides)
+    return Pipeline(parts.detector, parts.embedder, Tracker(**cfg.get("tracker", {})), identifier,
+                    HistogramSceneCutDetector(**cfg.get("scene_cut", {})), quality_fn=parts.quality_fn, **kw)
+
+
+def make_baseline(parts: Parts, *, index=None):
+    """The naive baseline with the identifier's threshold and margin."""
+    from .baseline import NaiveBaseline
+
+    ident = parts.config.get("identifier", {})
+    kw = {k: ident[k] for k in ("similarity_threshold", "min_margin") if k in ident}
+    return NaiveBaseline(parts.detector, parts.embedder, index if index is not None else parts.index, **kw)
+
+
+# ------------------------------------------------------------------ one timed run
+def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annotated: Optional[Path] = None,
+              progress: bool = False, warmup_frames: int = 3) -> dict:
+    """Run ``processor`` over ``video`` through ``pipeline.runner.run`` with an
+    overlay and an mp4 sink; return speed, per-stage latency, memory and rows.
+
+    The first ``warmup_frames`` frames are processed beforehand on a separate
+    pass (not timed) so lazy initialisation does not count, and the processor
+    is reset afterwards.
+
+    Returns
+    -------
+    dict
+        ``frames``, ``seconds``, ``fps``, ``stage_ms`` (mean ms per frame per
+        stage), ``peak_rss_mb``, ``faces_embedded``, ``detection_frames`` and
+        ``tracks`` (a :class:`evaluation.gt.BoxTable` with names, 1-based frames).
+    """
+    from pipeline.overlay import Overlay
+    from pipeline.runner import run
+    from pipeline.sinks import VideoFileSink
+    from pipeline.sources import open_source
+
+    if warmup_frames:
+        src = open_source(str(video))
+        try:
+            for _ in range(warmup_frames):
+                f = src.read()
+                if f is None:
+                    break
+                processor.process(f.image, f.index, f.timestamp)
+        finally:
+            src.close()
+        if hasattr(processor, "reset"):
+            processor.reset()
+    rows = {"frame": [], "ids": [], "tlwh": [], "score": [], "names": []}
+
+    def collect(result):
+        n = len(result.track_ids)
+        if not n:
+            return
+        xyxy = np.asarray(result.xyxy, np.float64).reshape(-1, 4)
+        rows["frame"] += [int(result.frame_index) + 1] * n
+        rows["ids"] += [int(t) for t in result.track_ids]
+        rows["tlwh"].append(np.c_[xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
+        rows["score"] += [float(c) for c in result.confidence]
+        rows["names"] += list(result.names)
+
+    tmp = None
+    if annotated is None:
+        tmp = tempfile.TemporaryDirectory()
+        annotated = Path(tmp.name) / "annotated.mp4"
+    source = open_source(str(video))
+    try:
+        sink = VideoFileSink(annotated, fps=source.fps or 30.0)
+        with PeakRSS() as mem:
+            summary = run(processor, source, [sink], overlay=Overlay(), max_frames=max_frames, progress=progress,
+                          on_frame=collect)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    tlwh = np.concatenate(rows["tlwh"]) if rows["tlwh"] else np.zeros((0, 4))
+    tracks = gtio.BoxTable(np.array(rows["frame"]), np.array(rows["ids"]), tlwh, np.array(rows["score"]),
+                           rows["names"])
+    return {
+        "frames": summary.frames, "seconds": summary.seconds, "fps": summary.fps,
+        "stage_ms": {s: summary.stage_ms().get(s, 0.0) for s in STAGES},
+        "peak_rss_mb": mem.peak / 2 ** 20,
+        "faces_embedded": summary.faces_embedded, "detection_frames": summary.detection_frames,
+        "tracks": tracks,
+    }
+
+
+def _find_gt(video: Path, gt_dir: Optional[Path]) -> Optional[Path]:
+    if gt_dir is not None:
+        return Path(gt_dir)
+    folder = Path(video).resolve().parent
+    return folder if (folder / gtio.GT_FILE).exists() else None
+
+
+def _accuracy(truth, tracks) -> dict:
+    from . import metrics
+
+    r = metrics.score(truth, tracks)
+    keep = ("mota", "idf1", "hota", "id_switches", "id_switches_per_1000_gt", "fragmentations", "gt_boxes",
+            "misses", "false_positives")
+    out = {k: r[k] for k in keep}
+    n = r["naming"]
+    out.update({f"naming_{k}": n[k] for k in ("matched_boxes", "named_boxes", "correct", "wrong_name",
+                                             "named_non_enrolled", "unknown_for_enrolled", "wrong_name_rate",
+                                             "naming_precision", "naming_recall", "named_after_warmup",
+                                             "time_to_first_correct_name_median", "enrolled_never_named")})
+    return out
+
+
+def available_devices() -> List[str]:
+    devices = ["cpu"]
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            devices.append("cuda")
+    except Exception:  # noqa: BLE001 - no torch, no CUDA
+        pass
+    return devices
+
+
+def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, detector: Path, embedder: Path,
+              devices: Optional[Sequence[str]] = None, max_frames: Optional[int] = None, baseline: bool = True,
+              progress: bool = False, out_dir: Optional[Path] = None, config_path: Optional[Path] = None) -> dict:
+    """Time the pipeline (and the naive baseline) on ``source``.
+
+    Returns
+    -------
+    dict
+        ``{"source", "frames", "devices": {device: {"pipeline": run, "baseline": run,
+        "speed_ratio"}}}`` where each run has the keys of :func:`timed_run`
+        (without ``tracks``) plus ``accuracy`` when ground truth exists.
+    """
+    config = load_settings(config_path)
+    devices = list(devices) if devices else available_devices()
+    gt_path = _find_gt(source, gt_dir)
+    truth = gtio.load_ground_truth(gt_path) if gt_path is not None else None
+    result = {"source": str(source), "gt": str(gt_path) if gt_path else None, "max_frames": max_frames,
+              "config": {k: config.get(k, {}) for k in ("pipeline", "identifier", "tracker")}, "devices": {}}
+    with tempfile.TemporaryDirectory() as work:
+        work_dir = Path(out_dir) if out_dir is not None else Path(work)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        for device in devices:
+            parts = build_parts(detector, embedder, gallery, device=device, config=config, work_dir=work_dir)
+            runs = {"pipeline": make_pipeline(parts)}
+            if baseline:
+                runs["baseline"] = make_baseline(parts)
+            res = {}
+            for name, proc in runs.items():
+                log.info("bench %s on %s", name, device)
+                r = timed_run(proc, source, max_frames=max_frames, progress=progress)
+                tracks = r.pop("tracks")
+                if out_dir is not None:
+                    gtio.write_mot_tracks(Path(out_dir) / f"{name}-{device}-tracks.txt", tracks, with_names=True)
+                if truth is not None:
+                    r["accuracy"] = _accuracy(_restrict(truth, r["frames"]), tracks)
+                res[name] = r
+            if baseline:
+                res["speed_ratio"] = res["pipeline"]["fps"] / max(res["baseline"]["fps"], 1e-9)
+            result["devices"][device] = res
+    return result
+
+
+def _restrict(truth: gtio.GroundTruth, frames: int) -> gtio.GroundTruth:
+    """Ground truth of the first ``frames`` frames only (for ``--max-frames``)."""
+    if truth.labelled_frames is not None:
+        lf = truth.labelled_frames[truth.labelled_frames <= frames]
+        return gtio.GroundTruth(truth.boxes.select(truth.boxes.frame <= frames), truth.identities,
+                                truth.frame_rate, frames, truth.cuts, lf)
+    return gtio.GroundTruth(truth.boxes.select(truth.boxes.frame <= frames), truth.identities, truth.frame_rate,
+                            frames, [c for c in truth.cuts if c <= frames])
+
+
+def format_bench(result: dict) -> str:
+    """Markdown tables of a :func:`run_bench` result."""
+    lines = []
+    for device, res in result["devices"].items():
+        modes = [m for m in ("pipeline", "baseline") if m in res]
+        lines += [f"### {device}", "", "| | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+        lines.append("| FPS (end to end) | " + " | ".join(f"{res[m]['fps']:.2f}" for m in modes) + " |")
+        for s in STAGES:
+            lines.append(f"| {s} (ms/frame) | " + " | ".join(f"{res[m]['stage_ms'][s]:.1f}" for m in modes) + " |")
+        lines.append("| faces embedded | " + " | ".join(str(res[m]["faces_embedded"]) for m in modes) + " |")
+        lines.append("| peak RSS (MiB) | " + " | ".join(f"{res[m]['peak_rss_mb']:.0f}" for m in modes) + " |")
+        if all("accuracy" in res[m] for m in modes):
+            for k, fmt in (("naming_wrong_name_rate", "{:.2%}"), ("naming_naming_precision", "{:.3f}"),
+                           ("naming_naming_recall", "{:.3f}"), ("naming_named_after_warmup", "{:.1%}"),
+                           ("naming_correct", "{}"), ("naming_wrong_name", "{}"),
+                           ("naming_named_non_enrolled", "{}"), ("idf1", "{:.3f}")):
+                lines.append(f"| {k.replace('naming_naming_', 'naming ').replace('naming_', '')} | "
+                             + " | ".join(fmt.format(res[m]["accuracy"][k]) for m in modes) + " |")
+        if "speed_ratio" in res:
+            lines += ["", f"speed ratio pipeline / baseline: {res['speed_ratio']:.2f}x"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ scaling
+def random_gallery(names: Sequence[str], real: np.ndarray, size: int, *, seed: int = 0, per_person: int = 5,
+                   score_mode: str = "max"):
+    """A ``GalleryIndex`` of ``size`` embeddings: the real ``(M, D)`` ones
+    (named by ``names``) plus random unit vectors for made-up people
+    (``per_person`` each); only real ones when ``size <= M``."""
+    from gallery.index import GalleryIndex
+
+    dim = real.shape[1]
+    if size <= len(real):
+        return GalleryIndex(list(names)[:size], real[:size], score_mode=score_mode)
+    extra = size - len(real)
+    rng = np.random.default_rng(seed)
+    vec = np.empty((size, dim), np.float32)
+    vec[: len(real)] = real
+    for start in range(0, extra, 100_000):  # chunked: 1M x 512 float32 is 2 GB
+        stop = min(extra, start + 100_000)
+        block = rng.standard_normal((stop - start, dim), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        vec[len(real) + start: len(real) + stop] = block
+    names = list(names) + [f"synthetic_{i // per_person:07d}" for i in range(extra)]
+    return GalleryIndex(names, vec, score_mode=score_mode)
+
+
+def run_scaling(*, photos: Optional[Sequence[Path]], gallery: Path, detector: Path, embedder: Path,
+                faces: Sequence[int] = (1, 5, 20, 50), gallery_sizes: Sequence[int] = (10, 10_000, 1_000_000),
+                frames: int = 60, work_dir: Path, device: str = "cpu", size=(1280, 720), seed: int = 0,
+                config_path: Optional[Path] = None) -> dict:
+    """FPS and peak memory as faces per frame and gallery size grow.
+
+    Faces: a ``frames``-frame simulator sequence per count (real sprites from
+    ``photos``, people repeated when there are more faces than people), run
+    through the pipeline and the baseline. Gallery: the 5-face sequence
+    through the pipeline with a gallery padded with random embeddings to
+    each size, plus the time of one ``person_scores`` call for 5 queries.
+    """
+    from . import synth
+    from .sprites import yolo_detect_fn
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config = load_settings(config_path)
+    photos = list(photos) if photos else [Path(gallery).parent / "probe", Path(gallery)]
+    people = synth.people_from_folders(photos, yolo_detect_fn(detector), gallery_dir=gallery)
+    parts = build_parts(detector, embedder, gallery, device=device, config=config, work_dir=work_dir)
+    out = {"device": device, "frames": frames, "faces": [], "gallery": []}
+    videos = {}
+    for n in sorted(set(faces) | {5}):
+        seq = work_dir / f"faces{n:03d}"
+        sc = synth.plan_sequence(people, seed=seed, num_frames=frames, width=size[0], height=size[1],
+                                 faces_per_frame=n, shot_frames=(frames, frames), min_face=24)
+        synth.write_sequence(seq, sc, people)
+        videos[n] = seq / "video.mp4"
+    for n in faces:
+        truth = gtio.load_ground_truth(videos[n].parent)
+        row = {"faces_per_frame": n, "mean_gt_boxes_per_frame": len(truth.boxes) / frames}
+        for name, proc in (("pipeline", make_pipeline(parts)), ("baseline", make_baseline(parts))):
+            r = timed_run(proc, videos[n])
+            r.pop("tracks")
+            row[name] = {k: r[k] for k in ("fps", "peak_rss_mb", "stage_ms", "faces_embedded")}
+        out["faces"].append(row)
+        log.info("scaling faces=%d: %s", n, {k: row[k]["fps"] for k in ("pipeline", "baseline")})
+    for m in gallery_sizes:
+        index = random_gallery(parts.gallery_names, parts.gallery_vectors, m, seed=seed,
+                               score_mode=parts.index.score_mode)
+        q = np.random.default_rng(1).standard_normal((5, index.dim)).astype(np.float32)
+        t0 = time.perf_counter()
+        reps = 5
+        for _ in range(reps):
+            index.person_scores(q)
+        query_ms = 1000 * (time.perf_counter() - t0) / reps
+        r = timed_run(make_pipeline(parts, index=index), videos[5])
+        r.pop("tracks")
+        out["gallery"].append({"embeddings": len(index), "people": len(index.people), "query_ms_5_faces": query_ms,
+                               "fps": r["fps"], "peak_rss_mb": r["peak_rss_mb"],
+                               "identify_ms": r["stage_ms"]["identify"]})
+        log.info("scaling gallery=%d: %.2f fps", m, r["fps"])
+        del index
+    return out
