@@ -132,3 +132,37 @@ def test_noise_scales_with_height():
 def test_bad_parameters_name_themselves(name, value):
     with pytest.raises(ValueError, match=name):
         KalmanFilter(**{name: value})
+
+
+def test_multi_update_equals_per_track_update():
+    rng = np.random.default_rng(6)
+    kf = KalmanFilter()
+    states = [kf.predict(*kf.initiate(_random_box(rng))) for _ in range(9)]
+    z = np.stack([m[:4] + rng.normal(size=4) * [3, 3, 0.01, 2] for m, _ in states])
+    means, covs = kf.multi_update(np.stack([m for m, _ in states]), np.stack([c for _, c in states]), z)
+    for i, (m, c) in enumerate(states):
+        um, uc = kf.update(m, c, z[i])
+        np.testing.assert_allclose(means[i], um, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(covs[i], uc, rtol=1e-10, atol=1e-10)
+
+
+def test_update_tracks_equals_track_update():
+    from tracker.track import update_tracks
+
+    rng = np.random.default_rng(7)
+    kf = KalmanFilter()
+    a = [Track(*kf.predict(*kf.initiate(_random_box(rng))), track_id=i, n_init=2, max_age=30) for i in range(4)]
+    b = [Track(t.mean.copy(), t.covariance.copy(), t.track_id, 2, 30) for t in a]
+    a[3].motion_stale = b[3].motion_stale = True  # re-initialised, not corrected
+    z = np.stack([t.mean[:4] + rng.normal(size=4) for t in a])
+    feats = rng.normal(size=(4, 8))
+    update_tracks(kf, a, z, [5, 6, 7, 8], feats, [0.1, 0.2, 0.3, 0.4])
+    for i, t in enumerate(b):
+        t.update(kf, z[i], 5 + i, feats[i], 0.1 * (i + 1))
+    for ta, tb in zip(a, b):
+        np.testing.assert_allclose(ta.mean, tb.mean, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(ta.covariance, tb.covariance, rtol=1e-10, atol=1e-10)
+        assert (ta.det_index, ta.hits, ta.state, ta.motion_stale) == (tb.det_index, tb.hits, tb.state, False)
+        assert ta.confidence == pytest.approx(tb.confidence)
+        np.testing.assert_array_equal(ta.pending_features[-1], tb.pending_features[-1])
+    np.testing.assert_allclose(a[3].mean[:4], z[3])

@@ -144,3 +144,31 @@ def test_metric_vectorised_distance_equals_per_target_loop():
 def test_metric_bad_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
         NearestNeighborDistanceMetric(**kwargs)
+
+
+@pytest.mark.parametrize("density", [0.1, 0.9])
+def test_metric_masked_distance_equals_dense_on_the_mask(density):
+    rng = np.random.default_rng(1)
+    metric = NearestNeighborDistanceMetric(0.5, budget=4)
+    metric.partial_fit(rng.normal(size=(40, 16)), rng.integers(0, 8, size=40))
+    queries = rng.normal(size=(6, 16))
+    targets = list(range(9))  # target 8 has no samples
+    mask = rng.random((9, 6)) < density
+    dense = metric.distance(queries, targets)
+    masked = metric.distance(queries, targets, mask=mask)
+    np.testing.assert_allclose(masked[mask], dense[mask], atol=1e-6)
+    assert np.isinf(masked[~mask]).all()
+
+
+def test_gating_mask_agrees_with_gate_cost_matrix():
+    from tracker.matching import gating_mask
+
+    kf = KalmanFilter()
+    tracks = [_track(kf, [100, 100, 150, 160], 1), _track(kf, [400, 100, 450, 160], 2)]
+    for t in tracks:
+        t.predict(kf)
+    dets = _dets([[101, 100, 151, 160], [398, 102, 448, 162], [800, 0, 850, 60]])
+    mask = gating_mask(kf, tracks, dets, [0, 1], [0, 1, 2])
+    np.testing.assert_array_equal(mask, [[True, False, False], [False, True, False]])
+    cost = gate_cost_matrix(kf, np.zeros((2, 3)), tracks, dets, [0, 1], [0, 1, 2])
+    np.testing.assert_array_equal(cost == INFTY_COST, ~mask)

@@ -130,7 +130,9 @@ class NearestNeighborDistanceMetric:
         """Drop every sample."""
         self.samples.clear()
 
-    def distance(self, features: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    def distance(
+        self, features: np.ndarray, targets: Sequence[int], mask: Optional[np.ndarray] = None
+    ) -> np.ndarray:
         """Nearest-neighbour cosine distance of every target to every feature.
 
         Parameters
@@ -139,6 +141,10 @@ class NearestNeighborDistanceMetric:
             An ``(M, D)`` matrix of query features.
         targets : sequence of int
             ``T`` target ids; a target without samples gets distance ``inf``.
+        mask : ndarray or None
+            A ``(T, M)`` boolean matrix: compute only these pairs (the others
+            are ``inf``). Gating first makes crowded frames cheap, since each
+            track is compared with the few detections near it.
 
         Returns
         -------
@@ -148,6 +154,13 @@ class NearestNeighborDistanceMetric:
         features = _normalise(np.asarray(features, dtype=np.float32).reshape(len(features), -1))
         cost = np.full((len(targets), len(features)), np.inf)
         if len(targets) == 0 or len(features) == 0:
+            return cost
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool).reshape(cost.shape)
+            if mask.mean() < 0.5:
+                return self._sparse_distance(features, targets, mask, cost)
+            dense = self.distance(features, targets)
+            cost[mask] = dense[mask]
             return cost
         rows, blocks, starts, n = [], [], [], 0
         for i, t in enumerate(targets):
@@ -165,4 +178,16 @@ class NearestNeighborDistanceMetric:
         sims = stacked @ features.T  # (n, M)
         best = np.maximum.reduceat(sims, starts, axis=0)  # (len(rows), M)
         cost[rows] = np.clip(1.0 - best, 0.0, 2.0)
+        return cost
+
+    def _sparse_distance(self, features, targets, mask, cost):
+        """:meth:`distance` for the masked pairs only, one small product per target."""
+        dim = features.shape[1]
+        for i in np.flatnonzero(mask.any(axis=1)):
+            ring = self.samples.get(int(targets[i]))
+            if ring is None or ring.count == 0 or ring.data.shape[1] != dim:
+                continue
+            cols = np.flatnonzero(mask[i])
+            sims = ring.rows @ features[cols].T
+            cost[i, cols] = np.clip(1.0 - sims.max(axis=0), 0.0, 2.0)
         return cost

@@ -233,6 +233,37 @@ class KalmanFilter:
         new_cov = covariance - kalman_gain @ projected_cov @ kalman_gain.T
         return new_mean, new_cov
 
+    def multi_update(
+        self, means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Run the correction step for many tracks at once.
+
+        Parameters
+        ----------
+        means : ndarray
+            An ``(N, 8)`` matrix of predicted state means.
+        covariances : ndarray
+            An ``(N, 8, 8)`` array of predicted state covariances.
+        measurements : ndarray
+            An ``(N, 4)`` matrix of measurements, one per track.
+
+        Returns
+        -------
+        (ndarray, ndarray)
+            The corrected ``(N, 8)`` means and ``(N, 8, 8)`` covariances, equal
+            to calling :meth:`update` on each track.
+        """
+        means = np.asarray(means, dtype=np.float64).reshape(-1, 2 * _NDIM)
+        covariances = np.asarray(covariances, dtype=np.float64).reshape(-1, 2 * _NDIM, 2 * _NDIM)
+        z = np.asarray(measurements, dtype=np.float64).reshape(-1, _NDIM)
+        projected_mean, projected_cov = self.multi_project(means, covariances)
+        pht = covariances[:, :, :_NDIM]  # P H^T with H = [I 0]: (N, 8, 4)
+        kalman_gain = np.swapaxes(np.linalg.solve(projected_cov, np.swapaxes(pht, 1, 2)), 1, 2)
+        innovation = z - projected_mean
+        new_means = means + np.einsum("nij,nj->ni", kalman_gain, innovation)
+        new_covs = covariances - kalman_gain @ projected_cov @ np.swapaxes(kalman_gain, 1, 2)
+        return new_means, new_covs
+
     def gating_distance(
         self,
         mean: np.ndarray,

@@ -176,13 +176,35 @@ def gate_cost_matrix(
     """
     if len(track_indices) == 0 or len(detection_indices) == 0:
         return cost_matrix
+    feasible = gating_mask(kf, tracks, detections, track_indices, detection_indices, only_position)
+    cost_matrix[~feasible] = gated_cost
+    return cost_matrix
+
+
+def gating_mask(
+    kf: KalmanFilter,
+    tracks: Sequence[Track],
+    detections: Detections,
+    track_indices: Sequence[int],
+    detection_indices: Sequence[int],
+    only_position: bool = False,
+) -> np.ndarray:
+    """Which pairs pass the Mahalanobis gate (chi-square 0.95 quantile).
+
+    Returns
+    -------
+    ndarray
+        A ``(T, M)`` boolean matrix, True where the detection is plausible
+        for the track's Kalman state.
+    """
+    if len(track_indices) == 0 or len(detection_indices) == 0:
+        return np.zeros((len(track_indices), len(detection_indices)), dtype=bool)
     threshold = CHI2INV95[2 if only_position else 4]
     measurements = xyxy_to_xyah(detections.xyxy[list(detection_indices)])
     means = np.stack([tracks[k].mean for k in track_indices])
     covariances = np.stack([tracks[k].covariance for k in track_indices])
     distance = kf.multi_gating_distance(means, covariances, measurements, only_position)
-    cost_matrix[distance > threshold] = gated_cost
-    return cost_matrix
+    return distance <= threshold
 
 
 def iou_cost(

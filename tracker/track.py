@@ -166,9 +166,14 @@ class Track:
             (after a scene cut, or when revived from the lost buffer).
         """
         if reinitiate or self.motion_stale:
-            self.mean, self.covariance = kf.initiate(measurement)
+            mean, covariance = kf.initiate(measurement)
         else:
-            self.mean, self.covariance = kf.update(self.mean, self.covariance, measurement)
+            mean, covariance = kf.update(self.mean, self.covariance, measurement)
+        self._record_hit(mean, covariance, det_index, feature, confidence)
+
+    def _record_hit(self, mean, covariance, det_index, feature=None, confidence=None) -> None:
+        """Book-keeping of a measurement update with the corrected state."""
+        self.mean, self.covariance = mean, covariance
         self.motion_stale = False
         if feature is not None:
             self.pending_features.append(np.asarray(feature))
@@ -206,3 +211,53 @@ def predict_tracks(kf: KalmanFilter, tracks: Sequence[Track]) -> None:
     for track, mean, cov in zip(tracks, means, covariances):
         track.mean, track.covariance = mean, cov
         track._advance()
+
+
+def update_tracks(
+    kf: KalmanFilter,
+    tracks: Sequence[Track],
+    measurements: np.ndarray,
+    det_indices: Sequence[int],
+    features: Optional[np.ndarray] = None,
+    confidences: Optional[Sequence[float]] = None,
+) -> None:
+    """Update every track with its matched detection, one vectorised filter call.
+
+    Equivalent to ``tracks[i].update(kf, measurements[i], det_indices[i],
+    features[i], confidences[i])`` for each ``i``.
+
+    Parameters
+    ----------
+    kf : KalmanFilter
+    tracks : sequence of Track
+        ``N`` tracks.
+    measurements : ndarray
+        An ``(N, 4)`` matrix of ``xyah`` boxes.
+    det_indices : sequence of int
+        ``N`` ``det_index`` values.
+    features : ndarray or None
+        An ``(N, D)`` matrix of features.
+    confidences : sequence of float or None
+        ``N`` detector scores.
+    """
+    if not len(tracks):
+        return
+    measurements = np.asarray(measurements, dtype=np.float64).reshape(len(tracks), 4)
+    fresh = [i for i, t in enumerate(tracks) if not t.motion_stale]
+    states = {}
+    if fresh:
+        means, covs = kf.multi_update(
+            np.stack([tracks[i].mean for i in fresh]),
+            np.stack([tracks[i].covariance for i in fresh]),
+            measurements[fresh],
+        )
+        states = {i: (m, c) for i, m, c in zip(fresh, means, covs)}
+    for i, track in enumerate(tracks):
+        mean, cov = states[i] if i in states else kf.initiate(measurements[i])
+        track._record_hit(
+            mean,
+            cov,
+            det_indices[i],
+            None if features is None else features[i],
+            None if confidences is None else confidences[i],
+        )

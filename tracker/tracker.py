@@ -43,8 +43,8 @@ from tracker.boxes import xyxy_to_xyah
 from tracker.detections import Detections
 from tracker.ids import IdCounter
 from tracker.kalman_filter import KalmanFilter
-from tracker.matching import gate_cost_matrix, iou_cost, matching_cascade, min_cost_matching
-from tracker.track import Track, TrackState, predict_tracks
+from tracker.matching import INFTY_COST, gating_mask, iou_cost, matching_cascade, min_cost_matching
+from tracker.track import Track, TrackState, predict_tracks, update_tracks
 
 logger = logging.getLogger(__name__)
 
@@ -247,8 +247,16 @@ class Tracker:
 
         # Steps 2-3: cascade by appearance + motion, then IoU.
         matches, unmatched_tracks, unmatched_dets = self._associate(detections, features)
-        for ti, di in matches:
-            self._apply_match(self.tracks[ti], detections, measurements, features, di)
+        if matches:
+            rows = [di for _, di in matches]
+            update_tracks(
+                self.kf,
+                [self.tracks[ti] for ti, _ in matches],
+                measurements[rows],
+                detections.det_index[rows],
+                None if features is None else features[rows],
+                detections.confidence[rows],
+            )
         was_confirmed = {id(self.tracks[ti]) for ti in unmatched_tracks if self.tracks[ti].is_confirmed()}
         for ti in unmatched_tracks:
             self.tracks[ti].mark_missed()
@@ -282,19 +290,23 @@ class Tracker:
 
         def cost(tracks: Sequence[Track], detections: Detections, track_indices, detection_indices):
             targets = [tracks[k].track_id for k in track_indices]
-            matrix = self.metric.distance(features[detection_indices], targets)
-            if gate:
-                rows = [r for r, k in enumerate(track_indices) if not tracks[k].motion_stale]
-                if rows:
-                    matrix[rows] = gate_cost_matrix(
-                        self.kf,
-                        matrix[rows],
-                        tracks,
-                        detections,
-                        [track_indices[r] for r in rows],
-                        detection_indices,
-                        only_position=self.gating_only_position,
-                    )
+            if not gate:
+                return self.metric.distance(features[detection_indices], targets)
+            # Gate first (tracks with stale motion are not gated), then compute
+            # appearance only for the plausible pairs.
+            feasible = np.ones((len(track_indices), len(detection_indices)), dtype=bool)
+            rows = [r for r, k in enumerate(track_indices) if not tracks[k].motion_stale]
+            if rows:
+                feasible[rows] = gating_mask(
+                    self.kf,
+                    tracks,
+                    detections,
+                    [track_indices[r] for r in rows],
+                    detection_indices,
+                    only_position=self.gating_only_position,
+                )
+            matrix = self.metric.distance(features[detection_indices], targets, mask=feasible)
+            matrix[~feasible] = INFTY_COST
             return matrix
 
         return cost
