@@ -21,7 +21,7 @@ REFERENCE_SHORT_SIDE = 720.0
 def _check_color(name: str, value) -> Color:
     try:
         color = tuple(int(c) for c in value)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"{name} must be three 0-255 integers (B, G, R), got {value!r}") from None
     if len(color) != 3 or not all(0 <= c <= 255 for c in color):
         raise ValueError(f"{name} must be three 0-255 integers (B, G, R), got {value!r}")
@@ -93,12 +93,13 @@ class Overlay:
         return " ".join(parts)
 
     def draw_label(self, scene: np.ndarray, text: str, anchor_xy: Tuple[float, float], color: Color,
-                   above: bool = True) -> None:
+                   above: bool = True) -> Tuple[int, int, int, int]:
         """Draw ``text`` on a filled background at ``anchor_xy``, kept inside the frame.
 
         The label sits above the anchor when ``above`` and there is room,
         otherwise below it; it is shifted left, right, up or down as needed
-        and shrunk if it is wider than the frame.
+        and shrunk if it is wider than the frame. Returns the label's
+        background rectangle ``(x1, y1, x2, y2)``.
         """
         h, w = scene.shape[:2]
         s = self._scale(scene)
@@ -117,9 +118,11 @@ class Overlay:
             top = y if above else top
         top = int(np.clip(top, 0, max(0, h - box_h)))
         left = int(np.clip(x, 0, max(0, w - box_w)))
-        cv2.rectangle(scene, (left, top), (left + box_w, top + box_h), color, thickness=-1)
+        right, bottom = min(w, left + box_w), min(h, top + box_h)
+        cv2.rectangle(scene, (left, top), (right - 1, bottom - 1), color, thickness=-1)
         cv2.putText(scene, text, (left + pad, top + pad + th), self.font, scale, self.text_color, thickness,
                     cv2.LINE_AA)
+        return left, top, right, bottom
 
     def annotate(self, scene: np.ndarray, result) -> np.ndarray:
         """Draw the tracks of one frame on ``scene`` (in place) and return it.

@@ -24,6 +24,10 @@ class HistogramSceneCutDetector:
     threshold : float
         Bhattacharyya distance between the hue-saturation histograms of two
         consecutive frames above which a cut is reported, in ``(0, 1)``.
+        Measured on ``../shared/data/video``: the three hard cuts of the
+        Hamilton clip score 0.40, 0.48 and 0.50, while no other frame pair of
+        it scores above 0.14 and no pair of the crowd or talking-head videos
+        above 0.06; 0.25 sits between the two.
     hue_bins : int
         Number of hue bins (>= 2).
     saturation_bins : int
@@ -40,7 +44,7 @@ class HistogramSceneCutDetector:
     def __init__(
         self,
         *,
-        threshold: float = 0.5,
+        threshold: float = 0.25,
         hue_bins: int = 16,
         saturation_bins: int = 8,
         analysis_width: int = 160,

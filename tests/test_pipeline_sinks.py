@@ -1,0 +1,116 @@
+"""Sinks: playable video files, ffmpeg re-streams, headless detection, clear errors."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.sinks import (FFmpegStreamSink, SinkError, VideoFileSink, display_available, ffmpeg_output_args,
+                            make_output_sink)
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+
+def frames(n, size=(160, 120)):
+    for i in range(n):
+        img = np.zeros((size[1], size[0], 3), np.uint8)
+        img[:, :, 2] = (i * 10) % 256
+        yield img
+
+
+def count_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n, cap.get(cv2.CAP_PROP_FPS)
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.avi", "out.mkv"])
+def test_video_file_has_every_frame_at_the_source_fps(tmp_path, name):
+    sink = make_output_sink(str(tmp_path / name), fps=12.5)
+    assert isinstance(sink, VideoFileSink)
+    for f in frames(20):
+        assert sink.write(f) is True
+    sink.close()
+    sink.close()   # idempotent
+    n, fps = count_frames(tmp_path / name)
+    assert n == 20 and fps == pytest.approx(12.5, rel=0.01)
+
+
+def test_frames_of_another_size_are_resized(tmp_path):
+    sink = VideoFileSink(tmp_path / "o.mp4", fps=10)
+    sink.write(np.zeros((120, 160, 3), np.uint8))
+    sink.write(np.zeros((240, 320, 3), np.uint8))
+    sink.close()
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 160 and count_frames(tmp_path / "o.mp4")[0] == 2
+
+
+@pytest.mark.parametrize("target, message", [
+    ("out.xyz", "unknown video extension"), ("missing/out.mp4", "does not exist"),
+    ("ftp://host/x", "cannot stream"),
+])
+def test_bad_outputs_raise_one_clear_error(tmp_path, monkeypatch, target, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SinkError, match=message):
+        make_output_sink(target, fps=25)
+
+
+def test_ffmpeg_arguments_per_target():
+    assert ffmpeg_output_args("rtmp://h/live/key", 25)[-3:] == ["-f", "flv", "rtmp://h/live/key"]
+    assert ffmpeg_output_args("rtsp://h:8554/s", 25)[-5:] == ["-f", "rtsp", "-rtsp_transport", "tcp",
+                                                             "rtsp://h:8554/s"]
+    assert ffmpeg_output_args("udp://127.0.0.1:5000", 25)[-3:] == ["-f", "mpegts", "udp://127.0.0.1:5000"]
+    hls = ffmpeg_output_args("out/live.m3u8", 25)
+    assert "hls" in hls and hls[-1] == "out/live.m3u8"
+
+
+def test_headless_is_detected(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    import sys
+    if sys.platform.startswith("linux"):
+        assert display_available() is False
+        monkeypatch.setenv("DISPLAY", ":0")
+        assert display_available() is True
+
+
+@needs_ffmpeg
+def test_hls_restream_writes_a_playlist_that_decodes(tmp_path):
+    target = tmp_path / "live.m3u8"
+    sink = make_output_sink(str(target), fps=25)
+    assert isinstance(sink, FFmpegStreamSink)
+    for f in frames(75, size=(161, 121)):      # odd sizes are made even for yuv420p
+        sink.write(f)
+    sink.close()
+    assert target.exists() and list(tmp_path.glob("*.ts"))
+    n, _ = count_frames(target)
+    assert n == 75
+
+
+@needs_ffmpeg
+def test_udp_restream_reaches_a_listener():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.settimeout(10)
+        sink = FFmpegStreamSink(f"udp://127.0.0.1:{port}", fps=25)
+        for f in frames(25):
+            sink.write(f)
+        data, _ = s.recvfrom(65536)
+        sink.close()
+    assert data[0] == 0x47          # an MPEG-TS packet
+
+
+@needs_ffmpeg
+def test_a_dead_stream_target_is_a_clear_error():
+    sink = FFmpegStreamSink("rtmp://127.0.0.1:9/live/x", fps=25)
+    with pytest.raises(SinkError, match="ffmpeg stopped streaming"):
+        for f in frames(500):
+            sink.write(f)
+    sink.close()
