@@ -109,6 +109,43 @@ def build_identifier(args, config, detector, embedder, quiet: bool):
     return Identifier(index, **config["identifier"])
 
 
+def build_models(config, *, models_dir=None, device=None, progress=True):
+    """The detector and embedder of the ``detector`` / ``embedder`` sections.
+
+    ``weights`` is resolved with :func:`models.weights.resolve_weights` in
+    ``models_dir`` (or the config's ``models_dir``), then ``$FACETRACK_MODELS_DIR``
+    and the cache; ``device`` overrides both sections' ``device``.
+    """
+    from models.detector import FaceDetector
+    from models.embedder import FaceEmbedder
+    from models.weights import resolve_weights
+    from pipeline.config import build_kwargs
+
+    models_dir = models_dir or config.get("models_dir")
+    det_kw = build_kwargs(config, "detector", device=device)
+    emb_kw = build_kwargs(config, "embedder", device=device)
+    det_weights = resolve_weights(det_kw.pop("weights", DEFAULT_DETECTOR), models_dir=models_dir, progress=progress)
+    emb_weights = resolve_weights(emb_kw.pop("weights", DEFAULT_EMBEDDER), models_dir=models_dir, progress=progress)
+    return FaceDetector(det_weights, **det_kw), FaceEmbedder(emb_weights, **emb_kw)
+
+
+def build_pipeline(config, detector, embedder, identifier=None):
+    """A :class:`pipeline.runner.Pipeline` from the ``tracker``, ``scene_cut``,
+    ``quality`` and ``pipeline`` sections around already built models."""
+    from models.quality import face_quality
+    from pipeline.runner import Pipeline
+    from pipeline.scene_cut import HistogramSceneCutDetector
+    from tracker.tracker import Tracker
+
+    quality_kw = dict(config["quality"])
+
+    def quality_fn(frame, detections):
+        return face_quality(frame, detections, **quality_kw)
+
+    return Pipeline(detector, embedder, Tracker(**config["tracker"]), identifier,
+                    HistogramSceneCutDetector(**config["scene_cut"]), quality_fn=quality_fn, **config["pipeline"])
+
+
 def make_sinks(args, source) -> list:
     from pipeline.sinks import WindowSink, display_available, make_output_sink
 
@@ -129,7 +166,7 @@ def make_sinks(args, source) -> list:
 
 
 def run_demo(args) -> int:
-    from pipeline.config import build_kwargs, load_config
+    from pipeline.config import load_config
 
     if args.max_frames is not None and args.max_frames < 1:
         raise DemoError(f"--max-frames must be >= 1, got {args.max_frames}")
@@ -153,34 +190,13 @@ def run_demo(args) -> int:
             raise DemoError(str(exc)) from None
         sinks = make_sinks(args, source)
 
-        from models.detector import FaceDetector
-        from models.embedder import FaceEmbedder
-        from models.quality import face_quality
-        from models.weights import resolve_weights
         from pipeline.overlay import Overlay
-        from pipeline.runner import Pipeline, run
-        from pipeline.scene_cut import HistogramSceneCutDetector
-        from tracker.tracker import Tracker
+        from pipeline.runner import run
 
-        models_dir = args.models_dir or config.get("models_dir")
-        det_kw = build_kwargs(config, "detector", device=args.device)
-        emb_kw = build_kwargs(config, "embedder", device=args.device)
-        det_weights = resolve_weights(det_kw.pop("weights", DEFAULT_DETECTOR), models_dir=models_dir,
-                                      progress=not args.quiet)
-        emb_weights = resolve_weights(emb_kw.pop("weights", DEFAULT_EMBEDDER), models_dir=models_dir,
-                                      progress=not args.quiet)
-        detector = FaceDetector(det_weights, **det_kw)
-        embedder = FaceEmbedder(emb_weights, **emb_kw)
+        detector, embedder = build_models(config, models_dir=args.models_dir, device=args.device,
+                                          progress=not args.quiet)
         identifier = build_identifier(args, config, detector, embedder, args.quiet)
-        quality_kw = config["quality"]
-
-        def quality_fn(frame, detections):
-            return face_quality(frame, detections, **quality_kw)
-
-        pipeline = Pipeline(
-            detector, embedder, Tracker(**config["tracker"]), identifier,
-            HistogramSceneCutDetector(**config["scene_cut"]), quality_fn=quality_fn, **config["pipeline"],
-        )
+        pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
     except BaseException:
         for sink in sinks:
@@ -225,6 +241,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # OpenCV's own warnings (e.g. "can't open camera by index") would repeat our one-line errors.
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     from pipeline.config import ConfigError
     from pipeline.sinks import SinkError
     from pipeline.sources import SourceError
