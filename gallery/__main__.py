@@ -51,13 +51,32 @@ def load_config(path: Optional[str]) -> dict:
     for key in ("detector", "embedder", "gallery", "identifier"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise ValueError(f"config section {key!r} must be a mapping")
+    from gallery.enroll import Enroller
+    from gallery.identifier import Identifier
+    from gallery.index import GalleryIndex
+
+    check_section("gallery", data.get("gallery"), Enroller, GalleryIndex)
+    check_section("identifier", data.get("identifier"), Identifier)
     return data
+
+
+def _keyword_names(cls) -> set:
+    params = inspect.signature(cls).parameters
+    return {k for k, p in params.items() if p.kind == p.KEYWORD_ONLY}
 
 
 def keywords_for(cls, section: dict) -> dict:
     """The entries of a config section that are keyword arguments of ``cls``."""
-    params = inspect.signature(cls).parameters
-    return {k: v for k, v in (section or {}).items() if k in params and params[k].kind == params[k].KEYWORD_ONLY}
+    names = _keyword_names(cls)
+    return {k: v for k, v in (section or {}).items() if k in names}
+
+
+def check_section(name: str, section: dict, *classes, extra: tuple = ()) -> None:
+    """Refuse keys of a config section that no constructor of ``classes`` takes (typos)."""
+    known = set(extra).union(*(_keyword_names(c) for c in classes))
+    unknown = sorted(set(section or {}) - known)
+    if unknown:
+        raise ValueError(f"config section {name!r}: unknown key(s) {unknown}; known: {sorted(known)}")
 
 
 def _section(config: dict, name: str) -> dict:

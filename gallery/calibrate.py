@@ -387,8 +387,8 @@ def plot_distributions(scores: np.ndarray, same: np.ndarray, report: Calibration
 
 
 # -- inputs ------------------------------------------------------------------------------
-_TRUE = {"1", "yes", "y", "true", "same", "t"}
-_FALSE = {"0", "no", "n", "false", "different", "f"}
+_TRUE = {"1", "yes", "y", "true"}
+_FALSE = {"0", "no", "n", "false"}
 
 
 def _resolve(base: Path, name: str) -> Path:
@@ -407,8 +407,8 @@ def _resolve(base: Path, name: str) -> Path:
 def read_pairs_csv(path: str | Path) -> list[tuple[Path, Path, bool]]:
     """Read a pairs file: three columns, two image paths and same/different.
 
-    The header is optional. Accepted labels: ``1/0``, ``Yes/No``, ``true/false``,
-    ``same/different``. Relative paths are taken from the CSV's folder; a
+    The header is optional (a first row whose third column is not a label).
+    Accepted labels: ``1/0``, ``Yes/No``, ``y/n``, ``true/false``. Relative paths are taken from the CSV's folder; a
     missing ``img1.jpg`` also matches a unique ``<prefix>_img1.jpg`` there
     (deepface's ``master.csv`` beside renamed copies).
     """
