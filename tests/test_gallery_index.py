@@ -20,7 +20,7 @@ def test_query_matches_brute_force():
     vecs = l2_normalize(rng.standard_normal((30, 16)))
     names = [f"p{i % 7}" for i in range(30)]             # interleaved on purpose
     q = l2_normalize(rng.standard_normal((5, 16)))
-    index = GalleryIndex(names, vecs)
+    index = GalleryIndex(names, vecs, score_mode="max")
     sims = q @ vecs.T
     people = sorted(set(names))
     expected = np.array([[sims[:, [k for k, n in enumerate(names) if n == p]].max(axis=1)[i] for p in people]
@@ -32,6 +32,15 @@ def test_query_matches_brute_force():
         assert m.names[i] == people[order[0]]
         assert m.score[i] == pytest.approx(expected[i, order[0]], abs=1e-5)
         assert m.margin[i] == pytest.approx(expected[i, order[0]] - expected[i, order[1]], abs=1e-5)
+
+
+def test_default_mode_is_the_mean_template():
+    rng = np.random.default_rng(3)
+    vecs = l2_normalize(rng.standard_normal((6, 16)))
+    names = ["a", "b", "a", "b", "a", "c"]
+    q = l2_normalize(rng.standard_normal((3, 16)))
+    templates = l2_normalize(np.stack([vecs[[0, 2, 4]].mean(0), vecs[[1, 3]].mean(0), vecs[5]]))
+    np.testing.assert_allclose(GalleryIndex(names, vecs).person_scores(q), q @ templates.T, atol=1e-5)
 
 
 def test_score_modes():
