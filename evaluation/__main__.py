@@ -92,6 +92,27 @@ def cmd_scaling(args) -> int:
     return 0
 
 
+def cmd_regression(args) -> int:
+    import tempfile
+
+    from . import regression
+
+    with tempfile.TemporaryDirectory() as work:
+        measured = regression.measure(args.shared / "models", args.shared / "data", Path(work),
+                                      config_path=args.config)
+    print(json.dumps(measured, indent=1, sort_keys=True))
+    if args.record:
+        regression.record(measured, args.record)
+        print(f"recorded {args.record}")
+        return 0
+    if args.check:
+        problems = regression.check(measured, json.loads(Path(args.check).read_text()))
+        for p in problems:
+            print(f"REGRESSION: {p}")
+        return 1 if problems else 0
+    return 0
+
+
 def cmd_report(args) -> int:
     from . import report
 
@@ -164,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--config", type=Path, default=None)
     s.set_defaults(func=cmd_scaling)
+
+    s = sub.add_parser("regression", help="the CI accuracy run: measure, --record or --check")
+    s.add_argument("--shared", type=Path, default=shared)
+    s.add_argument("--config", type=Path, default=None)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--record", type=Path, default=None, help="write the measurement and thresholds here")
+    g.add_argument("--check", type=Path, default=None, help="compare with a recorded file (exit 1 if worse)")
+    s.set_defaults(func=cmd_regression)
 
     s = sub.add_parser("report", help="run everything and write a markdown report with plots")
     s.add_argument("--out", type=Path, required=True)

@@ -1,0 +1,42 @@
+"""CI accuracy regression: a short simulator sequence through the full
+pipeline with the real models; fails when IDF1, the wrong-name rate or the
+share of enrolled boxes named drops below the values recorded in
+``tests/regression_metrics.json`` (re-record with
+``python -m evaluation regression --record tests/regression_metrics.json``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation import regression
+
+RECORDED = Path(__file__).resolve().parent / "regression_metrics.json"
+
+
+def test_check_flags_each_regression():
+    recorded = {"thresholds": {"idf1_min": 0.9, "wrong_name_rate_max": 0.01, "named_after_warmup_min": 0.8}}
+    good = {"idf1": 0.95, "wrong_name_rate": 0.0, "named_after_warmup": 0.9}
+    assert regression.check(good, recorded) == []
+    assert "IDF1" in regression.check({**good, "idf1": 0.85}, recorded)[0]
+    assert "wrong-name" in regression.check({**good, "wrong_name_rate": 0.02}, recorded)[0]
+    # naming nobody has no wrong names (NaN rate) but fails the naming floor
+    assert "named" in regression.check({**good, "wrong_name_rate": float("nan"), "named_after_warmup": 0.0},
+                                       recorded)[0]
+
+
+def test_record_sets_thresholds_below_the_measurement(tmp_path):
+    data = regression.record({"idf1": 0.9, "wrong_name_rate": 0.001, "named_after_warmup": 0.95}, tmp_path / "r.json")
+    assert data["thresholds"]["idf1_min"] < 0.9 < data["thresholds"]["idf1_min"] + 0.1
+    assert json.loads((tmp_path / "r.json").read_text()) == data
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_pipeline_accuracy_has_not_regressed(shared_models, shared_data, detector_weights, embedder_weights,
+                                             tmp_path):
+    recorded = json.loads(RECORDED.read_text())
+    measured = regression.measure(shared_models, shared_data, tmp_path)
+    problems = regression.check(measured, recorded)
+    assert not problems, f"{problems}; measured {measured}; recorded {recorded['measured']}"
