@@ -56,17 +56,17 @@ def _resolve(name: str, args, *, download: Optional[bool] = None):
     return resolve_weights(name, models_dir=args.models_dir, allow_download=allow, progress=True)
 
 
-def _load_detector(args):
+def _load_detector(args, path=None):
     from models.detector import FaceDetector
 
-    return FaceDetector(_resolve(args.detector, args), device=args.device,
+    return FaceDetector(path or _resolve(args.detector, args), device=args.device,
                         confidence_threshold=args.confidence)
 
 
-def _load_embedder(args):
+def _load_embedder(args, path=None):
     from models.embedder import FaceEmbedder
 
-    return FaceEmbedder(_resolve(args.embedder, args), device=args.device, num_threads=args.threads)
+    return FaceEmbedder(path or _resolve(args.embedder, args), device=args.device, num_threads=args.threads)
 
 
 def cmd_info(args) -> int:
@@ -139,10 +139,11 @@ def _largest_face_embedding(path: str, detector, embedder):
 
 
 def cmd_compare(args) -> int:
-    for path in (args.image_a, args.image_b):  # fail on unreadable images before loading models
+    for path in (args.image_a, args.image_b):  # fail on unreadable images and missing weights before loading
         _read(path)
-    detector = _load_detector(args)
-    embedder = _load_embedder(args)
+    detector_path, embedder_path = _resolve(args.detector, args), _resolve(args.embedder, args)
+    detector = _load_detector(args, detector_path)
+    embedder = _load_embedder(args, embedder_path)
     a = _largest_face_embedding(args.image_a, detector, embedder)
     b = _largest_face_embedding(args.image_b, detector, embedder)
     similarity = float(a @ b)

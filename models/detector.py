@@ -155,24 +155,27 @@ class FaceDetector:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
 
         meta = _export_metadata(self.path)
-        fixed = meta.get("fixed_size")
-        if fixed is not None and fixed != self.input_size:
-            raise ValueError(
-                f"input_size={self.input_size} but {self.path.name} was exported for a fixed {fixed}x{fixed} "
-                f"input; use input_size={fixed}"
-            )
+        if self.path.suffix != ".pt":
+            file_task = task or meta.get("task")
+            if file_task is None:
+                raise ValueError(
+                    f"cannot tell whether {self.path.name} is a pose (landmarks) or a detect YOLO model: it has no "
+                    "ultralytics metadata and its output is not a single-class YOLO head (is it a face detector?); "
+                    "pass task='pose' or task='detect' if it is one"
+                )
+            fixed = meta.get("fixed_size")
+            if fixed is not None and fixed != self.input_size:
+                raise ValueError(
+                    f"input_size={self.input_size} but {self.path.name} was exported for a fixed {fixed}x{fixed} "
+                    f"input; use input_size={fixed}"
+                )
         with ultralytics_offline() as ultralytics:
             if self.path.suffix == ".pt":
                 self._model = ultralytics.YOLO(str(self.path), task=task) if task else ultralytics.YOLO(str(self.path))
                 self.task = task or self._model.task
                 kpt_shape = _pt_kpt_shape(self._model)
             else:
-                self.task = task or meta.get("task")
-                if self.task is None:
-                    raise ValueError(
-                        f"cannot tell whether {self.path.name} is a pose (landmarks) or a detect model from its "
-                        "metadata; pass task='pose' or task='detect'"
-                    )
+                self.task = file_task
                 self._model = ultralytics.YOLO(str(self.path), task=self.task)
                 kpt_shape = meta.get("kpt_shape")
         if self.task not in _TASKS:
