@@ -85,7 +85,7 @@ def choose_face(
     if side[main] < min_face_size:
         return FaceChoice(None, f"face too small ({side[main]:.0f} px < {min_face_size:.0f} px)")
     if sharpness is not None and min_sharpness > 0 and float(sharpness[main]) < min_sharpness:
-        return FaceChoice(None, f"face too blurred (sharpness {float(sharpness[main]):.1f} < {min_sharpness:g})")
+        return FaceChoice(None, f"face too blurred (sharpness {float(sharpness[main]):.4f} < {min_sharpness:g})")
     return FaceChoice(main)
 
 
