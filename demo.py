@@ -242,7 +242,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
-        # OpenCV's own warnings (e.g. "can't open camera by index") would repeat our one-line errors.
+        # OpenCV's and FFmpeg's own warnings ("can't open camera by index", "Connection
+        # refused") would repeat our one-line errors; -v shows them.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")   # AV_LOG_FATAL
         import cv2
 
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
