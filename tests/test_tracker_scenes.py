@@ -260,3 +260,17 @@ def test_two_trackers_never_share_state():
         b.update(fb.detections, fb.scene_cut)
         ids_interleaved.append([t.track_id for t in a.update(fa.detections, fa.scene_cut)])
     assert ids_interleaved == ids_alone
+
+
+def test_shot_cut_on_a_frame_without_embeddings_recovers_ids_when_they_return():
+    faces = _cut_scene(3, seed=22, cut_frames=[30])
+    frames = render(faces, 60, cuts=[30], rng=np.random.default_rng(23))
+    # The cut frame and the one after it come without embeddings.
+    frames = [
+        type(fr)(fr.detections.with_embedding(None), fr.gt_ids, fr.scene_cut) if i in (30, 31) else fr
+        for i, fr in enumerate(frames)
+    ]
+    tracker = Tracker()
+    _, switches, assign = run_scene(tracker, frames, "shot cut on a frame without embeddings")
+    assert switches == 0
+    assert all(len(ids_of(assign, gt)) == 1 for gt in range(1, 4))

@@ -168,8 +168,8 @@ class Tracker:
             raise ValueError(f"kalman_filter must be a KalmanFilter, got {type(kalman_filter).__name__}")
         if metric is None:
             metric = NearestNeighborDistanceMetric(self.max_cosine_distance, self.budget)
-        elif not hasattr(metric, "distance") or not hasattr(metric, "partial_fit"):
-            raise ValueError("metric must provide distance() and partial_fit()")
+        elif not all(callable(getattr(metric, m, None)) for m in ("distance", "partial_fit", "has_samples", "reset")):
+            raise ValueError("metric must provide distance(), partial_fit(), has_samples() and reset()")
         if id_counter is None:
             id_counter, self._owns_counter = IdCounter(), True
         elif not callable(getattr(id_counter, "next_id", None)):
