@@ -280,7 +280,7 @@ def cmd_bench(args, config) -> int:
     from gallery.bench import benchmark_query, format_bench
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    results = benchmark_query(sizes, batch=args.batch, repeats=args.repeats, score_mode=args.score_mode or "max")
+    results = benchmark_query(sizes, batch=args.batch, repeats=args.repeats, score_mode=args.score_mode or "mean")
     print(format_bench(results))
     return 0
 
