@@ -249,3 +249,16 @@ def test_track_repr_and_boxes():
     (t,) = tr.update(_dets([BOX]))
     assert isinstance(t, Track) and "id=1" in repr(t)
     np.testing.assert_allclose(t.to_xyxy(), BOX, atol=1e-4)
+
+
+@pytest.mark.parametrize("only_position, same_track", [(False, False), (True, True)])
+def test_gating_only_position_ignores_size_changes(only_position, same_track):
+    tr = Tracker(n_init=1, gating_only_position=only_position)
+    for _ in range(5):
+        tr.update(_dets([BOX]))
+    # Same centre, twice the size (IoU 0.25, so the IoU stage cannot match it either).
+    cx, cy = (BOX[0] + BOX[2]) / 2, (BOX[1] + BOX[3]) / 2
+    big = [cx - 50, cy - 60, cx + 50, cy + 60]
+    tracks = tr.update(_dets([big]))
+    matched = [t.track_id for t in tracks if t.time_since_update == 0]
+    assert (matched == [1]) is same_track
