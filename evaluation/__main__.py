@@ -117,7 +117,7 @@ def cmd_report(args) -> int:
     from . import report
 
     path = report.build_report(args.out, shared=args.shared, frames=args.frames, seed=args.seed,
-                               quick=args.quick, reuse=args.reuse)
+                               quick=args.quick, reuse=args.reuse, config_path=args.config)
     print(f"wrote {path}")
     return 0
 
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke run, not for the README)")
     s.add_argument("--reuse", action="store_true", help="reuse results already in --out")
+    s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
     s.set_defaults(func=cmd_report)
     return p
 

@@ -51,6 +51,9 @@ class NaiveBaseline:
         self.similarity_threshold = float(similarity_threshold)
         self.min_margin = float(min_margin)
         self._next_id = 1
+        #: The last frame's unthresholded matches (best name, score, margin per
+        #: box), for accuracy-versus-threshold sweeps.
+        self.last_matches = None
 
     def reset(self) -> None:
         self._next_id = 1
@@ -76,10 +79,13 @@ class NaiveBaseline:
         timings["embed"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if n:
-            m = self.index.match(emb, similarity_threshold=self.similarity_threshold, min_margin=self.min_margin)
-            names, scores = list(m.names), np.asarray(m.score, np.float32)
+            m = self.index.query(emb)
+            ok = (m.person >= 0) & (m.score >= self.similarity_threshold) & (m.margin >= self.min_margin)
+            names = [name if k else None for name, k in zip(m.names, ok)]
+            scores = np.asarray(m.score, np.float32)
         else:
-            names, scores = [], np.zeros(0, np.float32)
+            m, names, scores = None, [], np.zeros(0, np.float32)
+        self.last_matches = m
         timings["identify"] = time.perf_counter() - t0
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n

@@ -189,7 +189,9 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
     dict
         ``frames``, ``seconds``, ``fps``, ``stage_ms`` (mean ms per frame per
         stage), ``peak_rss_mb``, ``faces_embedded``, ``detection_frames`` and
-        ``tracks`` (a :class:`evaluation.gt.BoxTable` with names, 1-based frames).
+        ``tracks`` (a :class:`evaluation.gt.BoxTable` with names, 1-based frames)
+        and ``best_matches`` (per row: unthresholded best name, score, margin;
+        only for processors exposing ``last_matches``, else None).
     """
     from pipeline.overlay import Overlay
     from pipeline.runner import run
@@ -208,7 +210,7 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
             src.close()
         if hasattr(processor, "reset"):
             processor.reset()
-    rows = {"frame": [], "ids": [], "tlwh": [], "score": [], "names": []}
+    rows = {"frame": [], "ids": [], "tlwh": [], "score": [], "names": [], "best": []}
 
     def collect(result):
         n = len(result.track_ids)
@@ -220,6 +222,9 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
         rows["tlwh"].append(np.c_[xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
         rows["score"] += [float(c) for c in result.confidence]
         rows["names"] += list(result.names)
+        m = getattr(processor, "last_matches", None)
+        if m is not None:
+            rows["best"] += list(zip(m.names, np.asarray(m.score, float), np.asarray(m.margin, float)))
 
     tmp = None
     if annotated is None:
@@ -243,6 +248,7 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
         "peak_rss_mb": mem.peak / 2 ** 20,
         "faces_embedded": summary.faces_embedded, "detection_frames": summary.detection_frames,
         "tracks": tracks,
+        "best_matches": rows["best"] if len(rows["best"]) == len(tracks) else None,
     }
 
 
@@ -311,10 +317,17 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
                 log.info("bench %s on %s", name, device)
                 r = timed_run(proc, source, max_frames=max_frames, progress=progress)
                 tracks = r.pop("tracks")
+                best = r.pop("best_matches")
                 if out_dir is not None:
                     gtio.write_mot_tracks(Path(out_dir) / f"{name}-{device}-tracks.txt", tracks, with_names=True)
                 if truth is not None:
                     r["accuracy"] = _accuracy(_restrict(truth, r["frames"]), tracks)
+                    if best is not None:
+                        from .metrics import naming_sweep
+
+                        r["threshold_sweep"] = naming_sweep(
+                            _restrict(truth, r["frames"]), tracks, best, np.round(np.arange(0.10, 0.81, 0.025), 3),
+                            min_margin=proc.min_margin)
                 res[name] = r
             if baseline:
                 res["speed_ratio"] = res["pipeline"]["fps"] / max(res["baseline"]["fps"], 1e-9)
@@ -414,7 +427,6 @@ def run_scaling(*, photos: Optional[Sequence[Path]], gallery: Path, detector: Pa
         row = {"faces_per_frame": n, "mean_gt_boxes_per_frame": len(truth.boxes) / frames}
         for name, proc in (("pipeline", make_pipeline(parts)), ("baseline", make_baseline(parts))):
             r = timed_run(proc, videos[n])
-            r.pop("tracks")
             row[name] = {k: r[k] for k in ("fps", "peak_rss_mb", "stage_ms", "faces_embedded")}
         out["faces"].append(row)
         log.info("scaling faces=%d: %s", n, {k: row[k]["fps"] for k in ("pipeline", "baseline")})
@@ -428,7 +440,6 @@ def run_scaling(*, photos: Optional[Sequence[Path]], gallery: Path, detector: Pa
             index.person_scores(q)
         query_ms = 1000 * (time.perf_counter() - t0) / reps
         r = timed_run(make_pipeline(parts, index=index), videos[5])
-        r.pop("tracks")
         out["gallery"].append({"embeddings": len(index), "people": len(index.people), "query_ms_5_faces": query_ms,
                                "fps": r["fps"], "peak_rss_mb": r["peak_rss_mb"],
                                "identify_ms": r["stage_ms"]["identify"]})

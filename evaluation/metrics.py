@@ -271,6 +271,38 @@ def score(truth: GroundTruth, tracks: BoxTable, *, iou_threshold: float = 0.5, m
     return result
 
 
+def naming_sweep(truth: GroundTruth, tracks: BoxTable, best_matches, thresholds, *, min_margin: float = 0.0,
+                 iou_threshold: float = 0.5, min_visibility: float = 0.5, warmup_seconds: float = 1.0) -> list:
+    """Naming metrics of per-box decisions as the similarity threshold varies.
+
+    Parameters
+    ----------
+    best_matches : sequence of (str, float, float)
+        Per tracker row: the best person, its cosine similarity and its margin
+        over the runner-up (no threshold applied).
+    thresholds : sequence of float
+        Similarity thresholds; a row is named when score >= threshold and
+        margin >= ``min_margin``.
+
+    Returns
+    -------
+    list of dict
+        One naming-metrics dict (see :func:`naming_metrics`, without the
+        per-person times) per threshold, with ``threshold`` added.
+    """
+    frames, _ = prepare_frames(truth, tracks, iou_threshold=iou_threshold, min_visibility=min_visibility)
+    _, acc = clear_metrics(frames, iou_threshold=iou_threshold)
+    pairs = match_pairs(acc)
+    out = []
+    for t in thresholds:
+        names = [n if (s >= t and m >= min_margin) else None for n, s, m in best_matches]
+        named = BoxTable(tracks.frame, tracks.ids, tracks.tlwh, tracks.score, names)
+        r = naming_metrics(truth, named, frames, pairs, warmup_seconds=warmup_seconds)
+        r.pop("time_to_first_correct_name")
+        out.append({"threshold": float(t), **r})
+    return out
+
+
 def format_table(result: dict) -> str:
     """A markdown table of the main figures."""
     n = result["naming"]

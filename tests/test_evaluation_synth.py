@@ -229,3 +229,22 @@ def test_elliptical_alpha_rejects_bad_feather():
 def test_backgrounds_differ_per_camera():
     a, b = make_backgrounds(2, 64, 48, seed=0)
     assert a.shape == (48, 64, 3) and not np.array_equal(a, b)
+
+
+@pytest.mark.integration
+def test_synth_cli_on_the_shared_photos(shared_data, detector_weights, tmp_path):
+    from evaluation.__main__ import main
+
+    out = tmp_path / "seq"
+    assert main(["synth", "--photos", str(shared_data / "probe"), "--photos", str(shared_data / "gallery"),
+                 "--gallery", str(shared_data / "gallery"), "--out", str(out), "--frames", "40",
+                 "--size", "640x360", "--detector", str(detector_weights), "--quiet"]) == 0
+    truth = gtio.load_ground_truth(out)
+    assert len(truth.boxes) > 0 and truth.num_frames == 40
+    ids = gtio.read_identities(out / "identities.json")
+    for ident in ids.values():
+        assert ident.enrolled == (shared_data / "gallery" / ident.name).is_dir()
+        for src in ident.extra["sprites"]:
+            # an enrolled person with probe photos is drawn from a probe photo, never a gallery one
+            if (shared_data / "probe" / ident.name).is_dir():
+                assert "/probe/" in src

@@ -1,0 +1,314 @@
+"""``python -m evaluation report --out DIR``: run every measurement and write
+``DIR/report.md`` with tables and PNG plots.
+
+Steps (each result is kept as JSON in ``DIR`` so ``--reuse`` can skip it):
+
+1. ``synth/``: the simulator sequence (``--frames``, 1280x720, seed ``--seed``).
+2. ``bench.json``: the pipeline and the naive baseline on it, per device,
+   per stage, with naming accuracy and the baseline's accuracy-versus-threshold sweep.
+3. ``score.json``: every tracking and naming metric of the pipeline's run.
+4. ``scaling.json``: FPS and memory versus faces per frame and gallery size.
+5. ``calibration.txt`` / ``calibration.png``: ``python -m gallery calibrate``
+   on ``data/verification_pairs.csv`` (the gallery's own command, reused).
+6. the plots and ``report.md``.
+
+Every number in ``report.md`` comes from these files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+log = logging.getLogger(__name__)
+
+#: The issue's targets: (label, key, comparison, value).
+TARGETS = (
+    ("IDF1", "idf1", ">=", 0.95),
+    ("ID switches per 1000 gt boxes", "id_switches_per_1000_gt", "<=", 1.0),
+    ("wrong names, % of named boxes", "wrong_name_pct", "<=", 0.5),
+    ("enrolled correctly named after 1 s, %", "named_after_warmup_pct", ">=", 90.0),
+    ("speed, pipeline / naive baseline", "speed_ratio", ">=", 2.0),
+)
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def _save(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=True, default=_json_default) + "\n")
+
+
+def _cached(path: Path, reuse: bool, make):
+    if reuse and path.exists():
+        log.info("reusing %s", path)
+        return json.loads(path.read_text())
+    data = make()
+    _save(path, data)
+    return json.loads(path.read_text())
+
+
+def _fmt(x, spec=".3f") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return format(x, spec)
+
+
+def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, quick: bool = False,
+                 reuse: bool = False, config_path: Optional[Path] = None) -> Path:
+    """Run everything and write ``out/report.md``; returns its path."""
+    from . import bench, metrics, synth
+    from . import gt as gtio
+    from .sprites import yolo_detect_fn
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shared = Path(shared)
+    detector = shared / "models" / "yolov8n-face.pt"
+    embedder = shared / "models" / "edgeface_xs.onnx"
+    gallery = shared / "data" / "gallery"
+    photos = [shared / "data" / "probe", gallery]
+    size = (960, 540) if quick else (1280, 720)
+    frames = min(frames, 300) if quick else frames
+    seq = out / "synth"
+    commands = []
+
+    # 1. the sequence
+    if not (reuse and (seq / gtio.GT_FILE).exists()):
+        people = synth.people_from_folders(photos, yolo_detect_fn(detector), gallery_dir=gallery)
+        sc = synth.plan_sequence(people, seed=seed, num_frames=frames, width=size[0], height=size[1])
+        synth.write_sequence(seq, sc, people, progress=True, extra_info={"photos": [str(p) for p in photos]})
+    truth = gtio.load_ground_truth(seq)
+    synth_info = json.loads((seq / "synth.json").read_text())
+    commands.append(f"python -m evaluation synth --photos {photos[0]} --photos {photos[1]} --gallery {gallery} "
+                    f"--out {seq} --seed {seed} --frames {frames} --size {size[0]}x{size[1]}")
+
+    # 2. bench (writes the tracks of each run under out/bench)
+    bench_res = _cached(out / "bench.json", reuse, lambda: bench.run_bench(
+        seq / "video.mp4", gallery, gt_dir=seq, detector=detector, embedder=embedder, progress=True,
+        out_dir=out / "bench", config_path=config_path))
+    commands.append(f"python -m evaluation bench --source {seq / 'video.mp4'} --gallery {gallery} "
+                    f"--out {out / 'bench'} --json")
+
+    # 3. full score of the pipeline's CPU run
+    tracks_path = out / "bench" / "pipeline-cpu-tracks.txt"
+
+    def make_score():
+        tracks = gtio.read_mot(tracks_path)
+        return metrics.score(truth, tracks)
+
+    score = _cached(out / "score.json", reuse, make_score)
+    commands.append(f"python -m evaluation score --tracks {tracks_path} --gt {seq}")
+
+    # 4. scaling
+    faces = (1, 5) if quick else (1, 5, 20, 50)
+    sizes = (10, 10_000) if quick else (10, 10_000, 1_000_000)
+    scale_frames = 20 if quick else 60
+    scaling = _cached(out / "scaling.json", reuse, lambda: bench.run_scaling(
+        photos=photos, gallery=gallery, detector=detector, embedder=embedder, faces=faces, gallery_sizes=sizes,
+        frames=scale_frames, work_dir=out / "scaling", config_path=config_path))
+    commands.append(f"python -m evaluation scaling --out {out / 'scaling'} --frames {scale_frames} "
+                    f"--faces {' '.join(map(str, faces))} --gallery-sizes {' '.join(map(str, sizes))}")
+
+    # 5. verification pairs, with the gallery's own calibrate command
+    cal_txt = out / "calibration.txt"
+    pairs = shared / "data" / "verification_pairs.csv"
+    cal_cmd = [sys.executable, "-m", "gallery", "calibrate", str(pairs), "--plot", str(out / "calibration.png"),
+               "--quiet", "--detector", str(detector), "--embedder", str(embedder), "--device", "cpu"]
+    if not (reuse and cal_txt.exists()) and pairs.exists():
+        proc = subprocess.run(cal_cmd + ["--models-dir", str(shared / "models")], capture_output=True, text=True)
+        if proc.returncode != 0:
+            log.warning("gallery calibrate failed: %s", proc.stderr[-2000:])
+            cal_txt.write_text(f"(gallery calibrate failed with exit status {proc.returncode})\n{proc.stderr[-2000:]}")
+        else:
+            cal_txt.write_text(proc.stdout)
+    commands.append(" ".join(["python"] + cal_cmd[1:] + ["--models-dir", str(shared / "models")]))
+
+    # 6. plots and markdown
+    plots = make_plots(out, bench_res, scaling)
+    md = render_markdown(truth, synth_info, bench_res, score, scaling,
+                         cal_txt.read_text() if cal_txt.exists() else None, plots, commands, quick=quick)
+    path = out / "report.md"
+    path.write_text(md)
+    return path
+
+
+def targets(score: dict, bench_res: dict) -> list:
+    """``(label, measured, target text, met)`` rows for the issue's targets (CPU run)."""
+    cpu = bench_res["devices"].get("cpu", {})
+    n = score["naming"]
+    values = {
+        "idf1": score["idf1"],
+        "id_switches_per_1000_gt": score["id_switches_per_1000_gt"],
+        "wrong_name_pct": 100 * n["wrong_name_rate"],
+        "named_after_warmup_pct": 100 * n["named_after_warmup"],
+        "speed_ratio": cpu.get("speed_ratio", float("nan")),
+    }
+    rows = []
+    for label, key, op, goal in TARGETS:
+        v = values[key]
+        met = (v >= goal) if op == ">=" else (v <= goal)
+        rows.append((label, v, f"{op} {goal:g}", bool(met) if v == v else False))
+    if "baseline" in cpu and "accuracy" in cpu.get("baseline", {}):
+        p, b = cpu["pipeline"]["accuracy"], cpu["baseline"]["accuracy"]
+        as_good = (p["naming_wrong_name_rate"] <= b["naming_wrong_name_rate"] + 1e-12
+                   and p["naming_named_after_warmup"] >= b["naming_named_after_warmup"])
+        rows.append(("naming at least as good as the baseline (wrong-name rate <= and named-after-1s >=)",
+                     f"{100 * p['naming_wrong_name_rate']:.2f} % vs {100 * b['naming_wrong_name_rate']:.2f} %; "
+                     f"{100 * p['naming_named_after_warmup']:.1f} % vs {100 * b['naming_named_after_warmup']:.1f} %",
+                     "both", as_good))
+    return rows
+
+
+def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
+    """PNG plots; returns ``{name: file name}``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = {}
+    cpu = bench_res["devices"].get("cpu") or next(iter(bench_res["devices"].values()))
+    sweep = cpu.get("baseline", {}).get("threshold_sweep")
+    if sweep:
+        t = [r["threshold"] for r in sweep]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(t, [100 * r["wrong_name_rate"] if r["wrong_name_rate"] == r["wrong_name_rate"] else float("nan")
+                    for r in sweep], label="wrong names, % of named boxes")
+        ax.plot(t, [100 * r["naming_recall"] for r in sweep], label="enrolled matched boxes named correctly, %")
+        ax.plot(t, [100 * r["named_after_warmup"] for r in sweep], label="enrolled gt boxes named after 1 s, %")
+        thr = bench_res.get("config", {}).get("identifier", {}).get("similarity_threshold")
+        if thr is not None:
+            ax.axvline(thr, color="grey", ls="--", label=f"configured threshold {thr}")
+        ax.set_xlabel("cosine similarity threshold (per-face naming, naive baseline)")
+        ax.set_ylabel("%")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "accuracy_vs_threshold.png", dpi=110)
+        plt.close(fig)
+        plots["threshold"] = "accuracy_vs_threshold.png"
+
+    from .bench import STAGES
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    labels, bottoms = [], []
+    for device, res in bench_res["devices"].items():
+        for mode in ("pipeline", "baseline"):
+            if mode in res:
+                labels.append(f"{mode}\n{device}")
+                bottoms.append(res[mode]["stage_ms"])
+    left = [0.0] * len(labels)
+    for s in STAGES:
+        vals = [b[s] for b in bottoms]
+        ax.barh(labels, vals, left=left, label=s)
+        left = [a + v for a, v in zip(left, vals)]
+    ax.set_xlabel("ms per frame")
+    ax.legend(fontsize=7, ncol=4, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "stages.png", dpi=110)
+    plt.close(fig)
+    plots["stages"] = "stages.png"
+
+    if scaling.get("faces"):
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+        x = [r["faces_per_frame"] for r in scaling["faces"]]
+        for mode in ("pipeline", "baseline"):
+            a1.plot(x, [r[mode]["fps"] for r in scaling["faces"]], "o-", label=mode)
+            a2.plot(x, [r[mode]["peak_rss_mb"] for r in scaling["faces"]], "o-", label=mode)
+        a1.set_xlabel("faces per frame (cast size)")
+        a1.set_ylabel("FPS")
+        a2.set_xlabel("faces per frame (cast size)")
+        a2.set_ylabel("peak RSS (MiB)")
+        for a in (a1, a2):
+            a.grid(alpha=0.3)
+            a.legend()
+        fig.tight_layout()
+        fig.savefig(out / "scaling_faces.png", dpi=110)
+        plt.close(fig)
+        plots["faces"] = "scaling_faces.png"
+    if scaling.get("gallery"):
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+        x = [r["embeddings"] for r in scaling["gallery"]]
+        a1.semilogx(x, [r["fps"] for r in scaling["gallery"]], "o-", label="pipeline FPS")
+        a1b = a1.twinx()
+        a1b.semilogx(x, [r["query_ms_5_faces"] for r in scaling["gallery"]], "s--", color="C1",
+                     label="query ms (5 faces)")
+        a1.set_xlabel("gallery embeddings")
+        a1.set_ylabel("FPS")
+        a1b.set_ylabel("ms per query of 5 faces")
+        a2.semilogx(x, [r["peak_rss_mb"] for r in scaling["gallery"]], "o-")
+        a2.set_xlabel("gallery embeddings")
+        a2.set_ylabel("peak RSS (MiB)")
+        a1.grid(alpha=0.3)
+        a2.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "scaling_gallery.png", dpi=110)
+        plt.close(fig)
+        plots["gallery"] = "scaling_gallery.png"
+    return plots
+
+
+def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, plots, commands, *,
+                    quick=False) -> str:
+    from . import metrics
+    from .bench import format_bench
+
+    L = ["# Evaluation report", ""]
+    if quick:
+        L += ["**Quick run (small sizes): a smoke test, not the figures for the README.**", ""]
+    L += ["Produced by `python -m evaluation report`; every figure below comes from the files next to this one.",
+          "", "## The sequence", "",
+          f"Simulator sequence: {synth_info['num_frames']} frames, {synth_info['width']}x{synth_info['height']} at "
+          f"{synth_info['fps']:g} fps, seed {synth_info['seed']}, {synth_info['num_shots']} shots "
+          f"({len(truth.cuts)} hard cuts), {len(truth.identities)} people "
+          f"({sum(i.enrolled for i in truth.identities.values())} enrolled), {len(truth.boxes)} gt boxes; "
+          f"paths: {', '.join(f'{k} {v}' for k, v in synth_info['paths'].items())}.", ""]
+    L += ["## Targets (CPU, default settings)", "", "| target | measured | goal | met |", "|---|---|---|---|"]
+    for label, v, goal, met in targets(score, bench_res):
+        L.append(f"| {label} | {_fmt(v, '.3f') if isinstance(v, float) else v} | {goal} | "
+                 f"{'yes' if met else '**no**'} |")
+    L += ["", "## Tracking and naming (pipeline, CPU run)", "", metrics.format_table(score), ""]
+    L += ["## Speed: pipeline vs naive baseline", "",
+          "Naive baseline: detect and embed every face on every frame, name each face on its own against the "
+          "gallery (no tracking). Both run through the same loop with the overlay and an mp4 sink. "
+          "Peak RSS is the process's resident memory during the run.", "", format_bench(bench_res)]
+    if "stages" in plots:
+        L += [f"![per-stage latency]({plots['stages']})", ""]
+    if "threshold" in plots:
+        L += ["## Accuracy versus threshold (per-face naming)", "",
+              f"![accuracy vs threshold]({plots['threshold']})", ""]
+    L += ["## Scaling", "", f"Device {scaling['device']}, {scaling['frames']} frames per point.", "",
+          "| faces per frame (cast) | mean gt boxes / frame | pipeline FPS | baseline FPS | pipeline peak RSS (MiB) "
+          "| baseline peak RSS (MiB) |", "|---|---|---|---|---|---|"]
+    for r in scaling.get("faces", []):
+        L.append(f"| {r['faces_per_frame']} | {r['mean_gt_boxes_per_frame']:.1f} | {r['pipeline']['fps']:.2f} | "
+                 f"{r['baseline']['fps']:.2f} | {r['pipeline']['peak_rss_mb']:.0f} | "
+                 f"{r['baseline']['peak_rss_mb']:.0f} |")
+    L += ["", "| gallery embeddings | people | query of 5 faces (ms) | pipeline FPS | identify (ms/frame) | "
+          "peak RSS (MiB) |", "|---|---|---|---|---|---|"]
+    for r in scaling.get("gallery", []):
+        L.append(f"| {r['embeddings']} | {r['people']} | {r['query_ms_5_faces']:.2f} | {r['fps']:.2f} | "
+                 f"{r['identify_ms']:.2f} | {r['peak_rss_mb']:.0f} |")
+    L.append("")
+    for k in ("faces", "gallery"):
+        if k in plots:
+            L += [f"![scaling {k}]({plots[k]})", ""]
+    if calibration:
+        L += ["## Verification pairs (`python -m gallery calibrate`)", "", "```", calibration.rstrip(), "```", ""]
+        L += ["![calibration](calibration.png)", ""]
+    L += ["## Commands", "", "```"] + commands + ["```", ""]
+    return "\n".join(L)

@@ -1,0 +1,131 @@
+"""Smaller parts of evaluation/: people from photo folders, the naive
+baseline, the threshold sweep, bench helpers and the report's target table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from evaluation import gt as gtio
+from evaluation import metrics
+from evaluation.baseline import NaiveBaseline
+from evaluation.bench import PeakRSS, format_bench, random_gallery
+from evaluation.report import targets
+from evaluation.synth import people_from_folders
+from tracker.detections import Detections
+
+
+def _photo(path: Path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.random.default_rng(seed).integers(0, 255, (160, 120, 3), dtype=np.uint8)
+    cv2.imwrite(str(path), img)
+
+
+def fixed_detect(img):
+    return np.array([[30.0, 40.0, 90.0, 110.0]]), np.array([0.9])
+
+
+def test_people_from_folders_prefers_probe_photos_and_marks_enrolment(tmp_path):
+    _photo(tmp_path / "gallery" / "alice" / "g.jpg", 0)
+    _photo(tmp_path / "probe" / "alice" / "p.jpg", 1)
+    _photo(tmp_path / "gallery" / "bob" / "g.jpg", 2)
+    _photo(tmp_path / "probe" / "_unknown" / "x.jpg", 3)
+    _photo(tmp_path / "probe" / "_unknown" / "y.jpg", 4)
+    _photo(tmp_path / "probe" / "_group" / "z.jpg", 5)
+    people = people_from_folders([tmp_path / "probe", tmp_path / "gallery"], fixed_detect,
+                                 gallery_dir=tmp_path / "gallery")
+    by = {p.name: p for p in people}
+    assert set(by) == {"alice", "bob", "_unknown/x", "_unknown/y"}
+    assert by["alice"].enrolled and by["bob"].enrolled
+    assert not by["_unknown/x"].enrolled and not by["_unknown/y"].enrolled
+    assert by["alice"].sprites[0].source.endswith("probe/alice/p.jpg")     # not the gallery photo
+    assert by["bob"].sprites[0].source.endswith("gallery/bob/g.jpg")       # only photo there is
+    s = by["alice"].sprites[0]
+    assert s.face_xyxy[2] - s.face_xyxy[0] == pytest.approx(60)
+
+
+def test_people_without_a_usable_face_are_left_out(tmp_path):
+    _photo(tmp_path / "probe" / "carol" / "p.jpg", 0)
+    people = people_from_folders([tmp_path / "probe"], lambda img: (np.zeros((0, 4)), np.zeros(0)))
+    assert people == []
+
+
+class FakeDetector:
+    def detect(self, frame):
+        return Detections(np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32), np.array([0.9, 0.8]))
+
+
+class FakeEmbedder:
+    def embed(self, frame, det):
+        e = np.zeros((len(det), 4), np.float32)
+        e[:, 0] = 1
+        e[1] = [0.6, 0.8, 0, 0]
+        return e
+
+
+def test_naive_baseline_names_each_face_and_gives_fresh_ids():
+    from gallery.index import GalleryIndex
+
+    index = GalleryIndex(["alice", "bob"], np.array([[1, 0, 0, 0], [0, 0, 1, 0]], np.float32))
+    b = NaiveBaseline(FakeDetector(), FakeEmbedder(), index, similarity_threshold=0.7, min_margin=0.0)
+    frame = np.zeros((40, 40, 3), np.uint8)
+    r1 = b.process(frame, 0)
+    r2 = b.process(frame, 1)
+    assert r1.names == ["alice", None]          # second face scores 0.6 < 0.7
+    assert list(r1.track_ids) == [1, 2] and list(r2.track_ids) == [3, 4]
+    assert b.last_matches.names == ["alice", "alice"]
+    assert set(r1.timings) == {"detect", "embed", "identify"}
+    with pytest.raises(ValueError, match="similarity_threshold"):
+        NaiveBaseline(FakeDetector(), FakeEmbedder(), index, similarity_threshold=2)
+
+
+def test_naming_sweep_trades_names_for_errors():
+    A, B = [10, 10, 40, 40], [200, 10, 40, 40]
+    ids = {1: gtio.Identity("alice", True), 2: gtio.Identity("stranger", False)}
+    boxes = gtio.BoxTable(np.array([1, 1, 2, 2]), np.array([1, 2, 1, 2]), np.array([A, B, A, B], float), np.ones(4))
+    truth = gtio.GroundTruth(boxes, ids, 30.0, 2)
+    tracks = gtio.BoxTable(np.array([1, 1, 2, 2]), np.array([5, 6, 5, 6]), np.array([A, B, A, B], float), np.ones(4))
+    best = [("alice", 0.8, 0.5), ("alice", 0.4, 0.1), ("alice", 0.6, 0.5), ("bob", 0.3, 0.1)]
+    rows = metrics.naming_sweep(truth, tracks, best, [0.2, 0.5, 0.9])
+    low, mid, high = rows
+    assert (low["correct"], low["named_non_enrolled"]) == (2, 2)      # everything named
+    assert (mid["correct"], mid["named_non_enrolled"]) == (2, 0)      # stranger's scores are below 0.5
+    assert (high["correct"], high["named_boxes"]) == (0, 0)
+    assert mid["wrong_name_rate"] == 0 and low["wrong_name_rate"] == pytest.approx(0.5)
+
+
+def test_random_gallery_keeps_the_real_people():
+    real = np.eye(4, dtype=np.float32)[:2]
+    idx = random_gallery(["alice", "bob"], real, 12, per_person=5)
+    assert len(idx) == 12 and {"alice", "bob"} <= set(idx.people) and len(idx.people) == 2 + 2
+    assert idx.query(real).names == ["alice", "bob"]
+    assert len(random_gallery(["alice", "bob"], real, 1)) == 1
+
+
+def test_peak_rss_sees_an_allocation():
+    with PeakRSS() as mem:
+        before = mem.peak
+        block = np.ones(64 * 2 ** 20, np.uint8)  # 64 MiB, touched
+        block[::4096] = 2
+    assert mem.peak - before >= 32 * 2 ** 20
+    with pytest.raises(ValueError, match="interval"):
+        PeakRSS(interval=0)
+
+
+def _run(fps, stage=10.0):
+    from evaluation.bench import STAGES
+
+    return {"fps": fps, "stage_ms": {s: stage for s in STAGES}, "faces_embedded": 3, "peak_rss_mb": 100.0}
+
+
+def test_format_bench_and_targets():
+    bench = {"devices": {"cpu": {"pipeline": _run(20.0), "baseline": _run(8.0), "speed_ratio": 2.5}}}
+    text = format_bench(bench)
+    assert "| FPS (end to end) | 20.00 | 8.00 |" in text and "2.50x" in text
+    score = {"idf1": 0.96, "id_switches_per_1000_gt": 2.0,
+             "naming": {"wrong_name_rate": 0.001, "named_after_warmup": 0.95}}
+    rows = {r[0]: r[3] for r in targets(score, bench)}
+    assert rows["IDF1"] and not rows["ID switches per 1000 gt boxes"]
+    assert rows["wrong names, % of named boxes"] and rows["speed, pipeline / naive baseline"]
