@@ -15,9 +15,12 @@ Names file (``names.csv``, optional)
     a frame (empty = unknown). Takes precedence over an 11th tracks column.
 Events (``events.jsonl``, from the pipeline)
     one JSON object a line ``{track_id, name, score, first_frame,
-    last_frame, first_time, last_time, frames}``; the name of a track on a
-    frame is that of the event line whose ``[first_frame, last_frame]``
-    contains it (the latest-starting one when several do).
+    last_frame, first_time, last_time, frames_seen}`` per appearance, with
+    0-based frame indices (``pipeline.events``; the tracks file is 1-based).
+    The name of a track on a frame is that of the appearance containing it
+    (the latest-starting one when several do). That is the name at the *end*
+    of the appearance, so scoring from events is retrospective; a names
+    file (or an 11th tracks column) gives what was shown on each frame.
 Identity map (``identities.json``)
     ``{"<gt id>": {"name": str, "enrolled": bool, ...}}``.
 Cut list (``cuts.txt``)
@@ -238,7 +241,7 @@ def read_events(path: Path) -> List[dict]:
     return events
 
 
-def names_from_events(tracks: BoxTable, events: Sequence[dict]) -> List[Optional[str]]:
+def names_from_events(tracks: BoxTable, events: Sequence[dict], *, zero_based: bool = True) -> List[Optional[str]]:
     """The name of each tracker row according to the events.
 
     Parameters
@@ -248,6 +251,8 @@ def names_from_events(tracks: BoxTable, events: Sequence[dict]) -> List[Optional
     events : sequence of dict
         Event lines with ``track_id``, ``name``, ``first_frame`` and
         ``last_frame``.
+    zero_based : bool
+        Event frames are 0-based indices (the pipeline's); tracker rows are 1-based.
 
     Returns
     -------
@@ -259,11 +264,12 @@ def names_from_events(tracks: BoxTable, events: Sequence[dict]) -> List[Optional
         per_track.setdefault(int(e["track_id"]), []).append(e)
     for evs in per_track.values():
         evs.sort(key=lambda e: int(e["first_frame"]))
+    offset = 1 if zero_based else 0
     names: List[Optional[str]] = []
     for frame, tid in zip(tracks.frame, tracks.ids):
         name = None
         for e in per_track.get(int(tid), []):
-            if int(e["first_frame"]) <= frame <= int(e["last_frame"]):
+            if int(e["first_frame"]) + offset <= frame <= int(e["last_frame"]) + offset:
                 name = e.get("name") or None
         names.append(name)
     return names

@@ -158,9 +158,11 @@ def test_enrolled_never_named():
 
 def test_names_from_events_and_names_file(tmp_path):
     tracks = table([(f, 4, A) for f in range(1, 7)])
-    events = [{"track_id": 4, "name": None, "first_frame": 1, "last_frame": 2},
-              {"track_id": 4, "name": "alice", "first_frame": 3, "last_frame": 5}]
+    # event frames are 0-based (pipeline.events), track rows 1-based
+    events = [{"track_id": 4, "name": None, "first_frame": 0, "last_frame": 1},
+              {"track_id": 4, "name": "alice", "first_frame": 2, "last_frame": 4}]
     assert gtio.names_from_events(tracks, events) == [None, None, "alice", "alice", "alice", None]
+    assert gtio.names_from_events(tracks, events, zero_based=False) == [None, "alice", "alice", "alice", None, None]
     ev = tmp_path / "events.jsonl"
     ev.write_text("".join(json.dumps(e) + "\n" for e in events))
     names = tmp_path / "names.csv"
@@ -201,8 +203,8 @@ def test_score_cli(tmp_path, capsys):
     gtio.write_mot_gt(seq / gtio.GT_FILE, table([(f, 1, A) for f in range(1, 5)]))
     gtio.write_identities(seq / gtio.IDENTITIES_FILE, ids)
     gtio.write_mot_tracks(tmp_path / "tracks.txt", table([(1, 5, A), (2, 5, A), (3, 6, A), (4, 6, A)]))
-    (tmp_path / "events.jsonl").write_text(json.dumps({"track_id": 5, "name": "alice", "first_frame": 1,
-                                                       "last_frame": 2}) + "\n")
+    (tmp_path / "events.jsonl").write_text(json.dumps({"track_id": 5, "name": "alice", "first_frame": 0,
+                                                       "last_frame": 1}) + "\n")
     assert cli(["score", "--tracks", str(tmp_path / "tracks.txt"), "--events", str(tmp_path / "events.jsonl"),
                 "--gt", str(seq), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
