@@ -145,6 +145,11 @@ def crop_face(image: np.ndarray, xyxy: np.ndarray, size: int = 112, *, scale: fl
     centre, so the face keeps its aspect ratio; parts outside the image are
     black. It is not aligned: recognition from it is weaker than from
     ``align_face`` and should be used only when the detector has no landmarks.
+    Measured with edgeface_xs on the 300 pairs of ``verify/deepface_master.csv``
+    (largest face per image, yolov8n-face.onnx boxes): ROC AUC 0.996 with this
+    crop (``scale=1.0``) against 1.000 aligned; same-person mean cosine 0.59
+    against 0.72; the crop's embedding has cosine 0.76 on average with the
+    aligned one (the highest of scales 0.8-1.2).
 
     Parameters
     ----------

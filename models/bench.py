@@ -41,7 +41,7 @@ def _time(fn, *, units: int, warmup: int, repeats: int, label: str, progress: bo
     for _ in range(warmup):
         fn()
     samples: List[float] = []
-    for _ in tqdm(range(repeats), desc=label, disable=not progress, leave=False):
+    for _ in tqdm(range(repeats), desc=label, disable=None if progress else True, leave=False):  # None: off when not a TTY
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000.0 / units)
