@@ -91,7 +91,12 @@ class Identifier:
     min_observations : int
         Evidence frames needed before any name is given (>= 1).
     min_quality : float
-        Detections with a face-quality score below this add no evidence.
+        Detections with a face-quality score below this add no evidence
+        (0 keeps all; see the note on profile faces below).
+    min_weight : float
+        The weight of a piece of evidence is ``max(quality, min_weight)``, so
+        a face whose quality score is 0 (a profile: frontalness 0) still
+        counts a little.
     hysteresis : float
         A named track keeps its name down to ``similarity_threshold - hysteresis``.
     evidence_half_life : float
@@ -107,7 +112,8 @@ class Identifier:
         similarity_threshold: float = 0.35,
         min_margin: float = 0.08,
         min_observations: int = 3,
-        min_quality: float = 0.2,
+        min_quality: float = 0.0,
+        min_weight: float = 0.05,
         hysteresis: float = 0.05,
         evidence_half_life: float = 50.0,
     ) -> None:
@@ -121,6 +127,8 @@ class Identifier:
             raise ValueError(f"min_observations must be an integer >= 1, got {min_observations}")
         if not 0.0 <= min_quality <= 1.0:
             raise ValueError(f"min_quality must be in [0, 1], got {min_quality}")
+        if not 0.0 < min_weight <= 1.0:
+            raise ValueError(f"min_weight must be in (0, 1], got {min_weight}")
         if not 0.0 <= hysteresis <= 1.0:
             raise ValueError(f"hysteresis must be in [0, 1], got {hysteresis}")
         if not (evidence_half_life >= 0.0 and math.isfinite(evidence_half_life)):
@@ -130,6 +138,7 @@ class Identifier:
         self.min_margin = float(min_margin)
         self.min_observations = int(min_observations)
         self.min_quality = float(min_quality)
+        self.min_weight = float(min_weight)
         self.hysteresis = float(hysteresis)
         self.evidence_half_life = float(evidence_half_life)
         self._decay = 0.5 ** (1.0 / evidence_half_life) if evidence_half_life > 0 else 1.0
@@ -174,10 +183,11 @@ class Identifier:
             ev = self._tracks.get(tid)
             if ev is None:
                 ev = self._tracks[tid] = _TrackEvidence(np.zeros(detections.embedding.shape[1], np.float64))
-            w = 1.0 if q is None else float(q[row])
-            if not np.isfinite(w) or w < self.min_quality:
+            quality_score = 1.0 if q is None else float(q[row])
+            if not np.isfinite(quality_score) or quality_score < self.min_quality:
                 ev.skipped += 1
                 continue
+            w = max(quality_score, self.min_weight)
             emb = detections.embedding[row].astype(np.float64)
             ev.weighted_sum = self._decay * ev.weighted_sum + w * emb / max(np.linalg.norm(emb), 1e-12)
             ev.weight = self._decay * ev.weight + w

@@ -181,7 +181,7 @@ def test_empty_gallery_names_nobody():
 
 @pytest.mark.parametrize("keyword, value", [
     ("similarity_threshold", 1.5), ("min_margin", -0.1), ("min_observations", 0), ("min_observations", 2.5),
-    ("min_quality", 1.2), ("hysteresis", -0.01), ("evidence_half_life", -1.0), ("evidence_half_life", float("inf")),
+    ("min_quality", 1.2), ("min_weight", 0.0), ("min_weight", 1.5), ("hysteresis", -0.01), ("evidence_half_life", -1.0), ("evidence_half_life", float("inf")),
 ])
 def test_keyword_validation(index, keyword, value):
     with pytest.raises(ValueError, match=keyword):
@@ -234,3 +234,10 @@ def test_a_challenger_must_win_by_the_margin_to_take_over(index):
     for _ in range(5):                                  # bob clearly ahead
         ident.update([FakeTrack(1, 0)], frame(mix(0.2, 1.0)))
     assert ident.get(1).name == "bob"
+
+
+def test_zero_quality_evidence_still_counts_with_the_minimum_weight(index):
+    ident = Identifier(index, min_observations=2, min_quality=0.0, min_weight=0.05)
+    for _ in range(3):                                   # a profile face: quality score 0, embedding still informative
+        ident.update([FakeTrack(1, 0)], frame(person_vector("alice")), quality=np.array([0.0]))
+    assert ident.get(1).name == "alice" and ident.get(1).observations == 3

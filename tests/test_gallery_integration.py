@@ -148,3 +148,45 @@ def test_calibration_on_deepface_pairs_beats_the_founders(models, shared_models)
     assert report.rows["stump"].f1 > FOUNDERS_VGG_F1
     assert report.auc > 0.99
     assert 0.2 < report.rows["stump"].threshold < 0.5
+
+
+@pytest.mark.parametrize("person, first, last", [("lin_manuel_miranda", 82, 210),   # near-frontal, hands in front
+                                                 ("barack_obama", 211, 274)])       # three-quarter profile
+def test_identifier_names_a_track_on_the_hamilton_clip(enrolled, models, shared_data, person, first, last):
+    """A track following the largest face of one shot of the clip (every 3rd frame) gets the right name
+    only after min_observations, and keeps it to the end of the shot."""
+    import cv2
+
+    from gallery.identifier import Identifier
+    from gallery.index import GalleryIndex
+    from gallery.store import GalleryStore
+    from models.quality import face_quality
+    from test_gallery_fakes import FakeTrack
+
+    db, _ = enrolled
+    detector, embedder = models
+    with GalleryStore(db, embedder.identity) as store:
+        ident = Identifier(GalleryIndex.from_store(store), min_observations=3)
+    cap = cv2.VideoCapture(str(shared_data / "video" / "short_hamilton_clip.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
+    names, singles = [], []
+    for k in range(first, last + 1):
+        ok, frame = cap.read()
+        assert ok, f"cannot read frame {k}"
+        if (k - first) % 3:
+            continue
+        dets = detector.detect(frame)
+        if len(dets) == 0:
+            continue
+        dets = dets.with_embedding(embedder.embed(frame, dets))
+        row = int(np.argmax(np.minimum(dets.width, dets.height)))
+        singles.append(float(ident.index.person_scores(dets.embedding[row])[0, ident.index.people.index(person)]))
+        ident.update([FakeTrack(1, int(dets.det_index[row]))], dets, face_quality(frame, dets).score)
+        names.append(ident.get(1).name)
+    cap.release()
+    got = ident.get(1)
+    print(f"\n{person}: {got}; single-frame similarity mean {np.mean(singles):.3f} "
+          f"(min {np.min(singles):.3f}), named from observation {names.index(person) + 1}")
+    assert names[:2] == [None, None]
+    assert got.name == person and got.observations == len(names)
+    assert all(n == person for n in names[names.index(person):])        # sticky once named
