@@ -49,8 +49,10 @@ logger = logging.getLogger(__name__)
 
 #: Stages timed inside :meth:`Pipeline.process`.
 PROCESS_STAGES = ("scene_cut", "detect", "embed", "track", "identify")
-#: Stages timed by :func:`run` around it.
-RUN_STAGES = ("decode", "wait", "draw", "encode")
+#: Stages timed by :func:`run` around it: ``decode`` is the source's decoding
+#: thread, ``wait`` the loop blocked on the source, ``encode`` the loop handing
+#: frames to the sinks, ``encode_busy`` background sink threads encoding.
+RUN_STAGES = ("decode", "wait", "draw", "encode", "encode_busy")
 EMBED_POLICIES = ("all", "needed")
 
 
@@ -662,6 +664,7 @@ def run(
                 sink.close()
             except Exception as exc:  # noqa: BLE001 - close the others, report afterwards
                 errors.append(exc)
+            stage["encode_busy"] += float(getattr(sink, "busy_seconds", 0.0))
         finished = log.finish()
         if event_writer is not None:
             event_writer.write(finished)

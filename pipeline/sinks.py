@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import List, Optional
@@ -266,13 +267,80 @@ class FFmpegStreamSink(Sink):
             proc.wait(timeout=5)
 
 
+class BackgroundSink(Sink):
+    """Run another sink's ``write`` in a thread, so encoding overlaps with the next frame.
+
+    OpenCV's encoder and the pipe to ffmpeg release the GIL, so on a
+    multi-core CPU the encode cost mostly leaves the frame loop. Frames are
+    queued (not copied: the run loop hands over a new array every frame); a
+    full queue blocks, so no frame is ever dropped. An error in the thread is
+    raised by the next ``write`` or by ``close``.
+
+    Parameters
+    ----------
+    sink : Sink
+        The sink to drive (not a window: GUI calls must stay in the main thread).
+    queue_size : int
+        Frames that may wait for the encoder (>= 1).
+    """
+
+    _END = object()
+
+    def __init__(self, sink: Sink, *, queue_size: int = 4) -> None:
+        if int(queue_size) < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
+        import queue
+
+        self.sink = sink
+        #: Seconds the thread spent in the wrapped sink's ``write`` (the encode cost).
+        self.busy_seconds = 0.0
+        self._queue: "queue.Queue" = queue.Queue(maxsize=int(queue_size))
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._work, name=f"sink:{type(sink).__name__}", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is self._END:
+                return
+            if self._error is not None:
+                continue                      # drain after a failure
+            start = time.perf_counter()
+            try:
+                self.sink.write(frame)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._error = exc
+            self.busy_seconds += time.perf_counter() - start
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def write(self, frame_bgr: np.ndarray) -> bool:
+        self._raise()
+        self._queue.put(frame_bgr)
+        return True
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(self._END)
+            self._thread.join()
+            self._thread = None
+            try:
+                self._raise()
+            finally:
+                self.sink.close()
+
+
 def is_stream_target(target: str) -> bool:
     """True when ``--output`` names a stream (a URL or an HLS ``.m3u8`` playlist) rather than a file."""
     return "://" in str(target) or str(target).lower().endswith(".m3u8")
 
 
-def make_output_sink(target: str, *, fps: float) -> Sink:
-    """A :class:`VideoFileSink` for a video file path, else a :class:`FFmpegStreamSink`."""
-    if is_stream_target(target):
-        return FFmpegStreamSink(target, fps=fps)
-    return VideoFileSink(target, fps=fps)
+def make_output_sink(target: str, *, fps: float, background: bool = True) -> Sink:
+    """A :class:`VideoFileSink` for a video file path, else a :class:`FFmpegStreamSink`;
+    wrapped in a :class:`BackgroundSink` when ``background``."""
+    sink: Sink = FFmpegStreamSink(target, fps=fps) if is_stream_target(target) else VideoFileSink(target, fps=fps)
+    return BackgroundSink(sink) if background else sink

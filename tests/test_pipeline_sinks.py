@@ -32,7 +32,7 @@ def count_frames(path):
 @pytest.mark.parametrize("name", ["out.mp4", "out.avi", "out.mkv"])
 def test_video_file_has_every_frame_at_the_source_fps(tmp_path, name):
     sink = make_output_sink(str(tmp_path / name), fps=12.5)
-    assert isinstance(sink, VideoFileSink)
+    assert isinstance(sink.sink, VideoFileSink)
     for f in frames(20):
         assert sink.write(f) is True
     sink.close()
@@ -83,7 +83,7 @@ def test_headless_is_detected(monkeypatch):
 def test_hls_restream_writes_a_playlist_that_decodes(tmp_path):
     target = tmp_path / "live.m3u8"
     sink = make_output_sink(str(target), fps=25)
-    assert isinstance(sink, FFmpegStreamSink)
+    assert isinstance(sink.sink, FFmpegStreamSink)
     for f in frames(75, size=(161, 121)):      # odd sizes are made even for yuv420p
         sink.write(f)
     sink.close()
@@ -114,3 +114,24 @@ def test_a_dead_stream_target_is_a_clear_error():
         for f in frames(500):
             sink.write(f)
     sink.close()
+
+
+def test_background_sink_raises_the_worker_error_and_still_closes_the_sink():
+    from pipeline.sinks import BackgroundSink, Sink
+
+    class Failing(Sink):
+        closed = False
+
+        def write(self, frame):
+            raise SinkError("disk full")
+
+        def close(self):
+            Failing.closed = True
+
+    sink = BackgroundSink(Failing(), queue_size=1)
+    with pytest.raises(SinkError, match="disk full"):
+        for f in frames(50):
+            sink.write(f)
+        sink.close()
+    sink.close()
+    assert Failing.closed
