@@ -7,8 +7,9 @@ Layout of ``photo_dir``
 - or flat files named ``Person_Name_<n>.<ext>`` directly in ``photo_dir``
   (the trailing ``_<n>`` is dropped: ``Ada_Lovelace_2.jpg`` -> ``Ada_Lovelace``).
 
-Hidden files (``.*``) are ignored; every other file is tried, so a stray
-``notes.txt`` is reported as skipped rather than silently ignored.
+Hidden files (``.*``) and folders nested inside a person's folder are
+ignored; every other file is tried, so a stray ``notes.txt`` is reported as
+skipped rather than silently ignored.
 
 For each photo: detect faces; exactly one clear face is enrolled (other faces
 much smaller than it are tolerated as bystanders); no face, several
