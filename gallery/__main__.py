@@ -29,7 +29,7 @@ import numpy as np
 logger = logging.getLogger("gallery")
 
 DEFAULT_DETECTOR = "yolov8n-face"
-DEFAULT_EMBEDDER = "edgeface_xs"
+DEFAULT_EMBEDDER = "arcface"  # the role: w600k_r50 when present, else edgeface_xs (as demo.py)
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
