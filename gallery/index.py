@@ -70,9 +70,11 @@ class GalleryIndex:
         An ``(M, D)`` matrix of embeddings (normalised here).
     score_mode : {"mean", "max", "blend"}
         How a person's score is made from its embeddings (see the module doc).
-        ``"mean"`` (the default) separated best on ``../shared/data``: probe
-        genuine similarity mean 0.772 vs 0.748 for ``"max"``, best impostor
-        mean 0.165 vs 0.181 (``/tmp/modes.py`` in the report).
+        ``"mean"`` (the default) separated best on ``../shared/data`` (34
+        gallery photos of 18 people, the largest face of the 44 single-face
+        probes, EdgeFace-XS): similarity to the right person mean 0.772 vs
+        0.748 for ``"max"`` and 0.760 for ``"blend"``; best wrong person mean
+        0.165 vs 0.181 and 0.173; all three name 44/44 probes correctly.
 
     Notes
     -----
