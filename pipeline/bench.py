@@ -1,0 +1,158 @@
+"""End-to-end speed of the demo's scheduling against the every-frame baseline.
+
+    python -m pipeline.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
+
+Runs the video twice through :func:`pipeline.runner.run` exactly as
+``demo.py`` does (decode thread, overlay, mp4 file sink in its thread):
+once with the configuration (``configs/default.yaml`` plus ``--set``
+overrides) and once in the *every-frame* mode (``detect_interval: 1``,
+``embed_policy: all``, the same detector input size unless ``--set`` changes
+it only for the tuned run). It prints, for both: end-to-end FPS, mean
+milliseconds per frame of every stage, CPU seconds per frame (user + system
+of this process, less sensitive than wall time to other load on the
+machine), the load average, and how the names shown agree: for every frame,
+the set of names on screen is compared with the baseline's.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import resource
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+EVERY_FRAME = {"pipeline": {"detect_interval": 1, "embed_policy": "all"}}
+
+
+def parse_set(items: List[str]) -> Dict[str, Dict]:
+    """``["pipeline.detect_interval=3"]`` -> ``{"pipeline": {"detect_interval": 3}}`` (values parsed as YAML)."""
+    out: Dict[str, Dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise SystemExit(f"error: --set wants section.key=value, got {item!r}")
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    return out
+
+
+def merged(config: Dict, overrides: Dict) -> Dict:
+    out = copy.deepcopy(config)
+    for section, values in overrides.items():
+        if section not in out:
+            raise SystemExit(f"error: unknown section {section!r}")
+        out[section].update(values)
+    return out
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], db_dir: Path, *,
+                models_dir: Optional[str], device: str, max_frames: Optional[int], models_cache: Dict):
+    import demo
+    from gallery.enroll import Enroller
+    from gallery.identifier import Identifier
+    from gallery.index import GalleryIndex
+    from gallery.store import GalleryStore
+    from pipeline.config import check_config, keywords_for
+    from pipeline.overlay import Overlay
+    from pipeline.runner import run
+    from pipeline.sinks import make_output_sink
+    from pipeline.sources import open_source
+
+    check_config({k: v for k, v in config.items() if k != "models_dir"}, origin=name)
+    key = yaml.safe_dump({"d": config["detector"], "e": config["embedder"]})
+    if key not in models_cache:
+        models_cache[key] = demo.build_models(config, models_dir=models_dir, device=device, progress=False)
+    detector, embedder = models_cache[key]
+    identifier = None
+    if gallery is not None:
+        store = GalleryStore(db_dir / f"{embedder.identity.name}.db", embedder.identity)
+        Enroller(detector, embedder, **keywords_for(Enroller, config["gallery"])).enroll_folder(
+            gallery, store, progress=False)
+        identifier = Identifier(GalleryIndex.from_store(store, **keywords_for(GalleryIndex, config["gallery"])),
+                                **config["identifier"])
+    pipeline = demo.build_pipeline(config, detector, embedder, identifier)
+    # Warm up (lazy initialisation of the models), then start from scratch.
+    warm = open_source(str(video))
+    for _ in range(3):
+        frame = warm.read()
+        if frame is None:
+            break
+        pipeline.process(frame.image, frame.index, frame.timestamp)
+    warm.close()
+    pipeline.reset()
+
+    names: Dict[int, frozenset] = {}
+
+    def collect(result):
+        names[result.frame_index] = frozenset(n for n in result.names if n)
+
+    source = open_source(str(video), **config["source"])
+    sink = make_output_sink(str(db_dir / f"{name}.mp4"), fps=source.fps)
+    load = os.getloadavg()[0]
+    cpu0 = cpu_seconds()
+    summary = run(pipeline, source, [sink], overlay=Overlay(**config["overlay"]), max_frames=max_frames,
+                  on_frame=collect)
+    cpu = cpu_seconds() - cpu0
+    return summary, names, cpu, (load + os.getloadavg()[0]) / 2
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("video", type=Path)
+    p.add_argument("--gallery", type=Path, help="photo folder to enroll (names are compared when given)")
+    p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a key for the tuned run (repeatable)")
+    p.add_argument("--models-dir")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--max-frames", type=int)
+    p.add_argument("--no-baseline", action="store_true", help="only the tuned run")
+    args = p.parse_args(argv)
+    from pipeline.config import load_config
+
+    if not args.video.is_file():
+        print(f"error: no such video: {args.video}", file=sys.stderr)
+        return 2
+    config = load_config(args.config)
+    tuned = merged(config, parse_set(args.set))
+    variants = [("tuned", tuned)] + ([] if args.no_baseline else [("every-frame", merged(config, EVERY_FRAME))])
+    results = {}
+    cache: Dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, cfg in variants:
+            results[name] = run_variant(name, cfg, args.video, args.gallery, Path(tmp),
+                                        models_dir=args.models_dir, device=args.device,
+                                        max_frames=args.max_frames, models_cache=cache)
+    print(f"video {args.video} ({os.cpu_count()} CPUs visible)")
+    print(f"tuned = {yaml.safe_dump(tuned['pipeline'], default_flow_style=True).strip()}, "
+          f"detector input_size {tuned['detector'].get('input_size')}")
+    for name, (summary, names, cpu, load) in results.items():
+        ms = summary.stage_ms()
+        print(f"{name:12s} {summary.frames} frames {summary.fps:5.1f} FPS  cpu {1000 * cpu / summary.frames:6.1f} ms/frame"
+              f"  load {load:.1f}  detect frames {summary.detection_frames}  faces embedded {summary.faces_embedded}")
+        print("             ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
+        shown = Counter(n for s in names.values() for n in s)
+        print("             named frames: " + (", ".join(f"{k} {v}" for k, v in sorted(shown.items())) or "none"))
+    if "every-frame" in results:
+        base, tuned_names = results["every-frame"][1], results["tuned"][1]
+        same = sum(base.get(i) == tuned_names.get(i) for i in base)
+        only_base = Counter(n for i in base for n in base[i] - tuned_names.get(i, frozenset()))
+        only_tuned = Counter(n for i in base for n in tuned_names.get(i, frozenset()) - base[i])
+        print(f"names on screen agree with every-frame on {same}/{len(base)} frames; "
+              f"missing vs every-frame: {dict(only_base) or 'none'}; extra: {dict(only_tuned) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
