@@ -14,7 +14,10 @@ files, and ends cleanly on Ctrl-C.
 Scheduling (keywords of :class:`Pipeline`)
 -----------------------------------------
 * ``detect_interval = k``: the detector runs on every k-th frame (and on every
-  shot cut). In between, the tracker is **not** updated (so a track is never
+  shot cut); while a track is young (tentative, or embedded fewer than
+  ``settled_observations`` times) it runs every ``warmup_detect_interval``
+  frames instead, so new faces are confirmed and named as fast as in the
+  every-frame mode. In between, the tracker is **not** updated (so a track is never
   penalised for a frame nobody looked at); the boxes shown are extrapolated
   with each track's velocity measured between its last two detections.
 * ``embed_policy = "all"`` embeds every detection on every detection frame
@@ -151,6 +154,9 @@ class Pipeline:
         ``score`` (``models.quality.face_quality``), the identifier's evidence weight.
     detect_interval : int
         Run the detector on every k-th frame (>= 1; 1 = every frame).
+    warmup_detect_interval : int
+        The detector interval while any track is young (tentative or not yet
+        settled), in ``[1, detect_interval]``.
     embed_policy : {"all", "needed"}
         Embed every detection, or only those that need it (see the module doc).
     embed_refresh_interval : int
@@ -176,6 +182,7 @@ class Pipeline:
         *,
         quality_fn: Optional[Callable] = None,
         detect_interval: int = 1,
+        warmup_detect_interval: int = 1,
         embed_policy: str = "all",
         embed_refresh_interval: int = 10,
         settled_observations: int = 3,
@@ -188,6 +195,10 @@ class Pipeline:
             raise ValueError("tracker must have an update(detections, scene_cut) method")
         if int(detect_interval) != detect_interval or int(detect_interval) < 1:
             raise ValueError(f"detect_interval must be an integer >= 1, got {detect_interval!r}")
+        if (int(warmup_detect_interval) != warmup_detect_interval or int(warmup_detect_interval) < 1
+                or int(warmup_detect_interval) > int(detect_interval)):
+            raise ValueError(f"warmup_detect_interval must be an integer in [1, detect_interval], "
+                             f"got {warmup_detect_interval!r}")
         if embed_policy not in EMBED_POLICIES:
             raise ValueError(f"embed_policy must be one of {EMBED_POLICIES}, got {embed_policy!r}")
         if int(embed_refresh_interval) != embed_refresh_interval or int(embed_refresh_interval) < 1:
@@ -205,6 +216,7 @@ class Pipeline:
         self.scene_cut_detector = scene_cut_detector
         self.quality_fn = quality_fn
         self.detect_interval = int(detect_interval)
+        self.warmup_detect_interval = int(warmup_detect_interval)
         self.embed_policy = embed_policy
         self.embed_refresh_interval = int(embed_refresh_interval)
         self.settled_observations = int(settled_observations)
@@ -213,6 +225,7 @@ class Pipeline:
         self._memo: Dict[int, _TrackMemo] = {}
         self._shown: List[int] = []          # confirmed tracks matched on the last detection frame
         self._last_detect_frame: Optional[int] = None
+        self._warming_up = False            # a young track exists: detect at warmup_detect_interval
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -226,6 +239,7 @@ class Pipeline:
         self._memo.clear()
         self._shown = []
         self._last_detect_frame = None
+        self._warming_up = False
 
     @property
     def live_track_ids(self) -> List[int]:
@@ -268,8 +282,9 @@ class Pipeline:
             cut = True
         timings["scene_cut"] = time.perf_counter() - t0
 
+        interval = self.warmup_detect_interval if self._warming_up else self.detect_interval
         due = (self._last_detect_frame is None
-               or frame_index - self._last_detect_frame >= self.detect_interval
+               or frame_index - self._last_detect_frame >= interval
                or frame_index < self._last_detect_frame)
         if not (due or cut):
             return self._predicted_result(frame_index, timestamp, width, height, timings)
@@ -424,6 +439,9 @@ class Pipeline:
             if tid not in alive:
                 del self._memo[tid]
         self._shown = shown
+        self._warming_up = any(t.is_tentative() for t in tracks) or any(
+            self._memo[t].embed_count < self.settled_observations for t in shown
+            if self.embedder is not None)
         xyxy = _clip(np.asarray(boxes, np.float32).reshape(-1, 4), width, height)
         return FrameResult(
             frame_index=frame_index, timestamp=float(timestamp),

@@ -141,7 +141,7 @@ def test_unknown_person_is_not_named():
 
 
 def test_detect_interval_updates_the_tracker_only_on_detection_frames_and_predicts_between():
-    p = make_pipeline(ONE_PERSON, detect_interval=3)
+    p = make_pipeline(ONE_PERSON, detect_interval=3, warmup_detect_interval=3)
     results = drive(p, ONE_PERSON, 30)
     assert p.detector.calls == list(range(0, 30, 3))
     assert len(p.tracker.calls) == 10
@@ -170,7 +170,8 @@ class ScriptedCuts:
 
 
 def test_a_cut_forces_detection_off_schedule_and_calls_the_tracker_cut_mode():
-    p = make_pipeline(ONE_PERSON, detect_interval=4, scene_cut_detector=ScriptedCuts({10}))
+    p = make_pipeline(ONE_PERSON, detect_interval=4, warmup_detect_interval=4,
+                      scene_cut_detector=ScriptedCuts({10}))
     results = drive(p, ONE_PERSON, 16)
     assert 10 in p.detector.calls                 # off the 0, 4, 8, 12 schedule
     assert results[10].scene_cut and results[10].detected
@@ -198,6 +199,20 @@ def test_embed_needed_embeds_fewer_faces_and_names_like_the_baseline():
     assert fast.embedder.faces >= 2 * (60 // 10)
 
 
+def test_young_tracks_are_detected_at_the_warmup_interval_then_at_the_detect_interval():
+    p = make_pipeline(ONE_PERSON, detect_interval=4, warmup_detect_interval=1, embed_policy="needed",
+                      settled_observations=3)
+    results = drive(p, ONE_PERSON, 40)
+    calls = p.detector.calls
+    # Every frame until the track is confirmed (n_init 2) and embedded 3 times, then every 4th.
+    assert calls[:4] == [0, 1, 2, 3]
+    assert all(b - a == 4 for a, b in zip(calls[5:], calls[6:]))
+    # Named as soon as in the every-frame mode.
+    base = drive(make_pipeline(ONE_PERSON), ONE_PERSON, 40)
+    first = lambda rs: next(r.frame_index for r in rs if "alice" in r.names)
+    assert first(results) == first(base)
+
+
 def test_max_faces_per_frame_caps_the_embedder():
     crowd = Scene([(s, 10 + 35 * s, 50, 0.0, 0.0, 30, 0, 1000) for s in range(1, 8)])
     p = make_pipeline(crowd, embed_policy="needed", max_faces_per_frame=3)
@@ -217,6 +232,7 @@ def test_lost_and_ended_ids_reach_the_result_and_the_identifier_forgets_ended_tr
 
 @pytest.mark.parametrize("keyword, value", [
     ("detect_interval", 0), ("detect_interval", 1.5), ("embed_policy", "some"),
+    ("warmup_detect_interval", 0), ("warmup_detect_interval", 2),
     ("embed_refresh_interval", 0), ("settled_observations", 0), ("reuse_iou_threshold", 0.0),
     ("reuse_iou_threshold", 1.5), ("max_faces_per_frame", -1),
 ])
