@@ -40,6 +40,7 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
@@ -57,6 +58,8 @@ PROCESS_STAGES = ("scene_cut", "detect", "embed", "track", "identify")
 #: frames to the sinks, ``encode_busy`` background sink threads encoding.
 RUN_STAGES = ("decode", "wait", "draw", "encode", "encode_busy")
 EMBED_POLICIES = ("all", "needed")
+#: The FPS readout is the rate over this many most recent frames.
+FPS_WINDOW_FRAMES = 30
 
 
 @dataclass
@@ -610,8 +613,8 @@ def run(
         from tqdm import tqdm
         bar = tqdm(total=total, unit="frame", desc=str(getattr(source, "description", "source")),
                    dynamic_ncols=True)
-    fps_ema: Optional[float] = None
-    last_tick: Optional[float] = None
+    ticks: deque = deque(maxlen=FPS_WINDOW_FRAMES)
+    fps_now: Optional[float] = None
     stage = summary.stage_seconds
     start = time.perf_counter()
     try:
@@ -641,17 +644,17 @@ def run(
                 if tracks_writer is not None:
                     tracks_writer.write(result)
 
-                now = time.perf_counter()
-                if last_tick is not None and now > last_tick:
-                    inst = 1.0 / (now - last_tick)
-                    fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
-                last_tick = now
+                # Frames per second over the last FPS_WINDOW_FRAMES frames (frames with
+                # and without detection alternate, so one frame's rate means nothing).
+                ticks.append(time.perf_counter())
+                if len(ticks) >= 2 and ticks[-1] > ticks[0]:
+                    fps_now = (len(ticks) - 1) / (ticks[-1] - ticks[0])
                 if sinks:
                     t0 = time.perf_counter()
                     image = frame.image
                     if overlay is not None:
                         overlay.annotate(image, result)
-                        overlay.draw_fps(image, fps_ema)
+                        overlay.draw_fps(image, fps_now)
                     stage["draw"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     keep_going = True
