@@ -351,3 +351,27 @@ def test_run_max_frames_and_a_sink_asking_to_stop():
     assert summary.frames == 5 and summary.stop_reason == "window closed"
     with pytest.raises(ValueError, match="max_frames"):
         run(p, ListSource(ONE_PERSON, 5), [], max_frames=0)
+
+
+def test_the_fps_readout_is_the_recent_rate_not_one_frames_rate():
+    from pipeline.overlay import Overlay
+
+    class SpyOverlay(Overlay):
+        values = []
+
+        def draw_fps(self, scene, fps):
+            self.values.append(fps)
+            return super().draw_fps(scene, fps)
+
+    class SlowDetector(FakeDetector):
+        def detect(self, frame):
+            import time
+            time.sleep(0.02)
+            return super().detect(frame)
+
+    p = make_pipeline(ONE_PERSON, detect_interval=3, warmup_detect_interval=3)
+    p.detector = SlowDetector(ONE_PERSON)
+    overlay = SpyOverlay()
+    summary = run(p, ListSource(ONE_PERSON, 60), [ListSink()], overlay=overlay)
+    late = [v for v in overlay.values[35:] if v is not None]
+    assert late and all(0.5 * summary.fps < v < 2.0 * summary.fps for v in late), (summary.fps, late)
