@@ -53,11 +53,48 @@ class Sink:
         self.close()
 
 
+def _x11_reachable(display: str) -> bool:
+    """True when the X server named by ``display`` (``:0``, ``unix:1``, ``host:10.0``) accepts connections."""
+    import socket
+
+    host, _, rest = display.rpartition(":")
+    try:
+        number = int(rest.split(".")[0])
+    except ValueError:
+        return False
+    if host in ("", "unix") or host.startswith("/"):
+        path = host if host.startswith("/") else f"/tmp/.X11-unix/X{number}"
+        if host.startswith("/"):
+            return os.path.exists(host) or os.path.exists(f"{host}:{number}")
+        if os.path.exists(path):
+            return True
+        host = "localhost" if host == "" else host
+        if host == "unix":
+            return False
+    try:
+        with socket.create_connection((host, 6000 + number), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def display_available() -> bool:
-    """True when a window can be shown (on Linux: ``DISPLAY`` or ``WAYLAND_DISPLAY`` is set)."""
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+    """True when a window can be shown.
+
+    On Linux: ``WAYLAND_DISPLAY`` names a socket that exists, or ``DISPLAY``
+    names an X server that accepts connections (Qt aborts the whole process
+    when it cannot reach the display, so this is checked before any window).
+    Elsewhere: always True.
+    """
+    if not sys.platform.startswith("linux"):
+        return True
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if wayland:
+        path = wayland if wayland.startswith("/") else os.path.join(os.environ.get("XDG_RUNTIME_DIR", ""), wayland)
+        if os.path.exists(path):
+            return True
+    display = os.environ.get("DISPLAY")
+    return bool(display) and _x11_reachable(display)
 
 
 class WindowSink(Sink):
@@ -72,12 +109,22 @@ class WindowSink(Sink):
     def __init__(self, title: str = "facetrack") -> None:
         self.title = title
         self._opened = False
+        self._failed = False
 
     def write(self, frame_bgr: np.ndarray) -> bool:
+        if self._failed:
+            return True
         if not self._opened:
-            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
-            h, w = frame_bgr.shape[:2]
-            cv2.resizeWindow(self.title, w, h)
+            try:
+                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+                h, w = frame_bgr.shape[:2]
+                cv2.resizeWindow(self.title, w, h)
+            except cv2.error as exc:
+                # A DISPLAY that cannot be reached, or an OpenCV built without GUI:
+                # go on without the window rather than lose the other outputs.
+                logger.warning("cannot open a window (%s); going on without it", str(exc).strip().splitlines()[-1])
+                self._failed = True
+                return True
             self._opened = True
         cv2.imshow(self.title, frame_bgr)
         key = cv2.waitKey(1) & 0xFF

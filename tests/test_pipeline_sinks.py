@@ -69,13 +69,27 @@ def test_ffmpeg_arguments_per_target():
     assert "hls" in hls and hls[-1] == "out/live.m3u8"
 
 
-def test_headless_is_detected(monkeypatch):
+def test_headless_is_detected(monkeypatch, tmp_path):
+    import socket
+    import sys
+    if not sys.platform.startswith("linux"):
+        pytest.skip("DISPLAY/WAYLAND_DISPLAY only on Linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    import sys
-    if sys.platform.startswith("linux"):
-        assert display_available() is False
-        monkeypatch.setenv("DISPLAY", ":0")
+    assert display_available() is False
+    # A DISPLAY nobody serves is headless too (Qt would abort the process on it).
+    monkeypatch.setenv("DISPLAY", ":97")
+    assert display_available() is False
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-97")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert display_available() is False
+    (tmp_path / "wayland-97").write_text("")
+    assert display_available() is True
+    monkeypatch.delenv("WAYLAND_DISPLAY")
+    with socket.socket() as server:           # an X server on TCP 6000 + N
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        monkeypatch.setenv("DISPLAY", f"127.0.0.1:{server.getsockname()[1] - 6000}.0")
         assert display_available() is True
 
 
