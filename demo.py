@@ -157,7 +157,8 @@ def make_sinks(args, source) -> list:
             if display_available():
                 sinks.append(WindowSink(f"facetrack: {source.description}"))
             else:
-                logger.warning("no display found (DISPLAY/WAYLAND_DISPLAY unset): not opening a window")
+                logger.warning("no display available (DISPLAY/WAYLAND_DISPLAY unset or unreachable): "
+                               "not opening a window (--no-show silences this)")
     except BaseException:
         for sink in sinks:
             sink.close()
