@@ -230,3 +230,22 @@ def test_a_network_stream_that_drops_is_reconnected_and_the_run_goes_on(tmp_path
     # The first frame after the reconnect was handled as a shot cut (tracks reset by appearance).
     assert any(r.scene_cut for r in results[before - 5:])
     assert [r.frame_index for r in results] == sorted(r.frame_index for r in results)
+
+
+@pytest.mark.integration
+def test_a_bad_device_is_a_clear_error(shared_data, shared_models):
+    proc = demo("--source", shared_data / "video" / "short_hamilton_clip.mp4", "--device", "tpu", "--no-show",
+                "--quiet", env=headless_env(FACETRACK_MODELS_DIR=shared_models))
+    assert_clean_error(proc, "tpu")
+
+
+@pytest.mark.integration
+@needs_ffmpeg
+def test_restream_to_hls_from_the_command_line(tmp_path, shared_data, shared_models):
+    playlist = tmp_path / "live" / "out.m3u8"
+    playlist.parent.mkdir()
+    proc = demo("--source", shared_data / "video" / "short_hamilton_clip.mp4", "--output", playlist,
+                "--output", tmp_path / "copy.mp4", "--max-frames", 60, "--no-show", "--quiet",
+                env=headless_env(FACETRACK_MODELS_DIR=shared_models))
+    assert proc.returncode == 0, proc.stderr
+    assert count_frames(playlist) == 60 and count_frames(tmp_path / "copy.mp4") == 60
