@@ -596,7 +596,7 @@ def run(
     Returns
     -------
     RunSummary
-        Sinks and writers are closed when it returns, also after Ctrl-C or an error.
+        The source, sinks and writers are closed when it returns, also after Ctrl-C or an error.
     """
     from pipeline.events import AppearanceLog  # local: events has no heavy imports, keeps the graph flat
 
