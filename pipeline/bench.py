@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-EVERY_FRAME = {"pipeline": {"detect_interval": 1, "embed_policy": "all"}}
+EVERY_FRAME = {"pipeline": {"detect_interval": 1, "warmup_detect_interval": 1, "embed_policy": "all"}}
 
 
 def parse_set(items: List[str]) -> Dict[str, Dict]:
@@ -140,7 +140,8 @@ def main(argv=None) -> int:
     for name, (summary, names, cpu, load) in results.items():
         ms = summary.stage_ms()
         print(f"{name:12s} {summary.frames} frames {summary.fps:5.1f} FPS  cpu {1000 * cpu / summary.frames:6.1f} ms/frame"
-              f"  load {load:.1f}  detect frames {summary.detection_frames}  faces embedded {summary.faces_embedded}")
+              f"  load {load:.1f}  detect frames {summary.detection_frames}  faces embedded {summary.faces_embedded}"
+              f"  track ids {summary.track_ids}")
         print("             ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
         shown = Counter(n for s in names.values() for n in s)
         print("             named frames: " + (", ".join(f"{k} {v}" for k, v in sorted(shown.items())) or "none"))
