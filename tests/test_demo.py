@@ -249,3 +249,29 @@ def test_restream_to_hls_from_the_command_line(tmp_path, shared_data, shared_mod
                 env=headless_env(FACETRACK_MODELS_DIR=shared_models))
     assert proc.returncode == 0, proc.stderr
     assert count_frames(playlist) == 60 and count_frames(tmp_path / "copy.mp4") == 60
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@needs_ffmpeg
+@pytest.mark.parametrize("scheme", ["rtmp", "rtsp"])
+def test_restream_to_a_real_rtmp_or_rtsp_server(tmp_path, shared_data, shared_models, scheme):
+    port = free_port()
+    url = f"{scheme}://127.0.0.1:{port}/live/test"
+    received = tmp_path / "received.mkv"
+    # ffmpeg as the receiving server (it listens, our ffmpeg sink publishes to it).
+    listen = ["-listen", "1"] if scheme == "rtmp" else ["-rtsp_flags", "listen"]
+    server = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *listen, "-i", url,
+                               "-c", "copy", str(received)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        proc = demo("--source", shared_data / "video" / "short_hamilton_clip.mp4", "--output", url,
+                    "--max-frames", 90, "--no-show", "--quiet",
+                    env=headless_env(FACETRACK_MODELS_DIR=shared_models))
+        assert proc.returncode == 0, proc.stderr
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert count_frames(received) == 90
