@@ -128,4 +128,5 @@ def test_format_bench_and_targets():
              "naming": {"wrong_name_rate": 0.001, "named_after_warmup": 0.95}}
     rows = {r[0]: r[3] for r in targets(score, bench)}
     assert rows["IDF1"] and not rows["ID switches per 1000 gt boxes"]
-    assert rows["wrong names, % of named boxes"] and rows["speed, pipeline / naive baseline"]
+    assert rows["wrong names, % of named boxes"] and rows["speed, pipeline / naive baseline (wall-clock FPS)"]
+    assert not rows["speed, pipeline / naive baseline (CPU time per frame)"]   # absent -> not met
