@@ -308,7 +308,7 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
     gt_path = _find_gt(source, gt_dir)
     truth = gtio.load_ground_truth(gt_path) if gt_path is not None else None
     result = {"source": str(source), "gt": str(gt_path) if gt_path else None, "max_frames": max_frames,
-              "config": {k: config.get(k, {}) for k in ("pipeline", "identifier", "tracker")}, "devices": {}}
+              "config": {k: config.get(k, {}) for k in ("pipeline", "identifier", "tracker", "gallery")}, "devices": {}}
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(out_dir) if out_dir is not None else Path(work)
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -451,7 +451,8 @@ def run_scaling(*, photos: Optional[Sequence[Path]], gallery: Path, detector: Pa
             index.person_scores(q)
         query_ms = 1000 * (time.perf_counter() - t0) / reps
         r = timed_run(make_pipeline(parts, index=index), videos[5])
-        out["gallery"].append({"embeddings": len(index), "people": len(index.people), "query_ms_5_faces": query_ms,
+        out["gallery"].append({"embeddings": len(index), "people": len(index.people), "score_mode": index.score_mode,
+                               "query_ms_5_faces": query_ms,
                                "fps": r["fps"], "cpu_ms_per_frame": r["cpu_ms_per_frame"],
                                "peak_rss_mb": r["peak_rss_mb"],
                                "identify_ms": r["stage_ms"]["identify"]})

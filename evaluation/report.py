@@ -85,7 +85,8 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
     size = (960, 540) if quick else (1280, 720)
     frames = min(frames, 300) if quick else frames
     seq = out / "synth"
-    commands = []
+    commands = [f"python -m evaluation report --out {out} --frames {frames} --seed {seed}"
+                + (" --quick" if quick else "") + "   # all of the below"]
 
     # 1. the sequence
     if not (reuse and (seq / gtio.GT_FILE).exists()):
@@ -310,7 +311,11 @@ def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, p
                  f"{r['baseline']['fps']:.2f} | {r['pipeline'].get('cpu_ms_per_frame', float('nan')):.0f} | "
                  f"{r['baseline'].get('cpu_ms_per_frame', float('nan')):.0f} | {r['pipeline']['peak_rss_mb']:.0f} | "
                  f"{r['baseline']['peak_rss_mb']:.0f} |")
-    L += ["", "| gallery embeddings | people | query of 5 faces (ms) | pipeline FPS | identify (ms/frame) | "
+    modes = sorted({r.get("score_mode", "?") for r in scaling.get("gallery", [])})
+    L += ["", f"Gallery sizes: the enrolled embeddings padded with random unit vectors (5 per made-up person); "
+          f"score mode {', '.join(modes)} (with `mean` the index keeps one template per person, so memory and "
+          "query time follow the number of people).", "",
+          "| gallery embeddings | people | query of 5 faces (ms) | pipeline FPS | identify (ms/frame) | "
           "peak RSS (MiB) |", "|---|---|---|---|---|---|"]
     for r in scaling.get("gallery", []):
         L.append(f"| {r['embeddings']} | {r['people']} | {r['query_ms_5_faces']:.2f} | {r['fps']:.2f} | "
