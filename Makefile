@@ -6,7 +6,7 @@ SOURCE ?= webcam
 ARGS ?=
 INSIGHTFACE_VERSION ?= 2.1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench report clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,9 @@ test: install
 
 bench: install
 	$(PY) -m evaluation bench $(ARGS)
+
+report: install
+	$(PY) -m evaluation report --out runs/report $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
