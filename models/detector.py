@@ -190,10 +190,12 @@ class FaceDetector:
             iou=self.nms_iou_threshold,
             imgsz=self.input_size,
             device=self.device,
-            half=self.half,
             max_det=self.max_detections,
             verbose=False,
         )
+        if self.half:
+            # ultralytics 8.4 spells fp16 ``quantize=16`` (``half`` is deprecated and warns on every call).
+            self._predict_args["quantize"] = 16
         logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
                     self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
 

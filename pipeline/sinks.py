@@ -343,6 +343,7 @@ class BackgroundSink(Sink):
         self.busy_seconds = 0.0
         self._queue: "queue.Queue" = queue.Queue(maxsize=int(queue_size))
         self._error: Optional[BaseException] = None
+        self._failed = False                  # set once; the error is raised to the caller once
         self._thread = threading.Thread(target=self._work, name=f"sink:{type(sink).__name__}", daemon=True)
         self._thread.start()
 
@@ -351,13 +352,14 @@ class BackgroundSink(Sink):
             frame = self._queue.get()
             if frame is self._END:
                 return
-            if self._error is not None:
-                continue                      # drain after a failure
+            if self._failed:
+                continue                      # drain after a failure, never write again
             start = time.perf_counter()
             try:
                 self.sink.write(frame)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = exc
+                self._failed = True
             self.busy_seconds += time.perf_counter() - start
 
     def _raise(self) -> None:

@@ -1,3 +1,4 @@
+import logging
 """FaceDetector: fake YOLO ONNX graphs with known outputs (exact box/landmark mapping, detect-only models),
 keyword validation, metadata; real weights in the integration tests."""
 import json
@@ -169,6 +170,16 @@ def test_missing_weights(tmp_path):
 
 def test_half_is_ignored_on_cpu(pose_model):
     assert FaceDetector(pose_model, device="cpu", half=True).half is False
+
+
+def test_predict_passes_no_deprecated_arguments(pose_model, caplog):
+    # ultralytics 8.4 warns on every predict() given the deprecated ``half``; the
+    # detector must stay quiet, on CPU (no precision argument) as on CUDA (quantize=16).
+    det = FaceDetector(pose_model, device="cpu")
+    assert "half" not in det._predict_args and "quantize" not in det._predict_args
+    with caplog.at_level(logging.WARNING):
+        det.detect(np.zeros((480, 640, 3), np.uint8))
+    assert not [r for r in caplog.records if "deprecated" in r.getMessage()]
 
 
 def test_make_detections_clips_and_sorts():
