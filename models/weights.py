@@ -228,7 +228,15 @@ def resolve_weights(
     downloadable = [n for n in names if REGISTRY[n].url]
     if allow_download and downloadable:
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        return _download_into(REGISTRY[downloadable[0]], cache, progress=progress)
+        try:
+            return _download_into(REGISTRY[downloadable[0]], cache, progress=progress)
+        except ChecksumMismatchError:
+            raise
+        except DownloadError as exc:
+            # Offline users need to know where to put the file, not only that the network failed.
+            raise DownloadError(
+                f"{exc}. " + _not_found_message(raw, [REGISTRY[n].filename for n in names], folders, registered=True)
+            ) from exc
     raise WeightsNotFoundError(
         _not_found_message(
             raw,

@@ -210,9 +210,12 @@ def test_unreachable_server_is_a_download_error(env, monkeypatch):
     _, cache = env
     # Port 9 (discard) on loopback is closed: connection refused.
     _register(monkeypatch, "tiny", filename="tiny.onnx", url="http://127.0.0.1:9/model.onnx")
-    with pytest.raises(DownloadError, match="failed"):
+    with pytest.raises(DownloadError, match="failed") as info:
         resolve_weights("tiny", progress=False)
     assert _leftovers(cache) == []
+    # Offline: the one error also says which file to put where.
+    message = str(info.value)
+    assert "tiny.onnx" in message and str(cache) in message and "FACETRACK_MODELS_DIR" in message
 
 
 def test_registry_entries_are_complete():
