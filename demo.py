@@ -5,16 +5,17 @@ Examples
 --------
 python demo.py --source webcam --gallery ../shared/data/gallery
 python demo.py --source video.mp4 --gallery photos/ --output out.mp4 --events events.jsonl --tracks tracks.txt --no-show
+python demo.py --source synth/video.mp4 --gallery photos/ --tracks tracks.txt --names names.csv --no-show
+python -m evaluation score --tracks tracks.txt --names names.csv --gt synth/
 python demo.py --source rtsp://camera/stream --gallery gallery.db --output rtmp://localhost/live/out --no-show
 
 This is the command line only: it reads the YAML configuration (the one place
-that does), builds the parts from ``models/``, ``tracker/`` and ``gallery/``
-and hands them to :func:`pipeline.runner.run`.
+that does, with :func:`pipeline.config.load_config`), builds the parts with
+:mod:`pipeline.build` and hands them to :func:`pipeline.runner.run`.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import sys
@@ -23,8 +24,6 @@ from typing import List, Optional
 
 logger = logging.getLogger("demo")
 
-DEFAULT_DETECTOR = "yolov8n-face"
-DEFAULT_EMBEDDER = "arcface"
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
 #: Exit status for bad input (source, output, config, gallery, weights).
@@ -56,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a stream URL (rtmp://, rtsp://, udp://, srt://); may be repeated")
     p.add_argument("--events", metavar="PATH", help="write one JSON line per appearance")
     p.add_argument("--tracks", metavar="PATH", help="write MOTChallenge rows frame,id,x,y,w,h,score,-1,-1,-1")
+    p.add_argument("--names", metavar="PATH",
+                   help="write the name shown on every frame: CSV frame,track_id,name, one row per --tracks row "
+                        "(empty = Unknown), for python -m evaluation score --names")
     p.add_argument("--no-show", action="store_true", help="do not open a window")
     p.add_argument("--device", choices=None, help="auto, cpu, cuda or cuda:N [default: from the config]")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
@@ -65,85 +67,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_gallery_db(photo_dir: Path, model_name: str) -> Path:
-    """``~/.cache/facetrack/galleries/<folder>-<hash of its path>-<model>.db``."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facetrack" / "galleries"
-    digest = hashlib.sha1(str(photo_dir.resolve()).encode()).hexdigest()[:8]
-    return root / f"{photo_dir.resolve().name}-{digest}-{model_name}.db"
+def gallery_identifier(args, config, detector, embedder, quiet: bool):
+    """Open or enroll the gallery of ``--gallery`` and return an Identifier (None without it)."""
+    from pipeline.build import build_identifier, build_index, open_gallery
 
-
-def build_identifier(args, config, detector, embedder, quiet: bool):
-    """Open or enroll the gallery and return an Identifier (None without ``--gallery``)."""
     if not args.gallery:
         if args.gallery_db:
             raise DemoError("--gallery-db needs --gallery PHOTO_DIR")
         return None
-    from gallery.enroll import Enroller
-    from gallery.identifier import Identifier
-    from gallery.index import GalleryIndex
-    from gallery.store import GalleryStore
-    from pipeline.config import keywords_for
-
     spec = Path(args.gallery).expanduser()
-    gallery_kw = config["gallery"]
     if not spec.exists():
         raise DemoError(f"--gallery: no such file or directory: {args.gallery}")
-    if spec.is_dir():
-        db = Path(args.gallery_db).expanduser() if args.gallery_db else default_gallery_db(spec, embedder.identity.name)
-        db.parent.mkdir(parents=True, exist_ok=True)
-        store = GalleryStore(db, embedder.identity)
-        enroller = Enroller(detector, embedder, **keywords_for(Enroller, gallery_kw))
-        report = enroller.enroll_folder(spec, store, progress=not quiet)
+    if not spec.is_dir() and args.gallery_db:
+        raise DemoError("--gallery-db is only for a photo folder; --gallery already names a database")
+    store, report = open_gallery(spec, detector, embedder, config, db_path=args.gallery_db, progress=not quiet)
+    if report is not None:
         counts = report.counts()
-        logger.info("gallery %s: %s", db, dict(counts))
-        print(f"gallery {db}: {len(store.people())} people, {len(store)} embeddings "
+        logger.info("gallery %s: %s", store.path, dict(counts))
+        print(f"gallery {store.path}: {len(store.people())} people, {len(store)} embeddings "
               f"({counts.get('enrolled', 0)} enrolled, {counts.get('updated', 0)} updated, "
               f"{counts.get('unchanged', 0)} unchanged, {counts.get('skipped', 0)} skipped)", file=sys.stderr)
-    else:
-        if args.gallery_db:
-            raise DemoError("--gallery-db is only for a photo folder; --gallery already names a database")
-        store = GalleryStore(spec, embedder.identity, create=False)
-    index = GalleryIndex.from_store(store, **keywords_for(GalleryIndex, gallery_kw))
+    index = build_index(store, config)
     if len(store) == 0:
         logger.warning("the gallery is empty: everyone will be Unknown")
-    return Identifier(index, **config["identifier"])
-
-
-def build_models(config, *, models_dir=None, device=None, progress=True):
-    """The detector and embedder of the ``detector`` / ``embedder`` sections.
-
-    ``weights`` is resolved with :func:`models.weights.resolve_weights` in
-    ``models_dir`` (or the config's ``models_dir``), then ``$FACETRACK_MODELS_DIR``
-    and the cache; ``device`` overrides both sections' ``device``.
-    """
-    from models.detector import FaceDetector
-    from models.embedder import FaceEmbedder
-    from models.weights import resolve_weights
-    from pipeline.config import build_kwargs
-
-    models_dir = models_dir or config.get("models_dir")
-    det_kw = build_kwargs(config, "detector", device=device)
-    emb_kw = build_kwargs(config, "embedder", device=device)
-    det_weights = resolve_weights(det_kw.pop("weights", DEFAULT_DETECTOR), models_dir=models_dir, progress=progress)
-    emb_weights = resolve_weights(emb_kw.pop("weights", DEFAULT_EMBEDDER), models_dir=models_dir, progress=progress)
-    return FaceDetector(det_weights, **det_kw), FaceEmbedder(emb_weights, **emb_kw)
-
-
-def build_pipeline(config, detector, embedder, identifier=None):
-    """A :class:`pipeline.runner.Pipeline` from the ``tracker``, ``scene_cut``,
-    ``quality`` and ``pipeline`` sections around already built models."""
-    from models.quality import face_quality
-    from pipeline.runner import Pipeline
-    from pipeline.scene_cut import HistogramSceneCutDetector
-    from tracker.tracker import Tracker
-
-    quality_kw = dict(config["quality"])
-
-    def quality_fn(frame, detections):
-        return face_quality(frame, detections, **quality_kw)
-
-    return Pipeline(detector, embedder, Tracker(**config["tracker"]), identifier,
-                    HistogramSceneCutDetector(**config["scene_cut"]), quality_fn=quality_fn, **config["pipeline"])
+    return build_identifier(index, config)
 
 
 def make_sinks(args, source) -> list:
@@ -174,42 +121,45 @@ def run_demo(args) -> int:
     config = load_config(args.config)
 
     # Open the source first: a wrong path fails before minutes of model loading.
+    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
     from pipeline.sources import open_source
 
     source = open_source(args.source, **config["source"])
-    event_writer = tracks_writer = None
+    event_writer = None
+    frame_writers = FrameWriters()     # --tracks and --names: every frame's rows
     sinks: list = []
     try:
         logger.info("source %s: %dx%d at %.2f fps%s", source.description, source.width, source.height,
                     source.fps, " (live)" if source.is_live else "")
-        from pipeline.events import EventWriter, TracksWriter
-
         try:
             event_writer = EventWriter(args.events) if args.events else None
-            tracks_writer = TracksWriter(args.tracks) if args.tracks else None
+            for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
+                if path:
+                    frame_writers.writers.append(writer(path))
         except OSError as exc:
             raise DemoError(str(exc)) from None
         sinks = make_sinks(args, source)
 
+        from pipeline.build import build_models, build_pipeline
         from pipeline.overlay import Overlay
         from pipeline.runner import run
 
         detector, embedder = build_models(config, models_dir=args.models_dir, device=args.device,
                                           progress=not args.quiet)
-        identifier = build_identifier(args, config, detector, embedder, args.quiet)
+        identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
         pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
     except BaseException:
         for sink in sinks:
             sink.close()
-        for writer in (event_writer, tracks_writer):
-            if writer is not None:
-                writer.close()
+        frame_writers.close()
+        if event_writer is not None:
+            event_writer.close()
         source.close()
         raise
 
     summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
-                  tracks_writer=tracks_writer, max_frames=args.max_frames,
+                  tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
                   progress=not args.quiet and not source.is_live)
     print_summary(summary, args)
     return EXIT_INTERRUPTED if summary.stop_reason == "interrupted" else 0
@@ -231,10 +181,9 @@ def print_summary(summary, args) -> None:
                      f"{summary.reconnects} reconnects")
     for target in args.output:
         lines.append(f"wrote {target}")
-    if args.events:
-        lines.append(f"wrote {args.events}")
-    if args.tracks:
-        lines.append(f"wrote {args.tracks}")
+    for path in (args.events, args.tracks, args.names):
+        if path:
+            lines.append(f"wrote {path}")
     print("\n".join(lines), file=sys.stderr)
 
 

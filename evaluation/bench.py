@@ -102,67 +102,28 @@ class Parts:
     gallery_names: list
     gallery_vectors: np.ndarray
 
-    def quality_fn(self, frame, detections):
-        from models.quality import face_quality
-
-        return face_quality(frame, detections, **self.config.get("quality", {}))
-
-
-def enroll_index(detector, embedder, gallery_dir: Path, *, db_path: Path, config: dict):
-    """Enroll a photo folder into a SQLite gallery at ``db_path``.
-
-    Returns
-    -------
-    index : GalleryIndex
-    names : list of str
-        ``M`` names, one per enrolled embedding.
-    vectors : ndarray
-        ``(M, D)`` enrolled embeddings.
-    """
-    from gallery.enroll import Enroller
-    from gallery.index import GalleryIndex
-    from gallery.store import GalleryStore
-    from pipeline.config import keywords_for
-
-    gallery_kw = config.get("gallery", {})
-    store = GalleryStore(db_path, embedder.identity)
-    Enroller(detector, embedder, **keywords_for(Enroller, gallery_kw)).enroll_folder(gallery_dir, store,
-                                                                                    progress=False)
-    names, vectors = store.embeddings()
-    vectors = np.asarray(vectors, np.float32).reshape(len(names), -1) if len(names) else \
-        np.zeros((0, store.dim), np.float32)
-    return GalleryIndex(list(names), vectors, **keywords_for(GalleryIndex, gallery_kw)), list(names), vectors
-
 
 def build_parts(detector_weights: Path, embedder_weights: Path, gallery_dir: Path, *, device: str = "cpu",
                 config: Optional[dict] = None, work_dir: Path) -> Parts:
-    """Load the models on ``device`` and enroll ``gallery_dir``."""
-    from models.detector import FaceDetector
-    from models.embedder import FaceEmbedder
+    """Load the models on ``device`` and enroll ``gallery_dir`` into ``work_dir`` (with :mod:`pipeline.build`)."""
+    from pipeline.build import build_index, build_models, open_gallery
 
     config = config if config is not None else load_settings()
-    det_kw = {k: v for k, v in config.get("detector", {}).items() if k not in ("weights", "device")}
-    emb_kw = {k: v for k, v in config.get("embedder", {}).items() if k not in ("weights", "device")}
-    detector = FaceDetector(detector_weights, device=device, **det_kw)
-    embedder = FaceEmbedder(embedder_weights, device=device, **emb_kw)
+    detector, embedder = build_models(config, device=device, detector_weights=detector_weights,
+                                      embedder_weights=embedder_weights, progress=False)
     db = Path(work_dir) / f"gallery-{embedder.identity.name}.db"
-    index, names, vectors = enroll_index(detector, embedder, gallery_dir, db_path=db, config=config)
-    return Parts(detector, embedder, index, device, config, names, vectors)
+    store, _ = open_gallery(gallery_dir, detector, embedder, config, db_path=db, progress=False)
+    index = build_index(store, config)
+    names, vectors = store.embeddings()
+    return Parts(detector, embedder, index, device, config, list(names), vectors)
 
 
 def make_pipeline(parts: Parts, *, index=None, **pipeline_overrides):
     """The pipeline with the configured keywords (``pipeline_overrides`` win)."""
-    from gallery.identifier import Identifier
-    from pipeline.runner import Pipeline
-    from pipeline.scene_cut import HistogramSceneCutDetector
-    from tracker.tracker import Tracker
+    from pipeline.build import build_identifier, build_pipeline
 
-    cfg = parts.config
-    identifier = Identifier(index if index is not None else parts.index, **cfg.get("identifier", {}))
-    kw = dict(cfg.get("pipeline", {}))
-    kw.update(pipeline_overrides)
-    return Pipeline(parts.detector, parts.embedder, Tracker(**cfg.get("tracker", {})), identifier,
-                    HistogramSceneCutDetector(**cfg.get("scene_cut", {})), quality_fn=parts.quality_fn, **kw)
+    identifier = build_identifier(index if index is not None else parts.index, parts.config)
+    return build_pipeline(parts.config, parts.detector, parts.embedder, identifier, **pipeline_overrides)
 
 
 def make_baseline(parts: Parts, *, index=None):
@@ -176,13 +137,18 @@ def make_baseline(parts: Parts, *, index=None):
 
 # ------------------------------------------------------------------ one timed run
 def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annotated: Optional[Path] = None,
-              progress: bool = False, warmup_frames: int = 3) -> dict:
+              progress: bool = False, warmup_frames: int = 3, tracks_path: Optional[Path] = None,
+              names_path: Optional[Path] = None) -> dict:
     """Run ``processor`` over ``video`` through ``pipeline.runner.run`` with an
     overlay and an mp4 sink; return speed, per-stage latency, memory and rows.
 
     The first ``warmup_frames`` frames are processed beforehand on a separate
     pass (not timed) so lazy initialisation does not count, and the processor
-    is reset afterwards.
+    is reset afterwards. The rows are written as ``demo.py --tracks --names``
+    writes them (:class:`pipeline.events.TracksWriter` and
+    :class:`pipeline.events.NamesWriter`, to ``tracks_path`` / ``names_path``
+    or a temporary folder) and read back, so they are scored exactly as
+    ``python -m evaluation score --tracks --names`` scores the demo's.
 
     Returns
     -------
@@ -195,6 +161,7 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
         and ``best_matches`` (per row: unthresholded best name, score, margin;
         only for processors exposing ``last_matches``, else None).
     """
+    from pipeline.events import FrameWriters, NamesWriter, TracksWriter
     from pipeline.overlay import Overlay
     from pipeline.runner import run
     from pipeline.sinks import VideoFileSink
@@ -212,40 +179,33 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
             src.close()
         if hasattr(processor, "reset"):
             processor.reset()
-    rows = {"frame": [], "ids": [], "tlwh": [], "score": [], "names": [], "best": []}
+    best: list = []
 
-    def collect(result):
-        n = len(result.track_ids)
-        if not n:
-            return
-        xyxy = np.asarray(result.xyxy, np.float64).reshape(-1, 4)
-        rows["frame"] += [int(result.frame_index) + 1] * n
-        rows["ids"] += [int(t) for t in result.track_ids]
-        rows["tlwh"].append(np.c_[xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
-        rows["score"] += [float(c) for c in result.confidence]
-        rows["names"] += list(result.names)
+    def collect_best(result):
         m = getattr(processor, "last_matches", None)
-        if m is not None:
-            rows["best"] += list(zip(m.names, np.asarray(m.score, float), np.asarray(m.margin, float)))
+        if len(result.track_ids) and m is not None:
+            best.extend(zip(m.names, np.asarray(m.score, float), np.asarray(m.margin, float)))
 
-    tmp = None
-    if annotated is None:
-        tmp = tempfile.TemporaryDirectory()
-        annotated = Path(tmp.name) / "annotated.mp4"
-    source = open_source(str(video))
-    try:
-        sink = VideoFileSink(annotated, fps=source.fps or 30.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        annotated = annotated if annotated is not None else Path(tmp) / "annotated.mp4"
+        tracks_path = Path(tracks_path) if tracks_path is not None else Path(tmp) / "tracks.txt"
+        names_path = Path(names_path) if names_path is not None else Path(tmp) / "names.csv"
+        writers = FrameWriters(TracksWriter(tracks_path), NamesWriter(names_path))
+        source = None
+        try:
+            source = open_source(str(video))
+            sink = VideoFileSink(annotated, fps=source.fps or 30.0)
+        except BaseException:
+            writers.close()
+            if source is not None:
+                source.close()
+            raise
         cpu0 = time.process_time()
         with PeakRSS() as mem:
-            summary = run(processor, source, [sink], overlay=Overlay(), max_frames=max_frames, progress=progress,
-                          on_frame=collect)
+            summary = run(processor, source, [sink], overlay=Overlay(), tracks_writer=writers,
+                          max_frames=max_frames, progress=progress, on_frame=collect_best)
         cpu_seconds = time.process_time() - cpu0
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-    tlwh = np.concatenate(rows["tlwh"]) if rows["tlwh"] else np.zeros((0, 4))
-    tracks = gtio.BoxTable(np.array(rows["frame"]), np.array(rows["ids"]), tlwh, np.array(rows["score"]),
-                           rows["names"])
+        tracks = gtio.attach_names(gtio.read_mot(tracks_path), names_file=names_path)
     return {
         "frames": summary.frames, "seconds": summary.seconds, "fps": summary.fps,
         "cpu_ms_per_frame": 1000.0 * cpu_seconds / max(summary.frames, 1),
@@ -253,7 +213,7 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
         "peak_rss_mb": mem.peak / 2 ** 20,
         "faces_embedded": summary.faces_embedded, "detection_frames": summary.detection_frames,
         "tracks": tracks,
-        "best_matches": rows["best"] if len(rows["best"]) == len(tracks) else None,
+        "best_matches": best if len(best) == len(tracks) else None,
     }
 
 
@@ -320,11 +280,13 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
             res = {}
             for name, proc in runs.items():
                 log.info("bench %s on %s", name, device)
-                r = timed_run(proc, source, max_frames=max_frames, progress=progress)
+                files = {}
+                if out_dir is not None:
+                    files = {"tracks_path": Path(out_dir) / f"{name}-{device}-tracks.txt",
+                             "names_path": Path(out_dir) / f"{name}-{device}-names.csv"}
+                r = timed_run(proc, source, max_frames=max_frames, progress=progress, **files)
                 tracks = r.pop("tracks")
                 best = r.pop("best_matches")
-                if out_dir is not None:
-                    gtio.write_mot_tracks(Path(out_dir) / f"{name}-{device}-tracks.txt", tracks, with_names=True)
                 if truth is not None:
                     r["accuracy"] = _accuracy(_restrict(truth, r["frames"]), tracks)
                     if best is not None:

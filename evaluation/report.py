@@ -99,7 +99,7 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
     commands.append(f"python -m evaluation synth --photos {photos[0]} --photos {photos[1]} --gallery {gallery} "
                     f"--out {seq} --seed {seed} --frames {frames} --size {size[0]}x{size[1]}")
 
-    # 2. bench (writes the tracks of each run under out/bench)
+    # 2. bench (writes the tracks and per-frame names of each run under out/bench)
     bench_res = _cached(out / "bench.json", reuse, lambda: bench.run_bench(
         seq / "video.mp4", gallery, gt_dir=seq, detector=detector, embedder=embedder, progress=True,
         out_dir=out / "bench", config_path=config_path))
@@ -108,13 +108,16 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
 
     # 3. full score of the pipeline's CPU run
     tracks_path = out / "bench" / "pipeline-cpu-tracks.txt"
+    names_path = out / "bench" / "pipeline-cpu-names.csv"
 
     def make_score():
-        tracks = gtio.read_mot(tracks_path)
+        # (bench folders written before the names file held the names in an 11th column)
+        tracks = gtio.attach_names(gtio.read_mot(tracks_path),
+                                   names_file=names_path if names_path.exists() else None)
         return metrics.score(truth, tracks)
 
     score = _cached(out / "score.json", reuse, make_score)
-    commands.append(f"python -m evaluation score --tracks {tracks_path} --gt {seq}")
+    commands.append(f"python -m evaluation score --tracks {tracks_path} --names {names_path} --gt {seq}")
 
     # 4. scaling
     faces = (1, 5) if quick else (1, 5, 20, 50)

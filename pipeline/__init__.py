@@ -7,7 +7,8 @@ Modules (nothing is imported here, so ``import pipeline`` stays cheap):
 - :mod:`pipeline.runner` -- ``Pipeline.process(frame, frame_index, timestamp) -> FrameResult`` and ``run``.
 - :mod:`pipeline.overlay` -- boxes, names and the FPS readout.
 - :mod:`pipeline.sinks` -- window, video file, ffmpeg re-stream.
-- :mod:`pipeline.events` -- appearances (JSON lines) and MOTChallenge track rows.
-- :mod:`pipeline.config` -- the strict YAML loader used by ``demo.py``.
+- :mod:`pipeline.events` -- appearances (JSON lines), MOTChallenge track rows and per-frame names.
+- :mod:`pipeline.config` -- the strict YAML loader used by ``demo.py`` and the other command lines.
+- :mod:`pipeline.build` -- every part built from a configuration dict (models, gallery, pipeline).
 - :mod:`pipeline.bench` -- ``python -m pipeline.bench``: tuned scheduling against every-frame.
 """

@@ -3,7 +3,8 @@
     python -m pipeline.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
 
 Runs the video twice through :func:`pipeline.runner.run` exactly as
-``demo.py`` does (decode thread, overlay, mp4 file sink in its thread):
+``demo.py`` does (parts from :mod:`pipeline.build`, decode thread, overlay,
+mp4 file sink in its thread):
 once with the configuration (``configs/default.yaml`` plus ``--set``
 overrides) and once in the *every-frame* mode (``detect_interval: 1``,
 ``embed_policy: all``, the same detector input size unless ``--set`` changes
@@ -58,30 +59,24 @@ def cpu_seconds() -> float:
 
 def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], db_dir: Path, *,
                 models_dir: Optional[str], device: str, max_frames: Optional[int], models_cache: Dict):
-    import demo
-    from gallery.enroll import Enroller
-    from gallery.identifier import Identifier
-    from gallery.index import GalleryIndex
-    from gallery.store import GalleryStore
-    from pipeline.config import check_config, keywords_for
+    from pipeline.build import build_identifier, build_index, build_models, build_pipeline, open_gallery
+    from pipeline.config import check_config
     from pipeline.overlay import Overlay
     from pipeline.runner import run
     from pipeline.sinks import make_output_sink
     from pipeline.sources import open_source
 
-    check_config({k: v for k, v in config.items() if k != "models_dir"}, origin=name)
+    check_config(config, origin=name)
     key = yaml.safe_dump({"d": config["detector"], "e": config["embedder"]})
     if key not in models_cache:
-        models_cache[key] = demo.build_models(config, models_dir=models_dir, device=device, progress=False)
+        models_cache[key] = build_models(config, models_dir=models_dir, device=device, progress=False)
     detector, embedder = models_cache[key]
     identifier = None
     if gallery is not None:
-        store = GalleryStore(db_dir / f"{embedder.identity.name}.db", embedder.identity)
-        Enroller(detector, embedder, **keywords_for(Enroller, config["gallery"])).enroll_folder(
-            gallery, store, progress=False)
-        identifier = Identifier(GalleryIndex.from_store(store, **keywords_for(GalleryIndex, config["gallery"])),
-                                **config["identifier"])
-    pipeline = demo.build_pipeline(config, detector, embedder, identifier)
+        store, _ = open_gallery(gallery, detector, embedder, config,
+                                db_path=db_dir / f"{embedder.identity.name}.db", progress=False)
+        identifier = build_identifier(build_index(store, config), config)
+    pipeline = build_pipeline(config, detector, embedder, identifier)
     # Warm up (lazy initialisation of the models), then start from scratch.
     warm = open_source(str(video))
     for _ in range(3):

@@ -5,12 +5,20 @@ It ends when the tracker moves the track to its lost buffer
 (``tracker.lost_ids``), when the track is deleted (``tracker.ended_ids``), or
 when the run ends. A lost track that comes back starts a new appearance with
 the same id. :class:`AppearanceLog` turns per-frame results into finished
-appearances; :class:`EventWriter` writes them as JSON lines and
-:class:`TracksWriter` writes MOTChallenge rows, both flushed line by line so
-an interrupted run keeps everything written so far.
+appearances; :class:`EventWriter` writes them as JSON lines,
+:class:`TracksWriter` writes MOTChallenge rows and :class:`NamesWriter` the
+name shown for each of those rows, all flushed line by line so an
+interrupted run keeps everything written so far. :class:`FrameWriters` hands
+every frame to several per-frame writers (the run loop takes one).
+
+The tracks and names files are what ``python -m evaluation score --tracks
+tracks.txt --names names.csv`` reads: the names file gives the name on
+screen on every frame, where events only give the name at the end of each
+appearance.
 """
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -130,8 +138,7 @@ class EventWriter:
 
     def __init__(self, path) -> None:
         self.path = Path(path)
-        _check_output_path(self.path, "events")
-        self._file = open(self.path, "w", encoding="utf-8", buffering=1)
+        self._file = _open_lines(self.path, "events")
         self.written = 0
 
     def write(self, appearances: Iterable[Appearance]) -> None:
@@ -142,6 +149,11 @@ class EventWriter:
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+def _open_lines(path: Path, what: str):
+    _check_output_path(path, what)
+    return open(path, "w", encoding="utf-8", buffering=1, newline="")
 
 
 class TracksWriter:
@@ -158,8 +170,7 @@ class TracksWriter:
 
     def __init__(self, path) -> None:
         self.path = Path(path)
-        _check_output_path(self.path, "tracks")
-        self._file = open(self.path, "w", encoding="utf-8", buffering=1)
+        self._file = _open_lines(self.path, "tracks")
         self.rows = 0
 
     def write(self, result) -> None:
@@ -174,3 +185,63 @@ class TracksWriter:
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+class NamesWriter:
+    """Write the name shown for each track on each frame: CSV ``frame,track_id,name``.
+
+    One row per row of :class:`TracksWriter` (same ``frame``, 1-based, and
+    ``track_id``), after a header line; ``name`` is empty for Unknown. This is
+    the ``--names`` file of ``python -m evaluation score``
+    (:func:`evaluation.gt.read_names`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file (overwritten).
+    """
+
+    HEADER = ("frame", "track_id", "name")
+
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+        self._file = _open_lines(self.path, "names")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self._csv.writerow(self.HEADER)
+        self.rows = 0
+
+    def write(self, result) -> None:
+        """Write the rows of one frame (``frame_index``, ``track_ids``, ``names``)."""
+        frame = int(result.frame_index) + 1
+        for track_id, name in zip(result.track_ids, result.names):
+            self._csv.writerow((frame, int(track_id), name or ""))
+            self.rows += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class FrameWriters:
+    """Several per-frame writers (:class:`TracksWriter`, :class:`NamesWriter`) as one.
+
+    ``write(result)`` goes to each writer in order; ``close()`` closes every
+    one (the first error is raised after all are closed).
+    """
+
+    def __init__(self, *writers) -> None:
+        self.writers = [w for w in writers if w is not None]
+
+    def write(self, result) -> None:
+        for writer in self.writers:
+            writer.write(result)
+
+    def close(self) -> None:
+        errors = []
+        for writer in self.writers:
+            try:
+                writer.close()
+            except Exception as exc:  # noqa: BLE001 - close the others, report afterwards
+                errors.append(exc)
+        if errors:
+            raise errors[0]

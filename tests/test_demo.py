@@ -1,6 +1,7 @@
 """demo.py end to end: bad input, a real video with a gallery, Ctrl-C, and a real network stream."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -59,6 +60,7 @@ def assert_clean_error(proc, message):
     (lambda p: ["--source", p / "clip.avi", "--config", p / "missing.yaml"], "config file not found"),
     (lambda p: ["--source", p / "clip.avi", "--output", p / "out.xyz"], "unknown video extension"),
     (lambda p: ["--source", p / "clip.avi", "--events", p / "no" / "e.jsonl"], "does not exist"),
+    (lambda p: ["--source", p / "clip.avi", "--names", p / "no" / "names.csv"], "cannot write names"),
     (lambda p: ["--source", p / "clip.avi", "--max-frames", "0"], "--max-frames must be >= 1"),
 ])
 def test_bad_input_is_one_clear_message_and_a_non_zero_exit(tmp_path, make_args, message):
@@ -90,9 +92,10 @@ HAMILTON_SHOTS = [(0, 19, {"lin_manuel_miranda", "alex_lacamoire"}), (20, 81, {"
 def test_end_to_end_on_the_hamilton_clip(tmp_path, shared_data, shared_models):
     clip = shared_data / "video" / "short_hamilton_clip.mp4"
     out, events, tracks, db = tmp_path / "out.mp4", tmp_path / "ev.jsonl", tmp_path / "tr.txt", tmp_path / "g.db"
+    names = tmp_path / "names.csv"
     env = headless_env(FACETRACK_MODELS_DIR=shared_models)
     proc = demo("--source", clip, "--gallery", shared_data / "gallery", "--gallery-db", db, "--output", out,
-                "--events", events, "--tracks", tracks, "--device", "cpu", "--quiet", env=env)
+                "--events", events, "--tracks", tracks, "--names", names, "--device", "cpu", "--quiet", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "no display" in proc.stderr            # headless detected, window skipped with a message
     assert "275 frames" in proc.stderr and "lin_manuel_miranda" in proc.stderr
@@ -105,6 +108,16 @@ def test_end_to_end_on_the_hamilton_clip(tmp_path, shared_data, shared_models):
     rows = [line.split(",") for line in tracks.read_text().splitlines()]
     assert rows and all(len(r) == 10 for r in rows)
     assert all(1 <= int(r[0]) <= 275 and float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+
+    # --names: one row per tracks row, the name shown on that frame, within the shot's cast.
+    with open(names, newline="") as f:
+        shown = list(csv.DictReader(f))
+    assert [(int(r["frame"]), int(r["track_id"])) for r in shown] == [(int(r[0]), int(r[1])) for r in rows]
+    for r in shown:
+        if r["name"]:
+            cast = next(c for first, last, c in HAMILTON_SHOTS if first <= int(r["frame"]) - 1 <= last)
+            assert r["name"] in cast, f"wrong name on frame {r['frame']}: {r['name']}"
+    assert sum(r["name"] == "lin_manuel_miranda" for r in shown) >= 100
 
     apps = [json.loads(line) for line in events.read_text().splitlines()]
     assert apps
@@ -179,7 +192,7 @@ def serve(video, port):
 @pytest.mark.slow
 @needs_ffmpeg
 def test_a_network_stream_that_drops_is_reconnected_and_the_run_goes_on(tmp_path, shared_data, shared_models):
-    import demo as demo_module
+    from pipeline.build import build_models, build_pipeline
     from pipeline.config import load_config
     from pipeline.events import TracksWriter
     from pipeline.runner import run
@@ -190,9 +203,8 @@ def test_a_network_stream_that_drops_is_reconnected_and_the_run_goes_on(tmp_path
     server = serve(shared_data / "video" / "short_hamilton_clip.mp4", port)
     try:
         config = load_config()
-        detector, embedder = demo_module.build_models(config, models_dir=shared_models, device="cpu",
-                                                      progress=False)
-        pipeline = demo_module.build_pipeline(config, detector, embedder)
+        detector, embedder = build_models(config, models_dir=shared_models, device="cpu", progress=False)
+        pipeline = build_pipeline(config, detector, embedder)
         # The server takes one client: no probing connection, just try to open until it is up.
         source = None
         deadline = time.monotonic() + 20

@@ -65,22 +65,17 @@ def test_a_bad_value_is_a_value_error_naming_the_keyword():
 
 @pytest.mark.integration
 def test_every_part_builds_from_the_default_config(shared_models, tmp_path):
-    import demo
-    from gallery.identifier import Identifier
-    from gallery.index import GalleryIndex
-    from gallery.enroll import Enroller
     from gallery.store import GalleryStore
-    from pipeline.config import keywords_for
+    from pipeline.build import build_enroller, build_identifier, build_index, build_models, build_pipeline
     from pipeline.overlay import Overlay
     from pipeline.sources import open_source
 
     config = load_config(DEFAULT_CONFIG)
-    detector, embedder = demo.build_models(config, models_dir=shared_models, device="cpu", progress=False)
+    detector, embedder = build_models(config, models_dir=shared_models, device="cpu", progress=False)
     store = GalleryStore(tmp_path / "g.db", embedder.identity)
-    Enroller(detector, embedder, **keywords_for(Enroller, config["gallery"]))
-    index = GalleryIndex.from_store(store, **keywords_for(GalleryIndex, config["gallery"]))
-    identifier = Identifier(index, **config["identifier"])
-    pipeline = demo.build_pipeline(config, detector, embedder, identifier)
+    build_enroller(detector, embedder, config)
+    identifier = build_identifier(build_index(store, config), config)
+    pipeline = build_pipeline(config, detector, embedder, identifier)
     Overlay(**config["overlay"])
     import cv2
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((36, 64, 3), np.uint8))

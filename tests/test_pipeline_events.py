@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pipeline.events import AppearanceLog, EventWriter, TracksWriter
+from pipeline.events import AppearanceLog, EventWriter, FrameWriters, NamesWriter, TracksWriter
 
 
 def frame(i, ids, names=None, lost=(), ended=()):
@@ -65,3 +65,38 @@ def test_writers_refuse_a_missing_folder(tmp_path):
         EventWriter(tmp_path / "nope" / "e.jsonl")
     with pytest.raises(OSError, match="folder"):
         TracksWriter(tmp_path)
+    with pytest.raises(OSError, match="cannot write names"):
+        NamesWriter(tmp_path / "nope" / "names.csv")
+
+
+def test_names_writer_rows_match_the_tracks_rows_and_read_back_in_the_scorer(tmp_path):
+    from evaluation.gt import read_names
+
+    writers = FrameWriters(TracksWriter(tmp_path / "t.txt"), NamesWriter(tmp_path / "n.csv"))
+    writers.write(frame(0, [1, 2], ["ada", None]))
+    writers.write(frame(1, [2, 7], ['Smith, "Jo"', "ada"]))
+    # Flushed per line, readable before close; names with commas and quotes survive.
+    assert read_names(tmp_path / "n.csv") == {(1, 1): "ada", (1, 2): None, (2, 2): 'Smith, "Jo"', (2, 7): "ada"}
+    tracks = [tuple(int(v) for v in line.split(",")[:2]) for line in (tmp_path / "t.txt").read_text().splitlines()]
+    assert tracks == [(1, 1), (1, 2), (2, 2), (2, 7)]
+    assert (tmp_path / "n.csv").read_text().splitlines()[:2] == ["frame,track_id,name", "1,1,ada"]
+    writers.close()
+    assert all(w._file.closed for w in writers.writers)
+
+
+def test_frame_writers_close_every_writer_and_raise_the_first_error():
+    closed = []
+
+    class Writer:
+        def __init__(self, name, fail=False):
+            self.name, self.fail = name, fail
+
+        def close(self):
+            closed.append(self.name)
+            if self.fail:
+                raise OSError(f"{self.name} failed")
+
+    group = FrameWriters(Writer("a", fail=True), None, Writer("b", fail=True), Writer("c"))
+    with pytest.raises(OSError, match="a failed"):
+        group.close()
+    assert closed == ["a", "b", "c"]

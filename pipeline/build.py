@@ -1,0 +1,212 @@
+"""Building the parts from a configuration (the composition layer).
+
+Every command that runs faces through the models -- ``demo.py``,
+``python -m pipeline.bench``, ``python -m evaluation bench``/``regression``
+and ``python -m gallery`` -- builds its parts here, so they are built the
+same way everywhere::
+
+    config = pipeline.config.load_config(path)          # the edge: YAML -> dict, strictly checked
+    detector, embedder = build_models(config, device="cpu")
+    store, report = open_gallery("photos/", detector, embedder, config)
+    identifier = build_identifier(build_index(store, config), config)
+    pipeline = build_pipeline(config, detector, embedder, identifier)
+
+The functions take the configuration as a plain dict (section name -> the
+keyword arguments of that section's constructor, as
+:func:`pipeline.config.load_config` returns it; an absent section means the
+constructor's defaults). No YAML is read here, nothing is printed and
+nothing happens at import: the heavy modules are imported by the function
+that needs them.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Union
+
+logger = logging.getLogger(__name__)
+
+#: Weights used when neither the caller nor the ``detector`` / ``embedder``
+#: section names any (a registered name and a role of :mod:`models.weights`).
+DEFAULT_DETECTOR = "yolov8n-face"
+DEFAULT_EMBEDDER = "arcface"
+
+PathLike = Union[str, os.PathLike]
+
+
+def section(config: Mapping, name: str) -> dict:
+    """A copy of the keywords of section ``name`` (empty when absent or None)."""
+    return dict(config.get(name) or {})
+
+
+# --------------------------------------------------------------------- models
+def build_models(config: Mapping, *, models_dir: Optional[PathLike] = None, device: Optional[str] = None,
+                 detector_weights: Optional[PathLike] = None, embedder_weights: Optional[PathLike] = None,
+                 progress: bool = True):
+    """The face detector and embedder of the ``detector`` / ``embedder`` sections.
+
+    Parameters
+    ----------
+    config : mapping
+        The configuration; ``detector.weights`` / ``embedder.weights`` name the
+        weights (default :data:`DEFAULT_DETECTOR` / :data:`DEFAULT_EMBEDDER`), the
+        other keys are constructor keywords.
+    models_dir : path, optional
+        Folder searched first for the weights (default: the config's
+        ``models_dir``), then ``$FACETRACK_MODELS_DIR`` and the cache, see
+        :func:`models.weights.resolve_weights`.
+    device : str, optional
+        Overrides both sections' ``device``.
+    detector_weights, embedder_weights : path or name, optional
+        Override the sections' ``weights``.
+    progress : bool
+        Show a progress bar while downloading weights.
+
+    Returns
+    -------
+    detector : models.detector.FaceDetector
+    embedder : models.embedder.FaceEmbedder
+    """
+    from models.detector import FaceDetector
+    from models.embedder import FaceEmbedder
+    from models.weights import resolve_weights
+
+    models_dir = models_dir or config.get("models_dir")
+    det_kw, emb_kw = section(config, "detector"), section(config, "embedder")
+    if device is not None:
+        det_kw["device"] = emb_kw["device"] = device
+    det_name = detector_weights or det_kw.pop("weights", None) or DEFAULT_DETECTOR
+    emb_name = embedder_weights or emb_kw.pop("weights", None) or DEFAULT_EMBEDDER
+    det_kw.pop("weights", None)
+    emb_kw.pop("weights", None)
+    detector = FaceDetector(resolve_weights(det_name, models_dir=models_dir, progress=progress), **det_kw)
+    embedder = FaceEmbedder(resolve_weights(emb_name, models_dir=models_dir, progress=progress), **emb_kw)
+    return detector, embedder
+
+
+# -------------------------------------------------------------------- gallery
+def default_gallery_db(photo_dir: PathLike, model_name: str) -> Path:
+    """Where a photo folder's gallery is kept by default:
+    ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/facetrack/galleries/<folder>-<hash of its path>-<model>.db``."""
+    photo_dir = Path(photo_dir)
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facetrack" / "galleries"
+    digest = hashlib.sha1(str(photo_dir.resolve()).encode()).hexdigest()[:8]
+    return root / f"{photo_dir.resolve().name}-{digest}-{model_name}.db"
+
+
+def build_enroller(detector, embedder, config: Mapping):
+    """A :class:`gallery.enroll.Enroller` with the enrolment keywords of the ``gallery`` section."""
+    from gallery.enroll import Enroller
+    from pipeline.config import keywords_for
+
+    return Enroller(detector, embedder, **keywords_for(Enroller, section(config, "gallery")))
+
+
+def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path: Optional[PathLike] = None,
+                 progress: bool = True):
+    """Open a gallery database, or enroll a photo folder into one (incrementally).
+
+    Parameters
+    ----------
+    spec : path
+        A photo folder (one subfolder per person, see :mod:`gallery.enroll`) or
+        an existing gallery ``.db`` file.
+    detector, embedder
+        The models (the database must hold the embedder's model identity).
+    config : mapping
+        Its ``gallery`` section holds the enrolment keywords.
+    db_path : path, optional
+        For a photo folder: the database to enroll into (created with its
+        folder when missing); default :func:`default_gallery_db`. Not allowed
+        with a ``.db`` file.
+    progress : bool
+        Show a progress bar while enrolling.
+
+    Returns
+    -------
+    store : gallery.store.GalleryStore
+        Open; the caller closes it.
+    report : gallery.enroll.EnrollReport or None
+        What enrolment did (None for a database file).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``spec`` does not exist.
+    ValueError
+        ``db_path`` given with a database file.
+    """
+    from gallery.store import GalleryStore
+
+    spec = Path(spec).expanduser()
+    if not spec.exists():
+        raise FileNotFoundError(f"no such file or directory: {spec}")
+    if not spec.is_dir():
+        if db_path is not None:
+            raise ValueError(f"db_path is only for a photo folder; {spec} is already a database")
+        return GalleryStore(spec, embedder.identity, create=False), None
+    db = Path(db_path).expanduser() if db_path is not None else default_gallery_db(spec, embedder.identity.name)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = GalleryStore(db, embedder.identity)
+    try:
+        report = build_enroller(detector, embedder, config).enroll_folder(spec, store, progress=progress)
+    except BaseException:
+        store.close()
+        raise
+    return store, report
+
+
+def build_index(store, config: Mapping, **overrides):
+    """A :class:`gallery.index.GalleryIndex` of every embedding of ``store``, with
+    the index keywords of the ``gallery`` section (``overrides`` win)."""
+    from gallery.index import GalleryIndex
+    from pipeline.config import keywords_for
+
+    kw = keywords_for(GalleryIndex, section(config, "gallery"))
+    kw.update(overrides)
+    return GalleryIndex.from_store(store, **kw)
+
+
+def build_identifier(index, config: Mapping):
+    """A :class:`gallery.identifier.Identifier` over ``index`` with the ``identifier`` section."""
+    from gallery.identifier import Identifier
+
+    return Identifier(index, **section(config, "identifier"))
+
+
+# ------------------------------------------------------------------- pipeline
+def build_quality_fn(config: Mapping) -> Callable:
+    """``quality_fn(frame_bgr, detections)``: :func:`models.quality.face_quality`
+    with the ``quality`` section's keywords (the identifier's evidence weight)."""
+    from models.quality import face_quality
+
+    return functools.partial(face_quality, **section(config, "quality"))
+
+
+def build_pipeline(config: Mapping, detector, embedder, identifier=None, **pipeline_overrides):
+    """A :class:`pipeline.runner.Pipeline` around already built models.
+
+    Parameters
+    ----------
+    config : mapping
+        The ``tracker``, ``scene_cut``, ``quality`` and ``pipeline`` sections are used.
+    detector, embedder
+        From :func:`build_models` (or fakes with the same methods).
+    identifier : gallery.identifier.Identifier or None
+        From :func:`build_identifier`; None names nobody.
+    **pipeline_overrides
+        :class:`~pipeline.runner.Pipeline` keywords that win over the ``pipeline`` section.
+    """
+    from pipeline.runner import Pipeline
+    from pipeline.scene_cut import HistogramSceneCutDetector
+    from tracker.tracker import Tracker
+
+    kw = section(config, "pipeline")
+    kw.update(pipeline_overrides)
+    return Pipeline(detector, embedder, Tracker(**section(config, "tracker")), identifier,
+                    HistogramSceneCutDetector(**section(config, "scene_cut")),
+                    quality_fn=build_quality_fn(config), **kw)
+
