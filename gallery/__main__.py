@@ -13,6 +13,15 @@ YAML (``--config configs/default.yaml``) is read here only; its sections
 ``detector``, ``embedder``, ``gallery`` and ``identifier`` hold constructor
 keywords (``detector.weights`` / ``embedder.weights`` name the weights).
 Command-line flags win over the file.
+
+The file is read by :func:`pipeline.config.load_config`, the strict loader
+``demo.py`` uses, so an unknown section or a mistyped key in these sections
+is an error naming it, and the models and the gallery index are built by
+:mod:`pipeline.build`, as in ``demo.py``. This module is an application
+edge like ``demo.py``, not library code: it imports :mod:`pipeline` lazily,
+inside the functions that need it, and the library modules of ``gallery/``
+(store, index, enroll, identifier, ...) never import :mod:`pipeline`, so the
+dependency direction (``pipeline`` composes ``gallery``) is kept.
 """
 from __future__ import annotations
 
@@ -28,86 +37,46 @@ import numpy as np
 
 logger = logging.getLogger("gallery")
 
-DEFAULT_DETECTOR = "yolov8n-face"
-DEFAULT_EMBEDDER = "arcface"  # the role: w600k_r50 when present, else edgeface_xs (as demo.py)
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
 # -- configuration ------------------------------------------------------------------
+#: The sections this command line uses; their keys are checked against the constructors.
+CONFIG_SECTIONS = ("detector", "embedder", "gallery", "identifier")
+
+
 def load_config(path: Optional[str]) -> dict:
-    """The YAML file as a dict of sections (empty without a file)."""
+    """The YAML file as a dict of sections (empty without a file), checked strictly.
+
+    Raises
+    ------
+    pipeline.config.ConfigError
+        (a ``ValueError``) for a missing or unreadable file, an unknown section,
+        or an unknown key in one of :data:`CONFIG_SECTIONS`.
+    """
     if not path:
         return {}
-    import yaml
+    from pipeline.config import load_config as load_strictly
 
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"config file {p} does not exist")
-    with open(p, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {p} must hold a mapping of sections")
-    for key in ("detector", "embedder", "gallery", "identifier"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise ValueError(f"config section {key!r} must be a mapping")
-    from gallery.enroll import Enroller
-    from gallery.identifier import Identifier
-    from gallery.index import GalleryIndex
-
-    check_section("gallery", data.get("gallery"), Enroller, GalleryIndex)
-    check_section("identifier", data.get("identifier"), Identifier)
-    return data
+    return load_strictly(path, sections=CONFIG_SECTIONS)
 
 
-def _keyword_names(cls) -> set:
-    params = inspect.signature(cls).parameters
-    return {k for k, p in params.items() if p.kind == p.KEYWORD_ONLY}
-
-
-def keywords_for(cls, section: dict) -> dict:
-    """The entries of a config section that are keyword arguments of ``cls``."""
-    names = _keyword_names(cls)
-    return {k: v for k, v in (section or {}).items() if k in names}
-
-
-def check_section(name: str, section: dict, *classes, extra: tuple = ()) -> None:
-    """Refuse keys of a config section that no constructor of ``classes`` takes (typos)."""
-    known = set(extra).union(*(_keyword_names(c) for c in classes))
-    unknown = sorted(set(section or {}) - known)
-    if unknown:
-        raise ValueError(f"config section {name!r}: unknown key(s) {unknown}; known: {sorted(known)}")
-
-
-def _section(config: dict, name: str) -> dict:
-    return dict(config.get(name) or {})
-
-
-# -- building the parts (the only place that constructs real models) -----------------------
+# -- building the parts (with pipeline.build, as demo.py) -----------------------------
 def build_models(args, config: dict):
     """The detector and the embedder named by the flags or the config."""
-    from models.detector import FaceDetector
-    from models.embedder import FaceEmbedder
-    from models.weights import resolve_weights
+    from pipeline.build import build_models as build
 
-    det_cfg, emb_cfg = _section(config, "detector"), _section(config, "embedder")
-    models_dir = args.models_dir or config.get("models_dir")
-    det_name = args.detector or det_cfg.pop("weights", None) or DEFAULT_DETECTOR
-    emb_name = args.embedder or emb_cfg.pop("weights", None) or DEFAULT_EMBEDDER
-    det_cfg.pop("weights", None)
-    emb_cfg.pop("weights", None)
-    if args.device:
-        det_cfg["device"] = emb_cfg["device"] = args.device
-    detector = FaceDetector(resolve_weights(det_name, models_dir=models_dir), **keywords_for(FaceDetector, det_cfg))
-    embedder = FaceEmbedder(resolve_weights(emb_name, models_dir=models_dir), **keywords_for(FaceEmbedder, emb_cfg))
-    return detector, embedder
+    return build(config, models_dir=args.models_dir, device=args.device or None,
+                 detector_weights=args.detector, embedder_weights=args.embedder)
 
 
 def _identifier_thresholds(args, config: dict) -> tuple[float, float]:
     from gallery.identifier import Identifier
+    from pipeline.build import section
 
     defaults = inspect.signature(Identifier).parameters
-    cfg = _section(config, "identifier")
+    cfg = section(config, "identifier")
     thr = args.threshold if getattr(args, "threshold", None) is not None else cfg.get(
         "similarity_threshold", defaults["similarity_threshold"].default)
     margin = args.margin if getattr(args, "margin", None) is not None else cfg.get(
@@ -116,21 +85,19 @@ def _identifier_thresholds(args, config: dict) -> tuple[float, float]:
 
 
 def _index(store, config: dict, args):
-    from gallery.index import GalleryIndex
+    from pipeline.build import build_index
 
-    kw = keywords_for(GalleryIndex, _section(config, "gallery"))
-    if getattr(args, "score_mode", None):
-        kw["score_mode"] = args.score_mode
-    return GalleryIndex.from_store(store, **kw)
+    score_mode = getattr(args, "score_mode", None)
+    return build_index(store, config, **({"score_mode": score_mode} if score_mode else {}))
 
 
 # -- commands -----------------------------------------------------------------------
 def cmd_enroll(args, config) -> int:
-    from gallery.enroll import Enroller
     from gallery.store import GalleryStore
+    from pipeline.build import build_enroller
 
     detector, embedder = build_models(args, config)
-    enroller = Enroller(detector, embedder, **keywords_for(Enroller, _section(config, "gallery")))
+    enroller = build_enroller(detector, embedder, config)
     with GalleryStore(args.db, embedder.identity) as store:
         report = enroller.enroll_folder(args.photo_dir, store, sync=args.sync, progress=not args.quiet)
         print(report.table())
@@ -287,6 +254,9 @@ def cmd_bench(args, config) -> int:
 
 # -- argument parsing ------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    # The default weights are demo.py's (the embedder role "arcface": w600k_r50 when present, else edgeface_xs).
+    from pipeline.build import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+
     parser = argparse.ArgumentParser(prog="python -m gallery", description="Face gallery: enrollment and naming.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)

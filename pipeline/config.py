@@ -4,8 +4,10 @@ The file has one section per part; a section's keys are exactly the keyword
 arguments of the class (or function) that builds the part, so the YAML and
 the code cannot drift apart silently: an unknown section or key is a
 :class:`ConfigError` that names it and lists what is allowed. Only
-``demo.py`` and other command lines call :func:`load_config`; library code
-takes plain keyword arguments.
+``demo.py`` and other command lines (``python -m gallery``, ``python -m
+evaluation``, ``python -m pipeline.bench``) call :func:`load_config`; the
+parts are then built from the dict by :mod:`pipeline.build`, and library
+code takes plain keyword arguments.
 """
 from __future__ import annotations
 
@@ -101,7 +103,7 @@ def check_config(config: Mapping, sections: Optional[Iterable[str]] = None, *, o
                 raise ConfigError(f"{origin}: unknown key {name}.{key} (allowed in {name!r}: {', '.join(allowed)})")
 
 
-def load_config(path=None, *, check: bool = True) -> Dict[str, Dict]:
+def load_config(path=None, *, check: bool = True, sections: Optional[Iterable[str]] = None) -> Dict[str, Dict]:
     """Read a YAML configuration file strictly.
 
     Parameters
@@ -111,6 +113,10 @@ def load_config(path=None, *, check: bool = True) -> Dict[str, Dict]:
     check : bool
         Check every key against its builder's keyword arguments (imports the
         builders' modules).
+    sections : iterable of str, optional
+        With ``check``: check only these sections' keys (a command that uses
+        a few sections of the shared file, e.g. ``python -m gallery``); unknown
+        section names are errors all the same.
 
     Returns
     -------
@@ -135,20 +141,13 @@ def load_config(path=None, *, check: bool = True) -> Dict[str, Dict]:
     if raw is None:
         raw = {}
     if check:
-        check_config(raw, origin=str(path))
+        check_config(raw, sections, origin=str(path))
     elif not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     config = {name: dict(raw.get(name) or {}) for name in SECTIONS}
     for key in TOP_LEVEL_KEYS:
         config[key] = raw.get(key)
     return config
-
-
-def build_kwargs(config: Mapping, section: str, **overrides) -> Dict:
-    """The keywords of ``section`` with ``overrides`` applied (None values ignored)."""
-    out = dict(config.get(section) or {})
-    out.update({k: v for k, v in overrides.items() if v is not None})
-    return out
 
 
 def keywords_for(target, keywords: Mapping) -> Dict:

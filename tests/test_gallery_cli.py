@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from gallery.__main__ import EXIT_ERROR, keywords_for, load_config, main
+from gallery.__main__ import EXIT_ERROR, load_config, main
 from gallery.enroll import Enroller
 from gallery.identifier import Identifier
 from gallery.store import GalleryStore
+from pipeline.config import DEFAULT_CONFIG, keywords_for
 from test_gallery_fakes import FakeIdentity, person_vector
 
 
@@ -64,7 +65,7 @@ def test_config_sections_map_to_constructor_keywords(tmp_path):
     data = load_config(str(cfg))
     assert keywords_for(Identifier, data["identifier"]) == {"similarity_threshold": 0.4, "min_observations": 5}
     assert keywords_for(Enroller, data["gallery"]) == {"min_face_size": 32}
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="not found"):
         load_config(str(tmp_path / "nope.yaml"))
     (tmp_path / "typo.yaml").write_text("identifier:\n  similarity_treshold: 0.4\n")
     with pytest.raises(ValueError, match="similarity_treshold"):
@@ -72,3 +73,31 @@ def test_config_sections_map_to_constructor_keywords(tmp_path):
     (tmp_path / "bad.yaml").write_text("- a\n- b\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(str(tmp_path / "bad.yaml"))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("gallery:\n  min_face_sise: 32\n", "unknown key gallery.min_face_sise"),
+    ("identifier:\n  min_observation: 5\n", "unknown key identifier.min_observation"),
+    ("detector:\n  confidence: 0.5\n", "unknown key detector.confidence"),
+    ("embedder:\n  batch: 8\n", "unknown key embedder.batch"),
+    ("galery:\n  score_mode: max\n", "unknown section 'galery'"),
+    ("gallery: 3\n", "section 'gallery' must be a mapping"),
+])
+def test_a_typo_in_the_config_is_an_error_naming_the_key(tmp_path, capsys, db, text, message):
+    cfg = tmp_path / "typo.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        load_config(str(cfg))
+    # From the command line: one error line, exit 2, before any model is loaded.
+    assert main(["identify", str(tmp_path / "photo.jpg"), "--db", str(db), "--config", str(cfg)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_the_shared_default_config_is_accepted_with_its_gallery_sections():
+    import yaml
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data = load_config(str(DEFAULT_CONFIG))
+    for name in ("detector", "embedder", "gallery", "identifier"):
+        assert data[name] == raw[name], name
