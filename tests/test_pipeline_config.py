@@ -82,3 +82,12 @@ def test_every_part_builds_from_the_default_config(shared_models, tmp_path):
     assert len(list(open_source(str(tmp_path / "a.png"), **config["source"]))) == 1
     result = pipeline.process(np.zeros((360, 640, 3), np.uint8), 0, 0.0)
     assert len(result) == 0 and result.detected
+
+
+def test_sections_limits_the_key_check_but_not_the_section_names(tmp_path):
+    path = write(tmp_path, "tracker:\n  max_agee: 3\ngallery:\n  score_mode: max\n")
+    assert load_config(path, sections=("gallery",))["gallery"] == {"score_mode": "max"}
+    with pytest.raises(ConfigError, match=r"unknown key tracker\.max_agee"):
+        load_config(path, sections=("gallery", "tracker"))
+    with pytest.raises(ConfigError, match="unknown section 'trackr'"):
+        load_config(write(tmp_path, "trackr:\n  max_age: 3\n"), sections=("gallery",))
