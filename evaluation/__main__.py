@@ -30,6 +30,11 @@ def _size(text: str):
         raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}")
 
 
+def _print_result(result: dict, table=None) -> None:
+    """Print ``result`` as ``table(result)`` (markdown), or as indented JSON without ``table``."""
+    print(table(result) if table is not None else json.dumps(result, indent=1, sort_keys=True))
+
+
 def cmd_synth(args) -> int:
     from . import synth
     from .sprites import yolo_detect_fn
@@ -61,10 +66,7 @@ def cmd_score(args) -> int:
     tracks = gtio.attach_names(tracks, names_file=args.names, events_file=args.events)
     result = metrics.score(truth, tracks, iou_threshold=args.iou, min_visibility=args.min_visibility,
                            warmup_seconds=args.warmup)
-    if args.json:
-        print(json.dumps(result, indent=1, sort_keys=True))
-    else:
-        print(metrics.format_table(result))
+    _print_result(result, None if args.json else metrics.format_table)
     return 0
 
 
@@ -75,10 +77,7 @@ def cmd_bench(args) -> int:
                              embedder=args.embedder, devices=args.device, max_frames=args.max_frames,
                              baseline=not args.no_baseline, progress=not args.quiet, out_dir=args.out,
                              config_path=args.config)
-    if args.json:
-        print(json.dumps(result, indent=1, sort_keys=True))
-    else:
-        print(bench.format_bench(result))
+    _print_result(result, None if args.json else bench.format_bench)
     return 0
 
 
@@ -88,7 +87,7 @@ def cmd_scaling(args) -> int:
     result = bench.run_scaling(photos=args.photos, gallery=args.gallery, detector=args.detector,
                                embedder=args.embedder, faces=args.faces, gallery_sizes=args.gallery_sizes,
                                frames=args.frames, work_dir=args.out, config_path=args.config)
-    print(json.dumps(result, indent=1, sort_keys=True))
+    _print_result(result)
     return 0
 
 
@@ -100,7 +99,7 @@ def cmd_regression(args) -> int:
     with tempfile.TemporaryDirectory() as work:
         measured = regression.measure(args.shared / "models", args.shared / "data", Path(work),
                                       config_path=args.config)
-    print(json.dumps(measured, indent=1, sort_keys=True))
+    _print_result(measured)
     if args.record:
         regression.record(measured, args.record)
         print(f"recorded {args.record}")

@@ -188,6 +188,13 @@ def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
     import matplotlib.pyplot as plt
 
     plots = {}
+
+    def save(fig, key: str, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        plots[key] = name
+
     cpu = bench_res["devices"].get("cpu") or next(iter(bench_res["devices"].values()))
     sweep = cpu.get("baseline", {}).get("threshold_sweep")
     if sweep:
@@ -204,10 +211,7 @@ def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
         ax.set_ylabel("%")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "accuracy_vs_threshold.png", dpi=110)
-        plt.close(fig)
-        plots["threshold"] = "accuracy_vs_threshold.png"
+        save(fig, "threshold", "accuracy_vs_threshold.png")
 
     from .bench import STAGES
 
@@ -225,10 +229,7 @@ def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
         left = [a + v for a, v in zip(left, vals)]
     ax.set_xlabel("ms per frame")
     ax.legend(fontsize=7, ncol=4, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "stages.png", dpi=110)
-    plt.close(fig)
-    plots["stages"] = "stages.png"
+    save(fig, "stages", "stages.png")
 
     if scaling.get("faces"):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -243,10 +244,7 @@ def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
         for a in (a1, a2):
             a.grid(alpha=0.3)
             a.legend()
-        fig.tight_layout()
-        fig.savefig(out / "scaling_faces.png", dpi=110)
-        plt.close(fig)
-        plots["faces"] = "scaling_faces.png"
+        save(fig, "faces", "scaling_faces.png")
     if scaling.get("gallery"):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
         x = [r["embeddings"] for r in scaling["gallery"]]
@@ -262,10 +260,7 @@ def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
         a2.set_ylabel("peak RSS (MiB)")
         a1.grid(alpha=0.3)
         a2.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "scaling_gallery.png", dpi=110)
-        plt.close(fig)
-        plots["gallery"] = "scaling_gallery.png"
+        save(fig, "gallery", "scaling_gallery.png")
     return plots
 
 

@@ -127,7 +127,22 @@ def _check_output_path(path: Path, what: str) -> None:
         raise OSError(f"cannot write {what} {path}: it is a folder")
 
 
-class EventWriter:
+class _LineWriter:
+    """A text file written line by line and flushed per line (``path``, ``close()``)."""
+
+    what = "output"
+
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+        _check_output_path(self.path, self.what)
+        self._file = open(self.path, "w", encoding="utf-8", buffering=1, newline="")
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class EventWriter(_LineWriter):
     """Write appearances as JSON lines, one object per line, flushed per line.
 
     Parameters
@@ -136,9 +151,10 @@ class EventWriter:
         The output file (overwritten).
     """
 
+    what = "events"
+
     def __init__(self, path) -> None:
-        self.path = Path(path)
-        self._file = _open_lines(self.path, "events")
+        super().__init__(path)
         self.written = 0
 
     def write(self, appearances: Iterable[Appearance]) -> None:
@@ -146,17 +162,8 @@ class EventWriter:
             self._file.write(json.dumps(app.to_dict()) + "\n")
             self.written += 1
 
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
 
-
-def _open_lines(path: Path, what: str):
-    _check_output_path(path, what)
-    return open(path, "w", encoding="utf-8", buffering=1, newline="")
-
-
-class TracksWriter:
+class TracksWriter(_LineWriter):
     """Write MOTChallenge-style rows ``frame,id,x,y,w,h,score,-1,-1,-1``.
 
     ``frame`` is 1-based as in MOTChallenge; ``x, y, w, h`` is the ``tlwh``
@@ -168,9 +175,10 @@ class TracksWriter:
         The output file (overwritten).
     """
 
+    what = "tracks"
+
     def __init__(self, path) -> None:
-        self.path = Path(path)
-        self._file = _open_lines(self.path, "tracks")
+        super().__init__(path)
         self.rows = 0
 
     def write(self, result) -> None:
@@ -182,12 +190,8 @@ class TracksWriter:
                              f"{float(conf):.4f},-1,-1,-1\n")
             self.rows += 1
 
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
 
-
-class NamesWriter:
+class NamesWriter(_LineWriter):
     """Write the name shown for each track on each frame: CSV ``frame,track_id,name``.
 
     One row per row of :class:`TracksWriter` (same ``frame``, 1-based, and
@@ -201,11 +205,11 @@ class NamesWriter:
         The output file (overwritten).
     """
 
+    what = "names"
     HEADER = ("frame", "track_id", "name")
 
     def __init__(self, path) -> None:
-        self.path = Path(path)
-        self._file = _open_lines(self.path, "names")
+        super().__init__(path)
         self._csv = csv.writer(self._file, lineterminator="\n")
         self._csv.writerow(self.HEADER)
         self.rows = 0
@@ -216,10 +220,6 @@ class NamesWriter:
         for track_id, name in zip(result.track_ids, result.names):
             self._csv.writerow((frame, int(track_id), name or ""))
             self.rows += 1
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
 
 
 class FrameWriters:
