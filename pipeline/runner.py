@@ -36,6 +36,7 @@ Scheduling (keywords of :class:`Pipeline`)
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import signal
 import threading
@@ -225,6 +226,13 @@ class Pipeline:
         self.settled_observations = int(settled_observations)
         self.reuse_iou_threshold = float(reuse_iou_threshold)
         self.max_faces_per_frame = int(max_faces_per_frame)
+        # A tracker whose update() takes elapsed_frames (tracker.Tracker) is told how
+        # many frames passed since its last update, so its motion model and ages
+        # count frames while the detector runs every k-th frame.
+        try:
+            self._tracker_counts_frames = "elapsed_frames" in inspect.signature(tracker.update).parameters
+        except (TypeError, ValueError):
+            self._tracker_counts_frames = False
         self._memo: Dict[int, _TrackMemo] = {}
         self._shown: List[int] = []          # confirmed tracks matched on the last detection frame
         self._last_detect_frame: Optional[int] = None
@@ -296,7 +304,7 @@ class Pipeline:
         t0 = time.perf_counter()
         detections = self.detector.detect(frame)
         timings["detect"] = time.perf_counter() - t0
-        self._last_detect_frame = frame_index
+        previous, self._last_detect_frame = self._last_detect_frame, frame_index
 
         # Step 3: embed what is needed (all of it in the baseline or on cuts).
         t0 = time.perf_counter()
@@ -305,7 +313,11 @@ class Pipeline:
 
         # Step 4: track (cut mode on shot cuts).
         t0 = time.perf_counter()
-        tracks = self.tracker.update(detections, scene_cut=cut)
+        if self._tracker_counts_frames:
+            elapsed = 1 if previous is None or frame_index <= previous else frame_index - previous
+            tracks = self.tracker.update(detections, scene_cut=cut, elapsed_frames=elapsed)
+        else:
+            tracks = self.tracker.update(detections, scene_cut=cut)
         lost_ids = [int(i) for i in getattr(self.tracker, "lost_ids", [])]
         ended_ids = [int(i) for i in getattr(self.tracker, "ended_ids", [])]
         timings["track"] = time.perf_counter() - t0
@@ -352,6 +364,11 @@ class Pipeline:
                 for r in range(n):
                     k = int(best_track[r])
                     if iou[r, k] < self.reuse_iou_threshold or int(best_det[k]) != r:
+                        continue
+                    if (iou[r] > 0).sum() > 1 or (iou[:, k] > 0).sum() > 1:
+                        # Ambiguous: the face overlaps another track or the track another
+                        # face (a crossing). Borrowing would hand one person's embedding
+                        # to the other and let the tracker swap them: embed it afresh.
                         continue
                     memo = self._memo[ids[k]]
                     reuse_from[r] = ids[k]

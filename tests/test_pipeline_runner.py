@@ -87,10 +87,12 @@ class SpyTracker(Tracker):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.calls = []
+        self.elapsed = []
 
-    def update(self, detections, scene_cut=False):
+    def update(self, detections, scene_cut=False, elapsed_frames=1):
         self.calls.append((len(detections), bool(scene_cut), detections.embedding is not None))
-        return super().update(detections, scene_cut=scene_cut)
+        self.elapsed.append(elapsed_frames)
+        return super().update(detections, scene_cut=scene_cut, elapsed_frames=elapsed_frames)
 
 
 class SpyIdentifier(Identifier):
@@ -153,6 +155,53 @@ def test_detect_interval_updates_the_tracker_only_on_detection_frames_and_predic
     # The same track id throughout, and it is named on the predicted frames too.
     assert len({int(r.track_ids[0]) for r in results[9:]}) == 1
     assert results[-1].names == ["alice"]
+
+
+def test_the_tracker_is_told_how_many_frames_passed_since_its_last_update():
+    p = make_pipeline(ONE_PERSON, detect_interval=3, warmup_detect_interval=1, embed_policy="needed",
+                      scene_cut_detector=ScriptedCuts({20}))
+    drive(p, ONE_PERSON, 30)
+    calls = p.detector.calls
+    assert p.tracker.elapsed == [1] + [b - a for a, b in zip(calls, calls[1:])]
+    assert 1 in p.tracker.elapsed[1:] and 3 in p.tracker.elapsed  # warm-up, then the interval
+    assert 20 in calls and p.tracker.elapsed[calls.index(20)] == 20 - calls[calls.index(20) - 1]
+
+
+def test_a_tracker_without_elapsed_frames_still_works():
+    class Plain(Tracker):
+        def update(self, detections, scene_cut=False):
+            return super().update(detections, scene_cut=scene_cut)
+
+    p = Pipeline(FakeDetector(ONE_PERSON), FakeEmbedder(ONE_PERSON), Plain(n_init=2), detect_interval=3,
+                 warmup_detect_interval=3)
+    results = drive(p, ONE_PERSON, 30)
+    assert len({int(t) for r in results[6:] for t in r.track_ids}) == 1
+
+
+# Two faces meeting: person 2 walks left into person 1, overlapping them for a while.
+MEETING = Scene([(1, 100, 100, 0.0, 0.0, 60, 0, 1000), (2, 260, 100, -2.0, 0.0, 60, 0, 1000)])
+
+
+def test_overlapping_faces_never_borrow_a_tracks_embedding():
+    # Borrowing the last embedding of the track a face overlaps is safe for an
+    # isolated face; where two faces overlap it can hand one person's
+    # embedding to the other and let the tracker swap them.
+    p = make_pipeline(MEETING, enrolled=(1, 2), names=("alice", "bob"), detect_interval=2,
+                      warmup_detect_interval=1, embed_policy="needed", embed_refresh_interval=1000,
+                      settled_observations=3)
+    results = drive(p, MEETING, 80)
+    overlapping = 0
+    for r in results:
+        if not r.detected or r.num_detections != 2:
+            continue
+        boxes = r.detections.xyxy
+        ix = min(boxes[0, 2], boxes[1, 2]) - max(boxes[0, 0], boxes[1, 0])
+        if ix > 0:
+            overlapping += 1
+            assert r.num_embedded == 2, r.frame_index
+    assert overlapping >= 5
+    # Apart, settled faces still reuse their embeddings.
+    assert sum(r.num_embedded for r in results[10:40] if r.detected) < 10
 
 
 class ScriptedCuts:

@@ -212,8 +212,14 @@ def test_shot_cut_moving_every_face_keeps_all_ids():
 def test_shot_cut_flag_is_what_keeps_the_ids():
     faces = _cut_scene(4, seed=11, cut_frames=[40])
     frames = render(faces, 80, cuts=[40], rng=np.random.default_rng(12))
-    _, switches, _ = run_scene(Tracker(), frames, "shot cut, flag not passed", use_cut_flag=False)
+    _, switches, _ = run_scene(Tracker(reid_window=0), frames, "shot cut, flag not passed", use_cut_flag=False)
     assert switches > 0  # motion gating rejects every face after the cut without the flag
+    # Re-identifying young tracks by all their features (reid_window) recovers
+    # the ids a few frames later even without the flag, so the cut mode is
+    # what keeps them on the cut frame itself.
+    idf1, _, _ = run_scene(Tracker(), frames, "shot cut, flag not passed, young re-id", use_cut_flag=False)
+    idf1_flag, switches_flag, _ = run_scene(Tracker(), frames, "shot cut, flag passed")
+    assert switches_flag == 0 and idf1_flag > idf1 > 0.9
 
 
 @pytest.mark.parametrize("shot_b_length", [20, 60])

@@ -1,0 +1,132 @@
+"""Tracker: ages in frames (``elapsed_frames``), re-identification of young tracks
+with all their features (``reid_window``), occluded embeddings not stored
+(``occlusion_iou``) and the IoU stage's appearance veto."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tracker import Detections, Tracker
+from tracker.synthetic import random_unit_vectors
+
+EMB = random_unit_vectors(8, 512, np.random.default_rng(7))
+EMPTY = Detections.empty(512)
+
+
+def _dets(boxes, vectors=None):
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    emb = None if vectors is None else np.asarray(vectors, np.float32).reshape(len(boxes), -1)
+    return Detections(xyxy=boxes, confidence=np.full(len(boxes), 0.9), embedding=emb)
+
+
+def _near(v, noise, seed):
+    """A unit vector at cosine distance about ``noise**2 / 2``... from ``v`` (small noise)."""
+    w = v + noise * np.random.default_rng(seed).normal(size=v.shape).astype(np.float32) / np.sqrt(len(v))
+    return w / np.linalg.norm(w)
+
+
+def test_elapsed_frames_count_towards_max_age():
+    tr = Tracker(n_init=1, max_age=6)
+    (track,) = tr.update(_dets([[100, 100, 150, 160]], EMB[:1]))
+    assert tr.update(EMPTY, elapsed_frames=3) == [track] and track.time_since_update == 3
+    assert tr.update(EMPTY, elapsed_frames=3) == [track] and track.time_since_update == 6
+    assert tr.update(EMPTY, elapsed_frames=3) == [] and tr.lost_ids == [track.track_id]
+
+
+def test_elapsed_frames_predict_motion_per_frame():
+    # A face moving 4 px per frame, detected every third frame: the velocity is
+    # learnt per frame and the prediction three frames ahead lands on the face.
+    tr = Tracker(n_init=1)
+    for k in range(12):
+        x = 100 + 4 * 3 * k
+        (track,) = tr.update(_dets([[x, 100, x + 50, 160]], EMB[:1]), elapsed_frames=3 if k else 1)
+    assert track.mean[4] == pytest.approx(4.0, abs=0.3)
+    tr.update(EMPTY, elapsed_frames=3)
+    assert track.to_xyxy()[0] == pytest.approx(100 + 4 * 3 * 12, abs=2.0)
+
+
+def test_elapsed_frames_is_validated():
+    with pytest.raises(ValueError, match="elapsed_frames"):
+        Tracker().update(EMPTY, elapsed_frames=0)
+
+
+def _lose(tr, box, vector):
+    for _ in range(3):
+        (track,) = tr.update(_dets([box], [vector]))
+    for _ in range(3):
+        tr.update(EMPTY)
+    assert tr.tracks == [] and [t.track_id for t in tr.lost_tracks] == [track.track_id]
+    return track.track_id
+
+
+@pytest.mark.parametrize("reid_window, keeps_id", [(30, True), (0, False)])
+def test_young_track_takes_the_lost_id_when_its_later_faces_match(reid_window, keeps_id):
+    # The face comes back half visible: its first embedding is far from its
+    # stored ones (beyond the re-id threshold), so a new tentative track starts
+    # and follows it by IoU. Once its later, clear faces match the lost track,
+    # the track continues under the old id.
+    tr = Tracker(n_init=2, max_age=2, reid_window=reid_window)
+    old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+    box = [400, 200, 450, 260]
+    tr.update(_dets([box], [EMB[5]]))           # poor first view: a new tentative track
+    assert tr.revived_ids == []
+    (track,) = tr.update(_dets([box], [_near(EMB[0], 0.3, 1)]))
+    assert track.is_confirmed()
+    assert (track.track_id == old_id) is keeps_id
+    if keeps_id:
+        assert tr.revived_ids == [old_id] and track.revived and tr.lost_tracks == []
+
+
+def test_young_track_of_another_person_keeps_its_new_id():
+    tr = Tracker(n_init=2, max_age=2, reid_window=30)
+    old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+    for _ in range(5):
+        (track,) = tr.update(_dets([[400, 200, 450, 260]], [EMB[1]]))
+    assert track.track_id != old_id and tr.revived_ids == []
+    assert [t.track_id for t in tr.lost_tracks] == [old_id]
+
+
+def test_young_track_takes_over_a_confirmed_track_that_missed_it():
+    # The face jumped out of the motion gate: the old track is unmatched while a
+    # new one follows the face; on confirmation the old id continues.
+    tr = Tracker(n_init=2, max_age=30, reid_max_cosine_distance=0.4, max_cosine_distance=0.01)
+    for _ in range(3):
+        (old,) = tr.update(_dets([[100, 100, 150, 160]], [EMB[0]]))
+    box = [900, 500, 950, 560]
+    # A clear view but beyond max_cosine_distance: no cascade match, and too
+    # soon for step 4b (the old track was matched on the previous update).
+    tr.update(_dets([box], [_near(EMB[0], 0.6, 2)]))
+    tracks = tr.update(_dets([box], [_near(EMB[0], 0.6, 3)]))
+    assert [t.track_id for t in tracks] == [old.track_id]
+    assert tracks[0].to_xyxy()[0] == pytest.approx(900, abs=5)
+
+
+def test_embeddings_of_overlapping_detections_are_not_stored():
+    tr = Tracker(n_init=1, occlusion_iou=0.3)
+    a, b = [100, 100, 160, 160], [110, 100, 170, 160]  # IoU 0.71
+    t1, t2 = tr.update(_dets([a, b], EMB[:2]))
+    tr.update(_dets([a, b], EMB[:2]))
+    tr.update(_dets([a, [300, 100, 360, 160]], EMB[:2]))
+    # Only the starting embedding and the one after the faces separated are stored.
+    assert tr.metric.samples[t1.track_id].count == 2
+    assert tr.metric.samples[t2.track_id].count == 1
+    stored_all = Tracker(n_init=1, occlusion_iou=1.0)
+    u1, _ = stored_all.update(_dets([a, b], EMB[:2]))
+    stored_all.update(_dets([a, b], EMB[:2]))
+    assert stored_all.metric.samples[u1.track_id].count == 2
+
+
+def test_appearance_veto_rejects_an_iou_match_of_another_face():
+    box = [100, 100, 150, 160]
+    for veto, same in ((True, False), (False, True)):
+        tr = Tracker(n_init=3, appearance_veto=veto)
+        (t1,) = tr.update(_dets([box], EMB[:1]))
+        (t2,) = tr.update(_dets([box], EMB[1:2]))
+        assert (t1 is t2) is same
+
+
+@pytest.mark.parametrize("name, value", [("occlusion_iou", 0), ("occlusion_iou", 1.5), ("appearance_veto", 1),
+                                         ("reid_window", -1), ("reid_window", 2.0)])
+def test_new_keywords_are_validated(name, value):
+    with pytest.raises(ValueError, match=name):
+        Tracker(**{name: value})
