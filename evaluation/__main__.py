@@ -4,7 +4,7 @@ Examples
 --------
 python -m evaluation synth --photos ../shared/data/probe --photos ../shared/data/gallery \
     --gallery ../shared/data/gallery --out runs/synth --seed 0 --frames 2000
-python -m evaluation score --tracks runs/out/tracks.txt --events runs/out/events.jsonl --gt runs/synth
+python -m evaluation score --tracks runs/out/tracks.txt --names runs/out/names.csv --gt runs/synth
 python -m evaluation bench --source runs/synth/video.mp4 --gallery ../shared/data/gallery --json
 python -m evaluation report --out runs/report
 """
@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="tracking and naming metrics against dense or sparse ground truth")
     s.add_argument("--tracks", type=Path, required=True, help="MOT rows frame,id,x,y,w,h,score,-1,-1,-1[,name]")
     s.add_argument("--events", type=Path, default=None, help="the pipeline's events.jsonl (names per appearance)")
-    s.add_argument("--names", type=Path, default=None, help="optional frame,track_id,name CSV (names per frame)")
+    s.add_argument("--names", type=Path, default=None, help="names shown per frame (demo.py --names): frame,track_id,name CSV with a header; "
+                        "preferred over --events")
     s.add_argument("--gt", type=Path, required=True, help="a synth/MOT folder, or a sparse labels.csv")
     s.add_argument("--gallery", type=Path, default=None, help="for sparse labels: who is enrolled")
     s.add_argument("--iou", type=float, default=0.5, help="IoU needed to match a track box to a gt box")
@@ -167,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", action="append", default=None, help="cpu / cuda (default: cpu, and cuda if present)")
     s.add_argument("--max-frames", type=int, default=None)
     s.add_argument("--no-baseline", action="store_true")
-    s.add_argument("--out", type=Path, default=None, help="write tracks/names of each run here")
+    s.add_argument("--out", type=Path, default=None, help="write each run's tracks and per-frame names here "
+                        "(<run>-<device>-tracks.txt and -names.csv, as demo.py --tracks --names)")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
