@@ -130,3 +130,29 @@ def test_appearance_veto_rejects_an_iou_match_of_another_face():
 def test_new_keywords_are_validated(name, value):
     with pytest.raises(ValueError, match=name):
         Tracker(**{name: value})
+
+
+def _at_distance(a, b, distance):
+    """A unit vector at cosine distance ``distance`` from ``a`` (in the plane of a and b)."""
+    b = b - (a @ b) * a
+    b /= np.linalg.norm(b)
+    c = 1.0 - distance
+    return c * a + np.sqrt(1 - c * c) * b
+
+
+def test_stale_track_after_the_cut_frame_is_held_to_the_reid_threshold():
+    # On the cut frame itself a track may match a new shot's face up to
+    # max_cosine_distance (another photo of the person); a track still stale
+    # afterwards is matched by appearance alone, like a lost track, so it is
+    # held to reid_max_cosine_distance (a barely visible face of someone else
+    # once took over such a track).
+    box = [100, 100, 150, 160]
+    for on_cut_frame, same in ((True, True), (False, False)):
+        tr = Tracker(n_init=1, max_cosine_distance=0.5, reid_max_cosine_distance=0.3)
+        (old,) = tr.update(_dets([box], EMB[:1]))
+        face = _at_distance(EMB[0], EMB[1], 0.4)
+        if not on_cut_frame:
+            tr.update(EMPTY, scene_cut=True)
+        tracks = tr.update(_dets([[500, 300, 550, 360]], [face]), scene_cut=on_cut_frame)
+        matched = [t for t in tracks if t.time_since_update == 0]
+        assert (matched[0] is old) is same

@@ -33,7 +33,10 @@ all tracks describe the previous shot: every active track is matched by
 appearance alone (no motion gate, no IoU stage), and a matched track's state
 restarts from its new box. Tracks not matched on the cut frame stay active
 but remain "motion stale" (appearance-only, re-initialised when matched)
-until they are matched or retire.
+until they are matched or retire; after the cut frame they are held to the
+stricter ``reid_max_cosine_distance``, like lost tracks (on seed 1 of the
+simulator a barely visible face of someone else took over such a track at
+``max_cosine_distance``).
 
 Without embeddings (``detections.embedding is None``, e.g. when the pipeline
 skips the embedder on some frames) the appearance stages are skipped: every
@@ -244,6 +247,7 @@ class Tracker:
         self.ended_ids: List[int] = []
         self.revived_ids: List[int] = []
         self._young_features: Dict[int, List[np.ndarray]] = {}
+        self._cut_frame = False
 
     # ------------------------------------------------------------------ public
     @property
@@ -306,6 +310,7 @@ class Tracker:
         for track in self._lost.values():
             track.age += step
             track.time_since_update += step
+        self._cut_frame = bool(scene_cut)
         if scene_cut:
             for track in self.tracks:
                 track.motion_stale = True
@@ -379,6 +384,13 @@ class Tracker:
                 )
             matrix = self.metric.distance(features[detection_indices], targets, mask=feasible)
             matrix[~feasible] = INFTY_COST
+            if not self._cut_frame:
+                # After the cut frame a stale track is matched by appearance
+                # alone, like a lost one: hold it to the re-id threshold.
+                stale = [r for r, k in enumerate(track_indices) if tracks[k].motion_stale]
+                sub = matrix[stale]
+                sub[sub > self.reid_max_cosine_distance] = INFTY_COST
+                matrix[stale] = sub
             return matrix
 
         return cost
