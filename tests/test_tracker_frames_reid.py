@@ -156,3 +156,21 @@ def test_stale_track_after_the_cut_frame_is_held_to_the_reid_threshold():
         tracks = tr.update(_dets([[500, 300, 550, 360]], [face]), scene_cut=on_cut_frame)
         matched = [t for t in tracks if t.time_since_update == 0]
         assert (matched[0] is old) is same
+
+
+def test_low_confidence_detections_do_not_revive_lost_ids():
+    # A face half out of the frame scores low and its embedding is unreliable:
+    # it starts a track of its own instead of reviving an id by appearance.
+    for confidence, revived in ((0.5, False), (0.9, True)):
+        tr = Tracker(n_init=2, max_age=2, reid_min_confidence=0.75)
+        old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+        det = Detections(xyxy=np.asarray([[400, 200, 450, 260]], np.float32), confidence=np.asarray([confidence]),
+                         embedding=EMB[:1].copy())
+        (track,) = tr.update(det)
+        assert (track.track_id == old_id) is revived
+        assert (tr.revived_ids == [old_id]) is revived
+
+
+def test_reid_min_confidence_is_validated():
+    with pytest.raises(ValueError, match="reid_min_confidence"):
+        Tracker(reid_min_confidence=1.5)

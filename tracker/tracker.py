@@ -123,6 +123,12 @@ class Tracker:
         Frames after its start during which a confirmed track may still be
         re-identified as a lost or missing track with all its features
         (step 4a), ``>= 0``; 0 re-identifies single detections only.
+    reid_min_confidence : float
+        Detections scoring below this take no part in appearance-only
+        matching (re-identification, young-track features, stale tracks after
+        a cut), in ``[0, 1]``: a face half out of the frame or occluded scores
+        lower and its embedding can be closer to someone else than to itself.
+        They still match by motion and start tracks.
     std_weight_position, std_weight_velocity : float
         Kalman noise as fractions of the box height (see
         :class:`~tracker.kalman_filter.KalmanFilter`); ignored when
@@ -194,6 +200,7 @@ class Tracker:
         occlusion_iou: float = 0.3,
         appearance_veto: bool = False,
         reid_window: int = 30,
+        reid_min_confidence: float = 0.0,
         std_weight_position: float = 1.0 / 20,
         std_weight_velocity: float = 1.0 / 160,
         kalman_filter: Optional[KalmanFilter] = None,
@@ -218,6 +225,7 @@ class Tracker:
             raise ValueError(f"appearance_veto must be a bool, got {appearance_veto!r}")
         self.appearance_veto = bool(appearance_veto)
         self.reid_window = _check_int("reid_window", reid_window, 0)
+        self.reid_min_confidence = _check_number("reid_min_confidence", reid_min_confidence, 0, 1)
         if kalman_filter is None:
             try:
                 kalman_filter = KalmanFilter(std_weight_position, std_weight_velocity)
@@ -390,6 +398,7 @@ class Tracker:
                 stale = [r for r, k in enumerate(track_indices) if tracks[k].motion_stale]
                 sub = matrix[stale]
                 sub[sub > self.reid_max_cosine_distance] = INFTY_COST
+                sub[:, detections.confidence[detection_indices] < self.reid_min_confidence] = INFTY_COST
                 matrix[stale] = sub
             return matrix
 
@@ -474,7 +483,7 @@ class Tracker:
         ``reid_max_cosine_distance``) continue under the old id, which takes
         over the young track (the young id is reported in ``ended_ids``).
         """
-        feats = {id(t): self._young_features.get(t.track_id, []) + list(t.pending_features) for t in young}
+        feats = {id(t): self._young_features.get(t.track_id, []) + self._confident(t) for t in young}
         young = [t for t in young if feats[id(t)]]
         if not young:
             return
@@ -507,16 +516,28 @@ class Tracker:
             track.hits = old.hits + track.hits
             track.revived = True
             self.revived_ids.append(track.track_id)
-            # Queue all its features under the old id; the young id's samples
+            # Queue its features under the old id; the young id's samples
             # are dropped by the metric since that id is no longer active.
-            track.pending_features = list(feats[id(track)])
+            track.pending_features = list(feats[id(track)]) or list(track.pending_features)
         if gone:
             self.tracks = [t for t in self.tracks if id(t) not in gone]
+
+    def _confident(self, track: Track) -> List[np.ndarray]:
+        """The track's pending features if its detection is confident enough for re-id."""
+        confidence = track.confidence if track.confidence is not None else 1.0
+        return list(track.pending_features) if confidence >= self.reid_min_confidence else []
 
     def _reidentify(self, detections, measurements, features, unmatched_dets, step: int = 1) -> List[int]:
         """Match leftover detections to lost tracks and long-missing confirmed ones."""
         if features is None or not unmatched_dets:
             return unmatched_dets
+        weak = [d for d in unmatched_dets if detections.confidence[d] < self.reid_min_confidence]
+        if weak:
+            # Low-confidence detections (faces half out of the frame or occluded)
+            # give unreliable embeddings: they start tracks, never revive ids.
+            return weak + self._reidentify(
+                detections, measurements, features, [d for d in unmatched_dets if d not in weak], step
+            )
         candidates = list(self._lost.values()) + [
             t for t in self.tracks if t.is_confirmed() and t.time_since_update > step
         ]
@@ -605,7 +626,7 @@ class Tracker:
         young = {}
         for track in self.tracks:
             if track.age <= self.reid_window:
-                young[track.track_id] = self._young_features.get(track.track_id, []) + list(track.pending_features)
+                young[track.track_id] = self._young_features.get(track.track_id, []) + self._confident(track)
             if track.pending_features:
                 features += track.pending_features
                 targets += [track.track_id] * len(track.pending_features)
