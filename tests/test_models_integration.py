@@ -139,7 +139,7 @@ def test_loading_and_predicting_is_offline_and_quiet(shared_models, verify, file
 
 
 def test_alignment_matches_insightface_norm_crop(detector, verify):
-    face_align = pytest.importorskip("insightface.utils.face_align")
+    from insightface.utils import face_align  # installed by make install (--no-deps)
     for name in ("deepface_img1.jpg", "deepface_selfie-many-people.jpg"):
         image = read_image(verify / name)
         d = detector.detect(image)
@@ -150,7 +150,7 @@ def test_alignment_matches_insightface_norm_crop(detector, verify):
 
 
 def test_embeddings_match_insightface_arcface(detector, embedder, embedder_weights, verify):
-    model_zoo = pytest.importorskip("insightface.model_zoo")
+    from insightface import model_zoo
     from insightface.utils import face_align
 
     oracle = model_zoo.get_model(str(embedder_weights), providers=["CPUExecutionProvider"])

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _read_frames(path, indices):
-    cv2 = pytest.importorskip("cv2")
+    import cv2
     cap = cv2.VideoCapture(str(path))
     wanted, frames, i = set(indices), {}, 0
     while i <= max(indices):
@@ -29,8 +29,8 @@ def _read_frames(path, indices):
 
 
 def _detect_and_embed(detector_weights, embedder_weights, frames):
-    detector_mod = pytest.importorskip("models.detector")
-    embedder_mod = pytest.importorskip("models.embedder")
+    from models import detector as detector_mod
+    from models import embedder as embedder_mod
     detector = detector_mod.FaceDetector(detector_weights, device="cpu")
     embedder = embedder_mod.FaceEmbedder(embedder_weights, device="cpu")
     out = []
