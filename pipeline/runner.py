@@ -18,8 +18,11 @@ Scheduling (keywords of :class:`Pipeline`)
   ``settled_observations`` times) it runs every ``warmup_detect_interval``
   frames instead, so new faces are confirmed and named as fast as in the
   every-frame mode. In between, the tracker is **not** updated (so a track is never
-  penalised for a frame nobody looked at); the boxes shown are extrapolated
-  with each track's velocity measured between its last two detections. A
+  penalised for a frame nobody looked at). On a detection frame a track
+  matched on it is shown with its detection's box (the Kalman box lags
+  behind faces sliding in at the frame edge); in between, the boxes shown are
+  extrapolated with each track's velocity measured between its last two
+  detections. A
   tracker whose ``update`` takes ``elapsed_frames`` (:class:`tracker.Tracker`)
   is told how many frames passed, so its Kalman motion and its ages count
   frames whatever the interval (counting updates made the velocity's unit
@@ -132,10 +135,12 @@ class FrameResult:
 class _TrackMemo:
     """What the pipeline remembers of a confirmed track between detection frames."""
 
-    box: np.ndarray                      # (4,) xyxy at `frame`
+    box: np.ndarray                      # (4,) xyxy shown at `frame` (the matched detection's box)
     frame: int
-    velocity: np.ndarray                 # (4,) xyxy change per frame
+    velocity: np.ndarray                 # (4,) xyxy change per frame of the shown box
     confidence: float
+    track_box: Optional[np.ndarray] = None       # (4,) xyxy of the tracker's state at `frame`
+    track_velocity: Optional[np.ndarray] = None  # (4,) xyxy change per frame of the tracker's box
     embedding: Optional[np.ndarray] = None
     embedded_frame: int = -1
     embed_count: int = 0
@@ -346,13 +351,19 @@ class Pipeline:
         return result
 
     # ---------------------------------------------------------------- helpers
-    def _predict_boxes(self, track_ids: Sequence[int], frame_index: int) -> np.ndarray:
+    def _predict_boxes(self, track_ids: Sequence[int], frame_index: int, *, tracker_boxes: bool = False) -> np.ndarray:
+        """``(N, 4)`` xyxy boxes extrapolated to ``frame_index``: the shown
+        boxes (default), or the tracker's boxes (``tracker_boxes``, used to
+        decide embedding reuse)."""
         if not track_ids:
             return np.zeros((0, 4), np.float32)
         boxes = []
         for tid in track_ids:
             memo = self._memo[tid]
-            boxes.append(memo.box + memo.velocity * (frame_index - memo.frame))
+            if tracker_boxes and memo.track_box is not None:
+                boxes.append(memo.track_box + memo.track_velocity * (frame_index - memo.frame))
+            else:
+                boxes.append(memo.box + memo.velocity * (frame_index - memo.frame))
         return np.asarray(boxes, np.float32)
 
     def _embed(self, frame, frame_index, detections: Detections, cut: bool):
@@ -365,7 +376,7 @@ class Pipeline:
         if self.embed_policy == "needed" and not cut and self._shown:
             ids = [t for t in self._shown if self._memo[t].embedding is not None]
             if ids:
-                iou = iou_matrix(detections.xyxy, self._predict_boxes(ids, frame_index))
+                iou = iou_matrix(detections.xyxy, self._predict_boxes(ids, frame_index, tracker_boxes=True))
                 best_track = iou.argmax(axis=1)
                 best_det = iou.argmax(axis=0)
                 for r in range(n):
@@ -436,12 +447,18 @@ class Pipeline:
             if not track.is_confirmed() or track.time_since_update != 0:
                 continue
             tid = int(track.track_id)
-            box = np.asarray(track.to_xyxy(), np.float32).reshape(4)
+            track_box = np.asarray(track.to_xyxy(), np.float32).reshape(4)
             row = rows_of.get(int(track.det_index)) if track.det_index is not None else None
             conf = float(detections.confidence[row]) if row is not None else float("nan")
+            # Show the matched detection's box: the Kalman state lags behind a
+            # face whose box changes shape quickly (sliding in at the frame
+            # edge: detection IoU 0.96 with the face, Kalman box 0.46 on seed 0).
+            # The tracker's box still decides embedding reuse.
+            box = np.asarray(detections.xyxy[row], np.float32).reshape(4) if row is not None else track_box
             memo = self._memo.get(tid)
             if memo is None or getattr(track, "revived", False) or cut:
                 memo = self._memo[tid] = _TrackMemo(box, frame_index, np.zeros(4, np.float32), conf,
+                                                    track_box=track_box, track_velocity=np.zeros(4, np.float32),
                                                     embedding=None if memo is None else memo.embedding,
                                                     embedded_frame=-1 if memo is None else memo.embedded_frame,
                                                     embed_count=0 if memo is None else memo.embed_count)
@@ -449,7 +466,9 @@ class Pipeline:
                 gap = frame_index - memo.frame
                 if gap > 0:
                     memo.velocity = ((box - memo.box) / gap).astype(np.float32)
+                    memo.track_velocity = ((track_box - memo.track_box) / gap).astype(np.float32)
                 memo.box, memo.frame, memo.confidence = box, frame_index, conf
+                memo.track_box = track_box
             if row is not None and fresh_rows[row]:
                 memo.embedding = detections.embedding[row].copy()
                 memo.embedded_frame = frame_index

@@ -424,3 +424,38 @@ def test_the_fps_readout_is_the_recent_rate_not_one_frames_rate():
     summary = run(p, ListSource(ONE_PERSON, 60), [ListSink()], overlay=overlay)
     late = [v for v in overlay.values[35:] if v is not None]
     assert late and all(0.5 * summary.fps < v < 2.0 * summary.fps for v in late), (summary.fps, late)
+
+
+class EdgeEntryDetector(FakeDetector):
+    """One face sliding in at the left edge: its box widens 6 px a frame (aspect changes fast)."""
+
+    def detect(self, frame):
+        t = frame_time(frame)
+        self.calls.append(t)
+        return Detections(self.box(t)[None], np.array([0.9], np.float32))
+
+    @staticmethod
+    def box(t):
+        return np.array([0.0, 60.0, min(10.0 + 6.0 * t, 120.0), 160.0], np.float32)
+
+
+class OnePersonEmbedder:
+    def __init__(self):
+        self.faces = 0
+
+    def embed(self, frame, detections):
+        self.faces += len(detections)
+        return np.tile(unit(1), (len(detections), 1))
+
+
+def test_a_matched_track_is_drawn_with_its_detections_box_not_the_lagging_kalman_box():
+    tracker = Tracker(n_init=2, max_age=5)
+    p = Pipeline(EdgeEntryDetector(ONE_PERSON), OnePersonEmbedder(), tracker, detect_interval=3)
+    results = drive(p, ONE_PERSON, 30)
+    shown = [r for r in results if r.detected and len(r)]
+    assert len(shown) >= 5
+    for r in shown:
+        np.testing.assert_allclose(r.xyxy[0], EdgeEntryDetector.box(r.frame_index), atol=1e-3)
+    # Frames without detection extrapolate the drawn boxes.
+    between = [r for r in results if not r.detected and len(r)]
+    assert between and all(r.predicted.all() for r in between)
