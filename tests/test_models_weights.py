@@ -102,26 +102,18 @@ def test_registered_file_name_also_resolves_by_download(server, env, monkeypatch
     assert resolve_weights("tiny.onnx", progress=False) == (cache / "tiny.onnx").resolve()
 
 
-def test_checksum_mismatch_leaves_nothing(server, env, monkeypatch):
+@pytest.mark.parametrize(
+    "url_path, sha256, error, message",
+    [
+        ("model.onnx", "0" * 64, ChecksumMismatchError, "checksum mismatch.*tiny.onnx"),
+        ("drop.onnx", None, DownloadError, "broke off"),       # Content-Length larger than the body, then closed
+        ("missing.onnx", None, DownloadError, "HTTP 404"),
+    ],
+)
+def test_failed_download_is_a_clear_error_and_leaves_nothing(server, env, monkeypatch, url_path, sha256, error, message):
     _, cache = env
-    _register(monkeypatch, "tiny", filename="tiny.onnx", url=f"{server}/model.onnx", sha256="0" * 64)
-    with pytest.raises(ChecksumMismatchError, match="checksum mismatch.*tiny.onnx"):
-        resolve_weights("tiny", progress=False)
-    assert _leftovers(cache) == []
-
-
-def test_dropped_connection_leaves_nothing(server, env, monkeypatch):
-    _, cache = env
-    _register(monkeypatch, "tiny", filename="tiny.onnx", url=f"{server}/drop.onnx", sha256=None)
-    with pytest.raises(DownloadError, match="broke off"):
-        resolve_weights("tiny", progress=False)
-    assert _leftovers(cache) == []
-
-
-def test_http_404_is_a_clear_error(server, env, monkeypatch):
-    _, cache = env
-    _register(monkeypatch, "tiny", filename="tiny.onnx", url=f"{server}/missing.onnx", sha256=None)
-    with pytest.raises(DownloadError, match="HTTP 404"):
+    _register(monkeypatch, "tiny", filename="tiny.onnx", url=f"{server}/{url_path}", sha256=sha256)
+    with pytest.raises(error, match=message):
         resolve_weights("tiny", progress=False)
     assert _leftovers(cache) == []
 

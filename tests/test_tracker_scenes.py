@@ -44,13 +44,17 @@ def ids_of(assignments, gt):
     return {a[gt] for a in assignments if gt in a}
 
 
-def test_two_faces_crossing_keep_their_ids():
-    emb = random_unit_vectors(2, rng=np.random.default_rng(1))
-    # A moves right, B left; they cross around frame 50 and B is hidden behind A for 8 frames.
-    faces = [
+def crossing_faces(emb):
+    """A moves right, B left; they cross around frame 50 and B is hidden behind A for 8 frames."""
+    return [
         Face(1, emb[0], linear_path([100, 200, 180, 296], [6, 0])),
         Face(2, emb[1], linear_path([700, 215, 780, 311], [-6, 0], visible=lambda f: not 46 <= f < 54)),
     ]
+
+
+def test_two_faces_crossing_keep_their_ids():
+    emb = random_unit_vectors(2, rng=np.random.default_rng(1))
+    faces = crossing_faces(emb)
     frames = render(faces, 100, rng=np.random.default_rng(2))
     idf1, switches, assign = run_scene(Tracker(), frames, "crossing")
     assert switches == 0
@@ -242,10 +246,7 @@ def test_crowd_of_twenty_faces_metrics_regression():
 
 def test_missing_embeddings_every_other_frame():
     emb = random_unit_vectors(2, rng=np.random.default_rng(17))
-    faces = [
-        Face(1, emb[0], linear_path([100, 200, 180, 296], [6, 0])),
-        Face(2, emb[1], linear_path([700, 215, 780, 311], [-6, 0], visible=lambda f: not 46 <= f < 54)),
-    ]
+    faces = crossing_faces(emb)
     with_e = render(faces, 100, rng=np.random.default_rng(2))
     frames = [
         fr if i % 2 == 0 else type(fr)(fr.detections.with_embedding(None), fr.gt_ids, fr.scene_cut)
