@@ -14,8 +14,9 @@ import time
 
 import numpy as np
 
+from tracker.boxes import clip_xyxy
+
 #: Stages timed by :meth:`NaiveBaseline.process` (the pipeline's names).
-BASELINE_STAGES = ("detect", "embed", "identify")
 
 
 class NaiveBaseline:
@@ -79,7 +80,7 @@ class NaiveBaseline:
         timings["embed"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if n:
-            m = self.index.query(emb)
+            m = self.index.query(emb)           # unthresholded: last_matches feeds the threshold sweep
             ok = (m.person >= 0) & (m.score >= self.similarity_threshold) & (m.margin >= self.min_margin)
             names = [name if k else None for name, k in zip(m.names, ok)]
             scores = np.asarray(m.score, np.float32)
@@ -90,9 +91,7 @@ class NaiveBaseline:
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
         h, w = frame.shape[:2]
-        xyxy = det.xyxy.copy()
-        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
-        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+        xyxy = clip_xyxy(det.xyxy, w, h).astype(np.float32)
         return FrameResult(frame_index=frame_index, timestamp=float(timestamp), track_ids=ids, xyxy=xyxy,
                            confidence=det.confidence, names=names, scores=scores, predicted=np.zeros(n, bool),
                            detected=True, num_detections=n, num_embedded=n,

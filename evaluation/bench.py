@@ -113,8 +113,9 @@ def build_parts(detector_weights: Path, embedder_weights: Path, gallery_dir: Pat
                                       embedder_weights=embedder_weights, progress=False)
     db = Path(work_dir) / f"gallery-{embedder.identity.name}.db"
     store, _ = open_gallery(gallery_dir, detector, embedder, config, db_path=db, progress=False)
-    index = build_index(store, config)
-    names, vectors = store.embeddings()
+    with store:
+        index = build_index(store, config)
+        names, vectors = store.embeddings()
     return Parts(detector, embedder, index, device, config, list(names), vectors)
 
 
@@ -348,6 +349,7 @@ def random_gallery(names: Sequence[str], real: np.ndarray, size: int, *, seed: i
     """A ``GalleryIndex`` of ``size`` embeddings: the real ``(M, D)`` ones
     (named by ``names``) plus random unit vectors for made-up people
     (``per_person`` each); only real ones when ``size <= M``."""
+    from gallery.bench import random_unit_vectors
     from gallery.index import GalleryIndex
 
     dim = real.shape[1]
@@ -357,11 +359,7 @@ def random_gallery(names: Sequence[str], real: np.ndarray, size: int, *, seed: i
     rng = np.random.default_rng(seed)
     vec = np.empty((size, dim), np.float32)
     vec[: len(real)] = real
-    for start in range(0, extra, 100_000):  # chunked: 1M x 512 float32 is 2 GB
-        stop = min(extra, start + 100_000)
-        block = rng.standard_normal((stop - start, dim), dtype=np.float32)
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-        vec[len(real) + start: len(real) + stop] = block
+    random_unit_vectors(extra, dim, rng, out=vec[len(real):])  # in place: 1M x 512 float32 is 2 GB
     names = list(names) + [f"synthetic_{i // per_person:07d}" for i in range(extra)]
     return GalleryIndex(names, vec, score_mode=score_mode)
 

@@ -180,26 +180,14 @@ def sprites_from_photos(photos: Sequence[Path], detect: DetectFn, *, min_face: i
 
 
 def yolo_detect_fn(weights: Path, *, confidence: float = 0.5) -> DetectFn:
-    """A sprite-cutting detector from ultralytics YOLO face weights
-    (``models.detector.FaceDetector`` is preferred when available)."""
-    try:
-        from models.detector import FaceDetector  # type: ignore
+    """A sprite-cutting detect function from YOLO face weights, through
+    ``models.detector.FaceDetector`` (offline and quiet)."""
+    from models.detector import FaceDetector
 
-        det = FaceDetector(weights, confidence_threshold=confidence, device="cpu")
-
-        def detect(img):
-            d = det.detect(img)
-            return d.xyxy, d.confidence
-
-        return detect
-    except Exception as exc:  # the detector module may not have landed yet
-        log.info("models.detector unavailable (%s); using ultralytics directly", exc)
-    from ultralytics import YOLO
-
-    model = YOLO(str(weights))
+    det = FaceDetector(weights, confidence_threshold=confidence, device="cpu")
 
     def detect(img):
-        r = model.predict(img, conf=confidence, verbose=False, device="cpu")[0]
-        return r.boxes.xyxy.cpu().numpy(), r.boxes.conf.cpu().numpy()
+        d = det.detect(img)
+        return d.xyxy, d.confidence
 
     return detect

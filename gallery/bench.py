@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -32,9 +32,14 @@ class BenchResult:
     query_ms_min: float
 
 
-def random_unit_vectors(n: int, dim: int, rng: np.random.Generator, chunk: int = 65536) -> np.ndarray:
-    """``(n, dim)`` float32 random unit vectors, generated in chunks to bound memory."""
-    out = np.empty((n, dim), np.float32)
+def random_unit_vectors(n: int, dim: int, rng: np.random.Generator, chunk: int = 65536,
+                        out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``(n, dim)`` float32 random unit vectors, generated in chunks to bound memory
+    (written into ``out``, an ``(n, dim)`` float32 array or view, when given)."""
+    if out is None:
+        out = np.empty((n, dim), np.float32)
+    elif out.shape != (n, dim):
+        raise ValueError(f"out must have shape ({n}, {dim}), got {out.shape}")
     for start in range(0, n, chunk):
         block = rng.standard_normal((min(chunk, n - start), dim), dtype=np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)

@@ -79,9 +79,7 @@ UNKNOWN = Identity(name=None, score=0.0, margin=0.0, observations=0)
 @dataclass
 class _TrackEvidence:
     weighted_sum: np.ndarray                 # (D,) decayed, quality-weighted sum of embeddings
-    weight: float = 0.0                      # decayed sum of weights
     observations: int = 0
-    skipped: int = 0                         # evidence refused for low quality
     identity: Identity = field(default=UNKNOWN)
 
     def mean(self) -> np.ndarray:
@@ -198,12 +196,10 @@ class Identifier:
                 ev = self._tracks[tid] = _TrackEvidence(np.zeros(detections.embedding.shape[1], np.float64))
             quality_score = 1.0 if q is None else float(q[row])
             if not np.isfinite(quality_score) or quality_score < self.min_quality:
-                ev.skipped += 1
                 continue
             w = max(quality_score, self.min_weight)
             emb = detections.embedding[row].astype(np.float64)
-            ev.weighted_sum = self._decay * ev.weighted_sum + w * emb / max(np.linalg.norm(emb), 1e-12)
-            ev.weight = self._decay * ev.weight + w
+            ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)
             ev.observations += 1
             updated.append(tid)
         if updated:

@@ -140,12 +140,16 @@ def identify_photo(image: np.ndarray, detector, embedder, index, *, similarity_t
     dets = detector.detect(image)
     if len(dets) == 0:
         return []
-    emb = embed_rows(embedder, image, dets)
-    m = index.query(emb)
-    ok = (m.person >= 0) & (m.score >= similarity_threshold) & (m.margin >= min_margin)
+    m = index.match(embed_rows(embedder, image, dets), similarity_threshold=similarity_threshold,
+                    min_margin=min_margin)
     return [PhotoFace(tuple(map(float, dets.xyxy[i])), float(dets.confidence[i]),
-                      m.names[i] if ok[i] else None, m.names[i],
+                      m.names[i], _best_name(index, m, i),
                       float(m.score[i]), float(m.margin[i])) for i in range(len(dets))]
+
+
+def _best_name(index, matches, i: int) -> Optional[str]:
+    """The closest enrolled person of query ``i``, named or not."""
+    return index.people[matches.person[i]] if matches.person[i] >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -238,14 +242,11 @@ def evaluate_probes(probe_dir, detector, embedder, index, *, similarity_threshol
         items += [(expected, f) for f in sorted(folder.iterdir()) if f.is_file() and not f.name.startswith(".")]
     results = []
     for expected, path in tqdm(items, desc="probes", unit="photo", disable=not progress):
-        image = read(path)
-        dets = detector.detect(image)
-        if len(dets) == 0:
+        emb = largest_face_embedding(read(path), detector, embedder)
+        if emb is None:
             results.append(ProbeResult(str(path), expected, None, None, 0.0, 0.0))
             continue
-        row = int(np.argmax(np.minimum(dets.width, dets.height)))
-        m = index.query(embed_rows(embedder, image, dets[row]))
-        ok = m.person[0] >= 0 and m.score[0] >= similarity_threshold and m.margin[0] >= min_margin
-        results.append(ProbeResult(str(path), expected, m.names[0] if ok else None, m.names[0],
+        m = index.match(emb[None], similarity_threshold=similarity_threshold, min_margin=min_margin)
+        results.append(ProbeResult(str(path), expected, m.names[0], _best_name(index, m, 0),
                                    float(m.score[0]), float(m.margin[0])))
     return ProbeEvaluation(results, similarity_threshold, min_margin)

@@ -40,6 +40,7 @@ import numpy as np
 
 from models.device import resolve_device
 from models.io import to_bgr
+from tracker.boxes import clip_xyxy
 from tracker.detections import NUM_LANDMARKS, Detections
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,6 @@ class FaceDetector:
         if self.task == "pose" and kpt_shape is not None and int(kpt_shape[0]) != NUM_LANDMARKS:
             logger.warning("%s has %s keypoints, not %d: landmarks are not used",
                            self.path.name, kpt_shape[0], NUM_LANDMARKS)
-        self._kpt_shape = kpt_shape
         self.has_landmarks = self.task == "pose" and (kpt_shape is None or int(kpt_shape[0]) == NUM_LANDMARKS)
         self._predict_args = dict(
             conf=self.confidence_threshold,
@@ -251,9 +251,7 @@ class FaceDetector:
 
 def _make_detections(xyxy, conf, landmarks, width: int, height: int) -> Detections:
     """Clip boxes to the frame, sort by descending score and build ``Detections``."""
-    xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4).copy()
-    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
-    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
+    xyxy = clip_xyxy(np.asarray(xyxy, np.float32).reshape(-1, 4), width, height).astype(np.float32)
     xyxy[:, 2] = np.maximum(xyxy[:, 2], xyxy[:, 0])
     xyxy[:, 3] = np.maximum(xyxy[:, 3], xyxy[:, 1])
     conf = np.asarray(conf, np.float32).reshape(-1)
