@@ -74,10 +74,6 @@ class AppearanceLog:
         self.names_seen: set = set()
         self.appearances = 0
 
-    @property
-    def open_ids(self) -> List[int]:
-        return sorted(self._open)
-
     def update(self, result) -> List[Appearance]:
         """Record one frame.
 

@@ -57,7 +57,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from tracker.boxes import iou_matrix
+from tracker.boxes import clip_xyxy, iou_matrix
 from tracker.detections import Detections
 
 logger = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ class _TrackMemo:
     frame: int
     velocity: np.ndarray                 # (4,) xyxy change per frame of the shown box
     confidence: float
-    track_box: Optional[np.ndarray] = None       # (4,) xyxy of the tracker's state at `frame`
-    track_velocity: Optional[np.ndarray] = None  # (4,) xyxy change per frame of the tracker's box
+    track_box: np.ndarray                # (4,) xyxy of the tracker's state at `frame`
+    track_velocity: np.ndarray           # (4,) xyxy change per frame of the tracker's box
     embedding: Optional[np.ndarray] = None
     embedded_frame: int = -1
     embed_count: int = 0
@@ -264,11 +264,6 @@ class Pipeline:
         self._last_detect_frame = None
         self._warming_up = False
 
-    @property
-    def live_track_ids(self) -> List[int]:
-        """Confirmed tracks shown on the last detection frame."""
-        return list(self._shown)
-
     # -------------------------------------------------------------- per frame
     def process(self, frame: np.ndarray, frame_index: int, timestamp: float = 0.0, *,
                 scene_cut: Optional[bool] = None) -> FrameResult:
@@ -320,16 +315,19 @@ class Pipeline:
 
         # Step 3: embed what is needed (all of it in the baseline or on cuts).
         t0 = time.perf_counter()
-        detections, fresh_rows, quality = self._embed(frame, frame_index, detections, cut)
+        detections, fresh_rows, quality, complete = self._embed(frame, frame_index, detections, cut)
         timings["embed"] = time.perf_counter() - t0
+        # The tracker needs an embedding for every detection or none; the fresh
+        # ones of an incomplete set still feed the identifier and the memos.
+        tracker_input = detections if complete else detections.with_embedding(None)
 
         # Step 4: track (cut mode on shot cuts).
         t0 = time.perf_counter()
         if self._tracker_counts_frames:
             elapsed = 1 if previous is None or frame_index <= previous else frame_index - previous
-            tracks = self.tracker.update(detections, scene_cut=cut, elapsed_frames=elapsed)
+            tracks = self.tracker.update(tracker_input, scene_cut=cut, elapsed_frames=elapsed)
         else:
-            tracks = self.tracker.update(detections, scene_cut=cut)
+            tracks = self.tracker.update(tracker_input, scene_cut=cut)
         lost_ids = [int(i) for i in getattr(self.tracker, "lost_ids", [])]
         ended_ids = [int(i) for i in getattr(self.tracker, "ended_ids", [])]
         timings["track"] = time.perf_counter() - t0
@@ -360,7 +358,7 @@ class Pipeline:
         boxes = []
         for tid in track_ids:
             memo = self._memo[tid]
-            if tracker_boxes and memo.track_box is not None:
+            if tracker_boxes:
                 boxes.append(memo.track_box + memo.track_velocity * (frame_index - memo.frame))
             else:
                 boxes.append(memo.box + memo.velocity * (frame_index - memo.frame))
@@ -370,7 +368,7 @@ class Pipeline:
         n = len(detections)
         fresh = np.zeros(n, bool)
         if self.embedder is None or n == 0:
-            return detections, fresh, None
+            return detections, fresh, None, detections.embedding is not None
         need = np.ones(n, bool)
         reuse_from: Dict[int, int] = {}
         if self.embed_policy == "needed" and not cut and self._shown:
@@ -416,20 +414,20 @@ class Pipeline:
             embedding[rows] = vectors
             fresh[rows] = True
         missing = [r for r in range(n) if not need[r]]
-        if missing:
-            if all(r in reuse_from for r in missing):
-                cached = {r: self._memo[reuse_from[r]].embedding for r in missing}
-                if embedding is None:
-                    embedding = np.zeros((n, len(next(iter(cached.values())))), np.float32)
-                for r, vec in cached.items():
-                    embedding[r] = vec
-            else:
-                # Some detection has neither a fresh nor a borrowed embedding
-                # (capped by max_faces_per_frame): track this frame by motion only.
-                embedding = None
+        # Complete when every detection has a fresh or a borrowed embedding; with
+        # max_faces_per_frame some may have neither, and the tracker then tracks
+        # this frame by motion only (the fresh rows still count as evidence).
+        complete = all(r in reuse_from for r in missing)
+        borrowed = [r for r in missing if r in reuse_from]
+        if borrowed:
+            cached = {r: self._memo[reuse_from[r]].embedding for r in borrowed}
+            if embedding is None:
+                embedding = np.zeros((n, len(next(iter(cached.values())))), np.float32)
+            for r, vec in cached.items():
+                embedding[r] = vec
         if embedding is None:
-            return detections, np.zeros(n, bool), None
-        return detections.with_embedding(embedding), fresh, quality
+            return detections, fresh, None, False
+        return detections.with_embedding(embedding), fresh, quality, complete
 
     def _identity(self, track_id: int):
         if self.identifier is None:
@@ -488,7 +486,7 @@ class Pipeline:
         self._warming_up = any(t.is_tentative() for t in tracks) or any(
             self._memo[t].embed_count < self.settled_observations for t in shown
             if self.embedder is not None)
-        xyxy = _clip(np.asarray(boxes, np.float32).reshape(-1, 4), width, height)
+        xyxy = clip_xyxy(np.asarray(boxes, np.float32).reshape(-1, 4), width, height).astype(np.float32)
         return FrameResult(
             frame_index=frame_index, timestamp=float(timestamp),
             track_ids=np.asarray(shown, np.int64), xyxy=xyxy,
@@ -501,7 +499,7 @@ class Pipeline:
 
     def _predicted_result(self, frame_index, timestamp, width, height, timings) -> FrameResult:
         ids = list(self._shown)
-        xyxy = _clip(self._predict_boxes(ids, frame_index), width, height)
+        xyxy = clip_xyxy(self._predict_boxes(ids, frame_index), width, height).astype(np.float32)
         names, scores = [], []
         for tid in ids:
             name, score = self._identity(tid)
@@ -514,13 +512,6 @@ class Pipeline:
             names=names, scores=np.asarray(scores, np.float32), predicted=np.ones(len(ids), bool),
             detected=False, scene_cut=False, timings=timings,
         )
-
-
-def _clip(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
-    out = xyxy.copy()
-    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
-    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
-    return out
 
 
 # ---------------------------------------------------------------------- run loop

@@ -133,7 +133,7 @@ def test_end_to_end_on_the_hamilton_clip(tmp_path, shared_data, shared_models):
 
     # The enrolled database is reused directly (and an existing one is enrolled incrementally).
     proc = demo("--source", clip, "--gallery", db, "--no-show", "--quiet", "--max-frames", 5, env=env)
-    assert proc.returncode == 0, proc.stderr and "5 frames" in proc.stderr
+    assert proc.returncode == 0 and "5 frames" in proc.stderr, proc.stderr
 
 
 def wait_for(predicate, timeout, what):

@@ -99,16 +99,21 @@ class SpyIdentifier(Identifier):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.evidence = []
+        self.forgotten = []
+
+    def forget(self, track_ids):
+        self.forgotten.extend(int(t) for t in track_ids)
+        return super().forget(track_ids)
 
     def update(self, tracks, detections, quality=None):
         self.evidence.extend(int(t.track_id) for t in tracks)
         return super().update(tracks, detections, quality)
 
 
-def make_pipeline(scene, *, enrolled=(1,), names=("alice",), scene_cut_detector=None, **kw):
+def make_pipeline(scene, *, enrolled=(1,), names=("alice",), scene_cut_detector=None, tracker_kw=None, **kw):
     index = GalleryIndex(list(names), np.stack([unit(s) for s in enrolled]))
     identifier = SpyIdentifier(index, similarity_threshold=0.5, min_margin=0.05, min_observations=2)
-    tracker = SpyTracker(n_init=2, max_age=5)
+    tracker = SpyTracker(**{"n_init": 2, "max_age": 5, **(tracker_kw or {})})
     return Pipeline(FakeDetector(scene), FakeEmbedder(scene), tracker, identifier, scene_cut_detector, **kw)
 
 
@@ -268,15 +273,22 @@ def test_max_faces_per_frame_caps_the_embedder():
     results = drive(p, crowd, 10)
     assert all(r.num_embedded <= 3 for r in results)
     assert results[0].num_detections == 7
+    # The capped embeddings are used, not thrown away: faces get embedded and named.
+    assert sum(r.num_embedded for r in results) >= 7
+    assert any("alice" in r.names for r in results)
 
 
 def test_lost_and_ended_ids_reach_the_result_and_the_identifier_forgets_ended_tracks():
     scene = Scene([(1, 40, 60, 1.0, 0.0, 60, 0, 12)])
-    p = make_pipeline(scene)
+    p = make_pipeline(scene, tracker_kw={"lost_max_age": 10})
     results = drive(p, scene, 40)
     lost = [i for r in results for i in r.lost_ids]
     assert lost, "the track leaving the active set must be reported"
     assert all(len(r) == 0 for r in results[14:])
+    ended = [i for r in results for i in r.ended_ids]
+    assert ended, "the track must end for good once the lost buffer lets it go"
+    assert set(ended) <= set(p.identifier.forgotten)
+    assert all(p.identifier.get(i).observations == 0 for i in ended)
 
 
 @pytest.mark.parametrize("keyword, value", [

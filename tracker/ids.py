@@ -35,11 +35,6 @@ class IdCounter:
 
     __call__ = next_id
 
-    @property
-    def peek(self) -> int:
-        """The id the next call will return."""
-        return self._next
-
     def reset(self) -> None:
         """Start again from ``start``."""
         self._next = self.start
