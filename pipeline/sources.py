@@ -30,6 +30,8 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
+from models.io import read_image
+
 logger = logging.getLogger(__name__)
 
 #: URL schemes opened through OpenCV's FFmpeg backend as live network streams.
@@ -261,9 +263,10 @@ class ImageFolderSource(_PrefetchingSource):
         if not paths:
             raise SourceError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {self.description}")
         self._paths: List[Path] = list(paths)
-        first = cv2.imread(str(self._paths[0]), cv2.IMREAD_COLOR)
-        if first is None:
-            raise SourceError(f"cannot read {self._paths[0]} as an image")
+        try:
+            first = read_image(self._paths[0])
+        except ValueError as exc:
+            raise SourceError(str(exc)) from exc
         self.fps = float(fps)
         self.height, self.width = first.shape[:2]
         self.frame_count = len(self._paths)
@@ -282,9 +285,10 @@ class ImageFolderSource(_PrefetchingSource):
             index = self._index
             self._index += 1
             start = time.perf_counter()
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                logger.warning("skipping %s: not a readable image", path)
+            try:
+                image = read_image(path)   # non-ASCII paths, alpha, 16-bit, grayscale -> BGR uint8
+            except ValueError as exc:
+                logger.warning("skipping %s: %s", path, exc)
                 continue
             return Frame(image, index, index / self.fps, decode_seconds=time.perf_counter() - start)
         return None
