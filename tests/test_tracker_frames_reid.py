@@ -93,12 +93,80 @@ def test_young_track_takes_over_a_confirmed_track_that_missed_it():
     for _ in range(3):
         (old,) = tr.update(_dets([[100, 100, 150, 160]], [EMB[0]]))
     box = [900, 500, 950, 560]
-    # A clear view but beyond max_cosine_distance: no cascade match, and too
-    # soon for step 4b (the old track was matched on the previous update).
+    # A clear view but beyond max_cosine_distance: no cascade match; step 4b
+    # compares it with the confirmed track that missed it this frame.
     tr.update(_dets([box], [_near(EMB[0], 0.6, 2)]))
     tracks = tr.update(_dets([box], [_near(EMB[0], 0.6, 3)]))
     assert [t.track_id for t in tracks] == [old.track_id]
     assert tracks[0].to_xyxy()[0] == pytest.approx(900, abs=5)
+
+
+def test_face_that_jumped_out_of_the_gate_keeps_its_id_on_the_same_frame():
+    # Matched on the previous update, the track misses the face that jumped
+    # across the frame (no motion gate, no IoU); a confident detection within
+    # the re-id distance revives it at once instead of starting a new track.
+    tr = Tracker(n_init=2, max_age=30)
+    for _ in range(3):
+        (old,) = tr.update(_dets([[100, 100, 150, 160]], [EMB[0]]))
+    tracks = tr.update(_dets([[900, 500, 950, 560]], [_near(EMB[0], 0.3, 4)]))
+    assert tracks == [old] and old.time_since_update == 0
+    assert old.to_xyxy()[0] == pytest.approx(900, abs=1)
+
+
+def test_fast_face_keeps_one_tentative_track_until_confirmed():
+    # 60 px per frame with a 50 px box: consecutive boxes do not overlap, and a
+    # one-box track has no velocity yet, so IoU cannot follow it; a confident
+    # detection close in appearance continues the tentative track.
+    for confidence, one_track in ((0.9, True), (0.5, False)):
+        tr = Tracker(n_init=3, reid_min_confidence=0.75)
+        for k in range(3):
+            det = Detections(xyxy=np.asarray([[100 + 60 * k, 100, 150 + 60 * k, 160]], np.float32),
+                             confidence=np.asarray([confidence]), embedding=_near(EMB[0], 0.3, k)[None])
+            tracks = tr.update(det)
+        assert (len(tracks) == 1 and tracks[0].is_confirmed()) is one_track
+        assert (tracks[0].track_id == 1) is one_track
+
+
+def _return_at(tr, old_id, distances, **kw):
+    """The lost face comes back elsewhere with features at these distances from it."""
+    states = []
+    for k, d in enumerate(distances):
+        (track,) = tr.update(_dets([[400 + 2 * k, 200, 450 + 2 * k, 260]], [_at_distance(EMB[0], EMB[3], d)]))
+        states.append((track.track_id, track.is_confirmed(), track.held))
+    return states
+
+
+def test_undecided_new_track_is_held_until_it_is_reidentified():
+    # Half visible, the returning face is 0.55 from its lost track: beyond the
+    # re-id distance, within the hold distance. Held, it is never shown under a
+    # new id; its clear view (0.1) hands it the old id.
+    tr = Tracker(n_init=2, max_age=2, reid_max_cosine_distance=0.45, hold_cosine_distance=0.65)
+    old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+    states = _return_at(tr, old_id, [0.55, 0.55, 0.55, 0.1])
+    assert [confirmed for _, confirmed, _ in states] == [False, False, False, True]
+    assert [held for _, _, held in states[:3]] == [False, True, True]
+    assert states[-1][0] == old_id and tr.revived_ids == [old_id]
+    # Without holding the same faces are shown under a new id first.
+    tr = Tracker(n_init=2, max_age=2, reid_max_cosine_distance=0.45, hold_cosine_distance=0.0)
+    old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+    states = _return_at(tr, old_id, [0.55, 0.55, 0.55, 0.1])
+    assert states[1][1] and states[1][0] != old_id
+
+
+def test_held_track_is_shown_as_new_after_hold_max_hits():
+    tr = Tracker(n_init=2, max_age=2, hold_cosine_distance=0.65, hold_max_hits=4)
+    old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+    states = _return_at(tr, old_id, [0.55] * 5)
+    assert [confirmed for _, confirmed, _ in states] == [False, False, False, True, True]
+    assert states[-1][0] != old_id and not states[-1][2]
+    assert [t.track_id for t in tr.lost_tracks] == [old_id]
+
+
+def test_face_far_from_every_lost_track_is_not_held():
+    tr = Tracker(n_init=2, max_age=2, hold_cosine_distance=0.65)
+    _lose(tr, [100, 100, 150, 160], EMB[0])
+    states = _return_at(tr, None, [0.9, 0.9])
+    assert states[1][1] and not states[1][2]
 
 
 def test_embeddings_of_overlapping_detections_are_not_stored():
@@ -107,9 +175,10 @@ def test_embeddings_of_overlapping_detections_are_not_stored():
     t1, t2 = tr.update(_dets([a, b], EMB[:2]))
     tr.update(_dets([a, b], EMB[:2]))
     tr.update(_dets([a, [300, 100, 360, 160]], EMB[:2]))
-    # Only the starting embedding and the one after the faces separated are stored.
+    # Only the starting embedding and the one after the faces separated are
+    # stored (b jumped away, and is re-identified by its clear view).
     assert tr.metric.samples[t1.track_id].count == 2
-    assert tr.metric.samples[t2.track_id].count == 1
+    assert tr.metric.samples[t2.track_id].count == 2
     stored_all = Tracker(n_init=1, occlusion_iou=1.0)
     u1, _ = stored_all.update(_dets([a, b], EMB[:2]))
     stored_all.update(_dets([a, b], EMB[:2]))
@@ -126,7 +195,9 @@ def test_appearance_veto_rejects_an_iou_match_of_another_face():
 
 
 @pytest.mark.parametrize("name, value", [("occlusion_iou", 0), ("occlusion_iou", 1.5), ("appearance_veto", 1),
-                                         ("reid_window", -1), ("reid_window", 2.0)])
+                                         ("reid_window", -1), ("reid_window", 2.0),
+                                         ("hold_cosine_distance", -0.1), ("hold_cosine_distance", 3),
+                                         ("hold_max_hits", 0)])
 def test_new_keywords_are_validated(name, value):
     with pytest.raises(ValueError, match=name):
         Tracker(**{name: value})

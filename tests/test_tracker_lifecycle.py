@@ -121,8 +121,9 @@ def test_iou_stage_matches_tentative_tracks_without_appearance():
 
 def test_iou_stage_respects_max_iou_distance():
     tr = Tracker(n_init=3, max_iou_distance=0.3)
-    tr.update(_dets([[0, 0, 100, 100]]))
-    tracks = tr.update(_dets([[30, 0, 130, 100]]))  # IoU 0.54 -> cost 0.46 > 0.3
+    tr.update(_dets([[0, 0, 100, 100]], emb_rows=[0]))
+    # IoU 0.54 -> cost 0.46 > 0.3; another face, so appearance cannot link them either
+    tracks = tr.update(_dets([[30, 0, 130, 100]], emb_rows=[1]))
     assert len(tracks) == 1 and tracks[0].track_id == 2 and tr.ended_ids == [1]
 
 
@@ -253,7 +254,8 @@ def test_track_repr_and_boxes():
 
 @pytest.mark.parametrize("only_position, same_track", [(False, False), (True, True)])
 def test_gating_only_position_ignores_size_changes(only_position, same_track):
-    tr = Tracker(n_init=1, gating_only_position=only_position)
+    # reid_min_confidence 1: no appearance-only re-identification, the gate decides.
+    tr = Tracker(n_init=1, gating_only_position=only_position, reid_min_confidence=1.0)
     for _ in range(5):
         tr.update(_dets([BOX]))
     # Same centre, twice the size (IoU 0.25, so the IoU stage cannot match it either).

@@ -67,6 +67,10 @@ class Track:
         ``det_index`` of the detection matched this frame, else ``None``.
     revived : bool
         True on the frame the track came back from the lost buffer.
+    held : bool
+        True while the tracker keeps the track tentative after ``n_init``
+        hits because it may still be a lost track (see the tracker's
+        ``hold_cosine_distance``).
     motion_stale : bool
         True after a scene cut until the track is matched again: its Kalman
         state describes the previous shot, so it is matched by appearance
@@ -98,6 +102,7 @@ class Track:
         self.det_index = None if det_index is None else int(det_index)
         self.confidence = None if confidence is None else float(confidence)
         self.revived = False
+        self.held = False
         self.motion_stale = False
         self.pending_features: List[np.ndarray] = []
         if feature is not None:

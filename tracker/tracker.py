@@ -13,7 +13,10 @@ Per update (:meth:`Tracker.update`), ``elapsed_frames`` after the previous one
    update against the detections left over, up to ``max_iou_distance``.
    Embeddings of detections overlapping another detection by more than
    ``occlusion_iou`` are used for matching but not stored as a track's
-   appearance (the crop blends two faces).
+   appearance (the crop blends two faces). A tentative track still unmatched
+   then takes a confident detection by appearance alone at
+   ``reid_max_cosine_distance`` (a face moving more than about half its width
+   per frame overlaps its one-box track too little for IoU).
 4. Re-identification by appearance alone (``reid_max_cosine_distance``,
    stricter): (a) every confirmed track younger than ``reid_window`` frames
    that was matched this frame is compared, with all its features, with the
@@ -21,8 +24,12 @@ Per update (:meth:`Tracker.update`), ``elapsed_frames`` after the previous one
    hands it the old id (a re-entering face whose first detections were too
    poor to re-identify, e.g. half in the frame, no longer keeps a new id);
    (b) detections still unmatched against the lost-track buffer and against
-   confirmed tracks missing for more than one update. A match revives the old
-   id with its Kalman state restarted from the new box.
+   confirmed tracks not matched this frame (a face that jumped out of its
+   motion gate). A match revives the old id with its Kalman state restarted
+   from the new box. (c) A track confirmed this update and not given an old
+   id, whose identity is still undecided (``hold_cosine_distance``), is held
+   tentative, so it is not shown under a new id for the few frames until a
+   clearer view re-identifies it.
 5. Start a tentative track for every detection still unmatched.
 6. Tentative tracks missed once are deleted; confirmed tracks missed more
    than ``max_age`` frames move to the lost buffer, which is bounded in count
@@ -129,6 +136,18 @@ class Tracker:
         a cut), in ``[0, 1]``: a face half out of the frame or occluded scores
         lower and its embedding can be closer to someone else than to itself.
         They still match by motion and start tracks.
+    hold_cosine_distance : float
+        A track reaching ``n_init`` hits whose confident features come within
+        this cosine distance of a lost or missing track (closer ones were
+        already merged at ``reid_max_cosine_distance``), or that has no
+        confident feature yet, stays tentative (``track.held``) until it is
+        re-identified, moves out of range or reaches ``hold_max_hits``; in
+        ``[0, 2]``, 0 disables holding (so does ``reid_window=0``: only
+        step 4a can hand a held track an old id). A face re-entering half-visible is
+        0.5-0.75 from its old track until a clear view arrives; shown under a
+        new id meanwhile, it cost two ID switches per re-entry.
+    hold_max_hits : int
+        Hits after which a held track is confirmed as a new face, ``>= 1``.
     std_weight_position, std_weight_velocity : float
         Kalman noise as fractions of the box height (see
         :class:`~tracker.kalman_filter.KalmanFilter`); ignored when
@@ -201,6 +220,8 @@ class Tracker:
         appearance_veto: bool = False,
         reid_window: int = 30,
         reid_min_confidence: float = 0.0,
+        hold_cosine_distance: float = 0.65,
+        hold_max_hits: int = 15,
         std_weight_position: float = 1.0 / 20,
         std_weight_velocity: float = 1.0 / 160,
         kalman_filter: Optional[KalmanFilter] = None,
@@ -226,6 +247,8 @@ class Tracker:
         self.appearance_veto = bool(appearance_veto)
         self.reid_window = _check_int("reid_window", reid_window, 0)
         self.reid_min_confidence = _check_number("reid_min_confidence", reid_min_confidence, 0, 1)
+        self.hold_cosine_distance = _check_number("hold_cosine_distance", hold_cosine_distance, 0, 2)
+        self.hold_max_hits = _check_int("hold_max_hits", hold_max_hits, 1)
         if kalman_filter is None:
             try:
                 kalman_filter = KalmanFilter(std_weight_position, std_weight_velocity)
@@ -323,6 +346,7 @@ class Tracker:
             for track in self.tracks:
                 track.motion_stale = True
 
+        tentative_before = {id(t) for t in self.tracks if t.is_tentative()}
         # Steps 2-3: cascade by appearance + motion, then IoU.
         matches, unmatched_tracks, unmatched_dets = self._associate(detections, features, step)
         occluded = self._occluded(detections)
@@ -347,6 +371,7 @@ class Tracker:
             self._merge_young(
                 [t for t in self.tracks if t.is_confirmed() and t.time_since_update == 0 and t.age <= self.reid_window]
             )
+        self._hold_undecided([t for t in self.tracks if id(t) in tentative_before and t.is_confirmed() and not t.revived])
         unmatched_dets = self._reidentify(detections, measurements, features, unmatched_dets, step)
 
         # Step 5: new tentative tracks.
@@ -464,7 +489,25 @@ class Tracker:
         matches_b, _, unmatched_dets = min_cost_matching(
             self._iou_cost(features), self.max_iou_distance, tracks, detections, candidates, unmatched_dets
         )
-        matches = matches_a + matches_b
+        # Step 3b: a tentative track IoU could not follow (a face moving more
+        # than about half its width per frame: its single-box Kalman state has
+        # no velocity yet) takes a confident detection by appearance alone, at
+        # the strict re-id distance.
+        matched_b = {k for k, _ in matches_b}
+        tentative = [i for i in candidates if tracks[i].is_tentative() and i not in matched_b]
+        confident = [d for d in unmatched_dets if detections.confidence[d] >= self.reid_min_confidence]
+        matches_c = []
+        if tentative and confident:
+            matches_c, _, left = min_cost_matching(
+                self._appearance_cost(features, gate=False),
+                self.reid_max_cosine_distance,
+                tracks,
+                detections,
+                tentative,
+                confident,
+            )
+            unmatched_dets = [d for d in unmatched_dets if d not in confident] + left
+        matches = matches_a + matches_b + matches_c
         matched = {k for k, _ in matches}
         unmatched_tracks = [i for i in range(len(tracks)) if i not in matched]
         return matches, unmatched_tracks, unmatched_dets
@@ -522,6 +565,40 @@ class Tracker:
         if gone:
             self.tracks = [t for t in self.tracks if id(t) not in gone]
 
+    def _hold_undecided(self, confirmed: List[Track]) -> None:
+        """Keep a track that reached ``n_init`` this update tentative while it may still be a lost one.
+
+        ``confirmed`` are the tracks confirmed this update and not handed an
+        old id by :meth:`_merge_young`. Such a track is *undecided* when a lost
+        or missing track exists and either none of its detections was
+        confident enough to compare (``reid_min_confidence``) or its nearest
+        feature is within ``hold_cosine_distance`` of one (but not within
+        ``reid_max_cosine_distance``, or it would have been merged). An
+        undecided track goes back to tentative (``held``): it is not shown,
+        and the next update that matches it confirms and checks it again, so
+        the clearer view that re-identifies it arrives before a new id was
+        ever shown. After ``hold_max_hits`` hits it is confirmed as a new face.
+        """
+        if self.hold_cosine_distance <= 0 or not self.reid_window or not confirmed:
+            return  # without young-track re-identification a held track could never take an old id
+        just = {id(t) for t in confirmed}
+        candidates = list(self._lost.values()) + [
+            t for t in self.tracks if t.is_confirmed() and t.time_since_update > 0 and id(t) not in just
+        ]
+        targets = [t.track_id for t in candidates if self.metric.has_samples(t.track_id)]
+        for track in confirmed:
+            undecided = False
+            if targets and track.hits < self.hold_max_hits:
+                features = self._young_features.get(track.track_id, []) + self._confident(track)
+                if not features:
+                    undecided = True
+                else:
+                    nearest = float(self.metric.distance(np.stack(features), targets).min())
+                    undecided = nearest <= self.hold_cosine_distance
+            track.held = undecided
+            if undecided:
+                track.state = TrackState.TENTATIVE
+
     def _confident(self, track: Track) -> List[np.ndarray]:
         """The track's pending features if its detection is confident enough for re-id."""
         confidence = track.confidence if track.confidence is not None else 1.0
@@ -539,7 +616,7 @@ class Tracker:
                 detections, measurements, features, [d for d in unmatched_dets if d not in weak], step
             )
         candidates = list(self._lost.values()) + [
-            t for t in self.tracks if t.is_confirmed() and t.time_since_update > step
+            t for t in self.tracks if t.is_confirmed() and t.time_since_update > 0
         ]
         if not candidates:
             return unmatched_dets
