@@ -116,7 +116,8 @@ def cmd_report(args) -> int:
     from . import report
 
     path = report.build_report(args.out, shared=args.shared, frames=args.frames, seed=args.seed,
-                               quick=args.quick, reuse=args.reuse, config_path=args.config)
+                               quick=args.quick, reuse=args.reuse, config_path=args.config,
+                               validation_seeds=args.validation_seeds)
     print(f"wrote {path}")
     return 0
 
@@ -203,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke run, not for the README)")
     s.add_argument("--reuse", action="store_true", help="reuse results already in --out")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
+    s.add_argument("--validation-seeds", type=int, nargs="*", default=[],
+                   help="more simulator seeds scored for accuracy only (pipeline and baseline, CPU)")
     s.set_defaults(func=cmd_report)
     return p
 

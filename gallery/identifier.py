@@ -164,6 +164,10 @@ class Identifier:
         tracks : sequence of Track
             The tracker's output for this frame (objects with ``track_id``,
             ``is_confirmed()``, ``time_since_update`` and ``det_index``).
+            Confirmed tracks matched this frame get evidence, and so do held
+            ones (``track.held``: confirmed by their hits, kept hidden while
+            they may still be a lost track), so that the pipeline can give a
+            held track the id of the lost track the gallery names alike.
         detections : Detections
             The frame's detections with ``embedding`` ``(N, D)``; a track's
             ``det_index`` selects its row.
@@ -181,7 +185,8 @@ class Identifier:
 
         updated: list[int] = []
         for track in tracks:
-            if not track.is_confirmed() or track.time_since_update != 0 or track.det_index is None:
+            confirmed = track.is_confirmed() or getattr(track, "held", False)  # held: confirmed but not shown yet
+            if not confirmed or track.time_since_update != 0 or track.det_index is None:
                 continue
             row = rows_of.get(int(track.det_index))
             if row is None:

@@ -17,7 +17,8 @@ Scheduling (keywords of :class:`Pipeline`)
   shot cut); while a track is young (tentative, or embedded fewer than
   ``settled_observations`` times) it runs every ``warmup_detect_interval``
   frames instead, so new faces are confirmed and named as fast as in the
-  every-frame mode. In between, the tracker is **not** updated (so a track is never
+  every-frame mode; so it does while a shown face moves faster than
+  ``fast_motion_fraction`` of its width per interval. In between, the tracker is **not** updated (so a track is never
   penalised for a frame nobody looked at). On a detection frame a track
   matched on it is shown with its detection's box (the Kalman box lags
   behind faces sliding in at the frame edge); in between, the boxes shown are
@@ -186,6 +187,14 @@ class Pipeline:
         needed to reuse the track's embedding, in ``(0, 1]``.
     max_faces_per_frame : int
         Most faces embedded on one frame (0 = no limit).
+    fast_motion_fraction : float
+        Detect at ``warmup_detect_interval`` while a shown face moves more than
+        this fraction of its width per ``detect_interval`` frames (the boxes
+        extrapolated in between would leave it); 0 disables, ``>= 0``.
+    reidentify_by_name : bool
+        Hand a held track (see ``tracker.Tracker``'s ``hold_cosine_distance``)
+        the id of the one lost or missing track the gallery gives the same
+        name (needs a tracker with ``reidentify_as`` and an identifier).
     """
 
     def __init__(
@@ -204,6 +213,8 @@ class Pipeline:
         settled_observations: int = 3,
         reuse_iou_threshold: float = 0.5,
         max_faces_per_frame: int = 0,
+        fast_motion_fraction: float = 0.0,
+        reidentify_by_name: bool = True,
     ) -> None:
         if detector is None or not hasattr(detector, "detect"):
             raise ValueError("detector must have a detect(frame) method")
@@ -225,6 +236,11 @@ class Pipeline:
             raise ValueError(f"reuse_iou_threshold must be in (0, 1], got {reuse_iou_threshold!r}")
         if int(max_faces_per_frame) != max_faces_per_frame or int(max_faces_per_frame) < 0:
             raise ValueError(f"max_faces_per_frame must be an integer >= 0, got {max_faces_per_frame!r}")
+        if (isinstance(fast_motion_fraction, bool) or not isinstance(fast_motion_fraction, (int, float, np.number))
+                or not float(fast_motion_fraction) >= 0.0):
+            raise ValueError(f"fast_motion_fraction must be a number >= 0, got {fast_motion_fraction!r}")
+        if not isinstance(reidentify_by_name, (bool, np.bool_)):
+            raise ValueError(f"reidentify_by_name must be a bool, got {reidentify_by_name!r}")
         self.detector = detector
         self.embedder = embedder
         self.tracker = tracker
@@ -238,6 +254,8 @@ class Pipeline:
         self.settled_observations = int(settled_observations)
         self.reuse_iou_threshold = float(reuse_iou_threshold)
         self.max_faces_per_frame = int(max_faces_per_frame)
+        self.fast_motion_fraction = float(fast_motion_fraction)
+        self.reidentify_by_name = bool(reidentify_by_name)
         # A tracker whose update() takes elapsed_frames (tracker.Tracker) is told how
         # many frames passed since its last update, so its motion model and ages
         # count frames while the detector runs every k-th frame.
@@ -340,6 +358,9 @@ class Pipeline:
                 evidence = [t for t in tracks if t.det_index is not None and int(t.det_index) in fresh_det]
                 if evidence:
                     self.identifier.update(evidence, detections, quality)
+            if self.reidentify_by_name and self._reidentify_by_name(tracks):
+                tracks = list(self.tracker.tracks)
+                ended_ids = [int(i) for i in getattr(self.tracker, "ended_ids", [])]
             if ended_ids:
                 self.identifier.forget(ended_ids)
         timings["identify"] = time.perf_counter() - t0
@@ -429,6 +450,47 @@ class Pipeline:
             return detections, fresh, None, False
         return detections.with_embedding(embedding), fresh, quality, complete
 
+    def _moving_fast(self, shown: Sequence[int]) -> bool:
+        """Some shown face moves more than ``fast_motion_fraction`` of its width per detection interval."""
+        if self.fast_motion_fraction <= 0 or self.detect_interval == 1:
+            return False
+        for tid in shown:
+            memo = self._memo[tid]
+            width = float(memo.box[2] - memo.box[0])
+            step = float(np.abs(memo.velocity[[0, 2]]).max()) * self.detect_interval
+            if step > self.fast_motion_fraction * max(width, 1.0):
+                return True
+        return False
+
+    def _reidentify_by_name(self, tracks) -> bool:
+        """Give each held track the gallery names like exactly one lost or missing track that track's id.
+
+        A held track (``track.held``: it reached ``n_init`` but may still be
+        a lost track, see ``tracker.Tracker``) is never shown; the identifier
+        gathers its evidence like a confirmed track's. Another photo of a
+        person can stay beyond the tracker's re-id distance from their old
+        track even in a clear view; the gallery, with its several photos per
+        person, still knows them. Returns whether any track was handed an id.
+        """
+        held = [t for t in tracks if getattr(t, "held", False) and t.time_since_update == 0]
+        if not held or not hasattr(self.tracker, "reidentify_as"):
+            return False
+        others = list(getattr(self.tracker, "lost_tracks", [])) + [
+            t for t in tracks if t.is_confirmed() and t.time_since_update > 0]
+        by_name = {}
+        for t in others:
+            name = self.identifier.get(int(t.track_id)).name
+            if name is not None:
+                by_name.setdefault(name, []).append(int(t.track_id))
+        merged = False
+        for t in held:
+            name = self.identifier.get(int(t.track_id)).name
+            olds = by_name.get(name, []) if name is not None else []
+            if len(olds) == 1 and self.tracker.reidentify_as(int(t.track_id), olds[0]):
+                by_name.pop(name)
+                merged = True
+        return merged
+
     def _identity(self, track_id: int):
         if self.identifier is None:
             return None, float("nan")
@@ -483,9 +545,10 @@ class Pipeline:
             if tid not in alive:
                 del self._memo[tid]
         self._shown = shown
-        self._warming_up = any(t.is_tentative() for t in tracks) or any(
-            self._memo[t].embed_count < self.settled_observations for t in shown
-            if self.embedder is not None)
+        self._warming_up = (
+            any(t.is_tentative() for t in tracks)
+            or any(self._memo[t].embed_count < self.settled_observations for t in shown if self.embedder is not None)
+            or self._moving_fast(shown))
         xyxy = clip_xyxy(np.asarray(boxes, np.float32).reshape(-1, 4), width, height).astype(np.float32)
         return FrameResult(
             frame_index=frame_index, timestamp=float(timestamp),

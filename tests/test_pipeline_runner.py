@@ -295,7 +295,8 @@ def test_lost_and_ended_ids_reach_the_result_and_the_identifier_forgets_ended_tr
     ("detect_interval", 0), ("detect_interval", 1.5), ("embed_policy", "some"),
     ("warmup_detect_interval", 0), ("warmup_detect_interval", 2),
     ("embed_refresh_interval", 0), ("settled_observations", 0), ("reuse_iou_threshold", 0.0),
-    ("reuse_iou_threshold", 1.5), ("max_faces_per_frame", -1),
+    ("reuse_iou_threshold", 1.5), ("max_faces_per_frame", -1), ("fast_motion_fraction", -0.1),
+    ("fast_motion_fraction", "fast"), ("reidentify_by_name", 1),
 ])
 def test_bad_keywords_raise_value_error_naming_the_parameter(keyword, value):
     with pytest.raises(ValueError, match=keyword):
@@ -471,3 +472,66 @@ def test_a_matched_track_is_drawn_with_its_detections_box_not_the_lagging_kalman
     # Frames without detection extrapolate the drawn boxes.
     between = [r for r in results if not r.detected and len(r)]
     assert between and all(r.predicted.all() for r in between)
+
+
+def test_fast_faces_are_detected_at_the_warmup_interval():
+    # 12 px per frame with a 40 px box: 48 px per interval of 4 frames, more
+    # than 3/4 of the width, so the boxes extrapolated in between would leave
+    # the face; a slow face (ONE_PERSON: 8 px per interval, 60 px box) keeps
+    # the interval.
+    fast = Scene([(1, 0, 60, 12.0, 0.0, 40, 0, 1000)])
+    for fraction, every_frame in ((0.75, True), (0.0, False)):
+        p = make_pipeline(fast, detect_interval=4, warmup_detect_interval=1, embed_policy="needed",
+                          fast_motion_fraction=fraction)
+        drive(p, fast, 20)
+        gaps = {b - a for a, b in zip(p.detector.calls[6:], p.detector.calls[7:])}
+        assert gaps == ({1} if every_frame else {4})
+    p = make_pipeline(ONE_PERSON, detect_interval=4, embed_policy="needed", fast_motion_fraction=0.75)
+    drive(p, ONE_PERSON, 30)
+    assert {b - a for a, b in zip(p.detector.calls[6:], p.detector.calls[7:])} == {4}
+
+
+class LookEmbedder(FakeEmbedder):
+    """Each person's face is a given unit vector (plus a little noise)."""
+
+    def __init__(self, scene, looks, noise=0.005):
+        super().__init__(scene, noise)
+        self.looks = looks
+
+    def embed(self, frame, detections):
+        boxes, who = self.scene.boxes(frame_time(frame))
+        out = []
+        for box in detections.xyxy:
+            v = self.looks[who[int(np.argmin(np.abs(boxes - box).sum(axis=1)))]]
+            v = v + self.noise * self.rng.normal(size=DIM).astype(np.float32)
+            out.append(v / np.linalg.norm(v))
+        return np.asarray(out, np.float32).reshape(-1, DIM)
+
+
+def test_a_held_track_the_gallery_names_like_a_lost_track_takes_its_id():
+    # Alice leaves, and comes back in a new shot looking different (another
+    # photo): 0.55 from her old track, beyond the tracker's re-id distance
+    # (0.45) but within its hold distance (0.65), so the new track is held.
+    # The gallery (between both looks) names it alice like the lost track:
+    # it continues under alice's old id, and no other id is ever shown.
+    look1 = unit(1)
+    other = unit(7) - (unit(7) @ look1) * look1
+    look2 = 0.45 * look1 + np.sqrt(1 - 0.45 ** 2) * other / np.linalg.norm(other)
+    template = (look1 + look2) / np.linalg.norm(look1 + look2)
+    scene = Scene([(1, 40, 60, 0.0, 0.0, 60, 0, 10), (2, 200, 100, 0.0, 0.0, 60, 25, 1000)])
+    for by_name in (True, False):
+        index = GalleryIndex(["alice"], template[None].astype(np.float32))
+        identifier = SpyIdentifier(index, similarity_threshold=0.5, min_margin=0.05, min_observations=2)
+        tracker = SpyTracker(n_init=2, max_age=5, reid_max_cosine_distance=0.45, hold_cosine_distance=0.65,
+                             hold_max_hits=8)
+        p = Pipeline(FakeDetector(scene), LookEmbedder(scene, {1: look1, 2: look2.astype(np.float32)}), tracker,
+                     identifier, reidentify_by_name=by_name)
+        results = drive(p, scene, 50)
+        first_id = {int(i) for r in results[:11] for i in r.track_ids}
+        later = [(int(i), n) for r in results[25:] for i, n in zip(r.track_ids, r.names)]
+        assert len(first_id) == 1 and later
+        if by_name:
+            assert {i for i, _ in later} == first_id and {n for _, n in later} == {"alice"}
+            assert set(p.identifier.forgotten) - first_id  # the held id ended, its evidence dropped
+        else:
+            assert not ({i for i, _ in later} & first_id)   # shown under a new id after hold_max_hits

@@ -245,3 +245,38 @@ def test_low_confidence_detections_do_not_revive_lost_ids():
 def test_reid_min_confidence_is_validated():
     with pytest.raises(ValueError, match="reid_min_confidence"):
         Tracker(reid_min_confidence=1.5)
+
+
+def _held_return(**kw):
+    """A lost track (EMB[0]) and a held track of its face 0.55 away, matched on the last update."""
+    tr = Tracker(n_init=2, max_age=2, hold_cosine_distance=0.65, hold_max_hits=10, **kw)
+    old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+    states = _return_at(tr, old_id, [0.55, 0.55])
+    (held,) = tr.tracks
+    assert held.held and held.is_tentative() and states[-1][0] == held.track_id
+    return tr, old_id, held
+
+
+def test_reidentify_as_hands_a_held_track_the_lost_id():
+    tr, old_id, held = _held_return()
+    young_id = held.track_id
+    assert tr.reidentify_as(young_id, old_id)
+    assert held.track_id == old_id and held.is_confirmed() and not held.held and held.revived
+    assert tr.lost_tracks == [] and tr.revived_ids == [old_id] and young_id in tr.ended_ids
+    # Its features now belong to the old id, which a later clear view matches in the cascade.
+    (track,) = tr.update(_dets([[404, 200, 454, 260]], [_at_distance(EMB[0], EMB[3], 0.55)]))
+    assert track is held and track.track_id == old_id and track.time_since_update == 0
+
+
+def test_reidentify_as_refuses_anything_but_a_held_track_and_a_lost_or_missing_one():
+    tr, old_id, held = _held_return()
+    assert not tr.reidentify_as(held.track_id, 999)            # no such track
+    assert not tr.reidentify_as(old_id, held.track_id)         # the lost track is not held
+    assert not tr.reidentify_as(held.track_id, held.track_id)  # not lost or missing
+    assert held.held and [t.track_id for t in tr.lost_tracks] == [old_id]
+    # A confirmed (shown) track is never renamed.
+    tr = Tracker(n_init=2, max_age=2, hold_cosine_distance=0.0)
+    old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
+    _return_at(tr, old_id, [0.55, 0.55])
+    (shown,) = tr.tracks
+    assert shown.is_confirmed() and not tr.reidentify_as(shown.track_id, old_id)

@@ -539,31 +539,67 @@ class Tracker:
         cost = np.stack([self.metric.distance(np.stack(feats[id(t)]), targets).min(axis=1) for t in young])
         cost[~np.isfinite(cost) | (cost > self.reid_max_cosine_distance)] = INFTY_COST
         rows, cols = linear_sum_assignment(cost)
-        gone = set()
         for r, c in zip(rows, cols):
-            if cost[r, c] >= INFTY_COST:
-                continue
-            track, old = young[r], candidates[c]
-            self._young_features.pop(track.track_id, None)
-            self.ended_ids.append(track.track_id)
-            if old.is_lost():
-                del self._lost[old.track_id]
-                self._lost_since.pop(old.track_id, None)
-            else:
-                gone.add(id(old))
-            old.state = TrackState.DELETED  # `track` goes on under the old id
-            logger.debug("young track %d is track %d", track.track_id, old.track_id)
-            track.track_id = old.track_id
-            track.state = TrackState.CONFIRMED
-            track.age = old.age
-            track.hits = old.hits + track.hits
-            track.revived = True
-            self.revived_ids.append(track.track_id)
-            # Queue its features under the old id; the young id's samples
-            # are dropped by the metric since that id is no longer active.
-            track.pending_features = list(feats[id(track)]) or list(track.pending_features)
-        if gone:
-            self.tracks = [t for t in self.tracks if id(t) not in gone]
+            if cost[r, c] < INFTY_COST:
+                self._continue_as(young[r], candidates[c], feats[id(young[r])])
+
+    def _continue_as(self, track: Track, old: Track, features: List[np.ndarray]) -> None:
+        """``track`` goes on under ``old``'s id; ``old`` (lost or missing) is gone."""
+        self._young_features.pop(track.track_id, None)
+        self.ended_ids.append(track.track_id)
+        if old.is_lost():
+            del self._lost[old.track_id]
+            self._lost_since.pop(old.track_id, None)
+        else:
+            self.tracks = [t for t in self.tracks if t is not old]
+        old.state = TrackState.DELETED
+        logger.debug("young track %d is track %d", track.track_id, old.track_id)
+        track.track_id = old.track_id
+        track.state = TrackState.CONFIRMED
+        track.held = False
+        track.age = old.age
+        track.hits = old.hits + track.hits
+        track.revived = True
+        self.revived_ids.append(track.track_id)
+        # Queue its features under the old id; the young id's samples are
+        # dropped by the metric since that id is no longer active.
+        track.pending_features = list(features) or list(track.pending_features)
+
+    def reidentify_as(self, track_id: int, old_id: int) -> bool:
+        """Hand a held track the id of a lost or missing track on outside evidence.
+
+        The pipeline calls it when the gallery names a held track (see
+        ``hold_cosine_distance``; never shown yet) after the same person as a
+        lost track, or a confirmed one not matched on the last update: another
+        photo of someone can stay beyond ``reid_max_cosine_distance`` of their
+        old track even in a clear view, while the gallery, with several photos
+        per person, still knows them. Call it right after :meth:`update`; it
+        updates ``revived_ids`` and ``ended_ids`` of that update.
+
+        Returns
+        -------
+        bool
+            False (and nothing changes) unless ``track_id`` is a held track
+            matched on the last update and ``old_id`` a lost track or a
+            confirmed one not matched on it.
+        """
+        track = next((t for t in self.tracks if t.track_id == track_id), None)
+        if track is None or not track.held or not track.is_tentative() or track.time_since_update != 0:
+            return False
+        old = self._lost.get(old_id) or next(
+            (t for t in self.tracks if t.track_id == old_id and t.is_confirmed() and t.time_since_update > 0), None
+        )
+        if old is None:
+            return False
+        # This update's features were already handed to the metric under the
+        # held id; keep the young ones for the old id.
+        features = self._young_features.get(track.track_id, [])
+        self._continue_as(track, old, [])
+        if features:
+            targets = np.full(len(features), track.track_id)
+            active = [t.track_id for t in self.tracks] + list(self._lost)
+            self.metric.partial_fit(np.stack(features), targets, active)
+        return True
 
     def _hold_undecided(self, confirmed: List[Track]) -> None:
         """Keep a track that reached ``n_init`` this update tentative while it may still be a lost one.
