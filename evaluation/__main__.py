@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--embedder", type=Path, default=shared / "models" / "edgeface_xs.onnx")
     s.add_argument("--faces", type=int, nargs="+", default=[1, 5, 20, 50])
     s.add_argument("--gallery-sizes", type=int, nargs="+", default=[10, 10_000, 1_000_000])
-    s.add_argument("--frames", type=int, default=60)
+    s.add_argument("--frames", type=int, default=150)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--config", type=Path, default=None)
     s.set_defaults(func=cmd_scaling)

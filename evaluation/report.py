@@ -135,7 +135,7 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
     # 4. scaling
     faces = (1, 5) if quick else (1, 5, 20, 50)
     sizes = (10, 10_000) if quick else (10, 10_000, 1_000_000)
-    scale_frames = 20 if quick else 60
+    scale_frames = 20 if quick else 150
     scaling = _cached(out / "scaling.json", reuse, lambda: bench.run_scaling(
         photos=photos, gallery=gallery, detector=detector, embedder=embedder, faces=faces, gallery_sizes=sizes,
         frames=scale_frames, work_dir=out / "scaling", config_path=config_path))

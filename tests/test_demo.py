@@ -131,6 +131,17 @@ def test_end_to_end_on_the_hamilton_clip(tmp_path, shared_data, shared_models):
     lin = [a for a in apps if a["name"] == "lin_manuel_miranda" and a["first_frame"] >= 82]
     assert lin and sum(a["frames_seen"] for a in lin) >= 100, apps
 
+    # Scored against the hand labels of 11 frames (evaluation/labels): no wrong
+    # name, Lin and Obama named on their labelled frames after the first.
+    from evaluation import gt as gtio, metrics
+
+    labels = gtio.read_sparse_labels(REPO / "evaluation" / "labels"
+                                     / "short_hamilton_clip.csv", gallery_dir=shared_data / "gallery")
+    score = metrics.score(labels, gtio.attach_names(gtio.read_mot(tracks), names_file=names))
+    naming = score["naming"]
+    assert naming["wrong_name"] == 0 and naming["named_non_enrolled"] == 0, naming
+    assert naming["correct"] >= 7 and naming["matched_boxes"] >= 19, naming
+
     # The enrolled database is reused directly (and an existing one is enrolled incrementally).
     proc = demo("--source", clip, "--gallery", db, "--no-show", "--quiet", "--max-frames", 5, env=env)
     assert proc.returncode == 0 and "5 frames" in proc.stderr, proc.stderr

@@ -12,7 +12,7 @@ from evaluation import gt as gtio
 from evaluation import metrics
 from evaluation.baseline import NaiveBaseline
 from evaluation.bench import PeakRSS, format_bench, random_gallery
-from evaluation.report import targets
+from evaluation.report import targets, validation_table
 from evaluation.synth import people_from_folders
 from tracker.detections import Detections
 
@@ -130,3 +130,23 @@ def test_format_bench_and_targets():
     assert rows["IDF1"] and not rows["ID switches per 1000 gt boxes"]
     assert rows["wrong names, % of named boxes"] and rows["speed, pipeline / naive baseline (wall-clock FPS)"]
     assert not rows["speed, pipeline / naive baseline (CPU time per frame)"]   # absent -> not met
+
+
+def _accuracy(gt, switches, wrong, non_enrolled, named, after):
+    return {"gt_boxes": gt, "idf1": 0.97, "id_switches": switches, "id_switches_per_1000_gt": 1000 * switches / gt,
+            "naming_wrong_name": wrong, "naming_named_non_enrolled": non_enrolled, "naming_named_boxes": named,
+            "naming_wrong_name_rate": (wrong + non_enrolled) / named, "naming_named_after_warmup": after}
+
+
+def test_validation_table_pools_switches_and_wrong_names_over_seeds():
+    def res(p, b):
+        return {"devices": {"cpu": {"pipeline": {"accuracy": p}, "baseline": {"accuracy": b}}}}
+
+    runs = [(0, res(_accuracy(1000, 2, 1, 0, 800, 0.98), _accuracy(1000, 900, 0, 0, 900, 0.99))),
+            (1, res(_accuracy(3000, 1, 0, 1, 2200, 0.96), _accuracy(3000, 2000, 0, 0, 2500, 0.95))),
+            (2, {"devices": {"cpu": {"pipeline": {}}}})]          # a run without ground truth is left out
+    lines = validation_table(runs)
+    assert len(lines) == 2 + 2 + 1
+    assert lines[2].startswith("| 0 | 1000 | 0.970 | 2 (2.00) | 0.12 % | 98.0 % | 99.0 % |")
+    # pooled: 3 switches in 4000 boxes, 2 wrong of 3000 named, naming means 97.0 % vs 97.0 %
+    assert lines[-1] == "| all (pooled boxes; mean of the seeds' naming) | 4000 | | 3 (0.75) | 0.07 % | 97.0 % | 97.0 % |"

@@ -536,7 +536,11 @@ class Tracker:
         if not candidates:
             return
         targets = [t.track_id for t in candidates]
-        cost = np.stack([self.metric.distance(np.stack(feats[id(t)]), targets).min(axis=1) for t in young])
+        # One product for all young tracks' features (the candidates' samples
+        # are stacked once), then the nearest feature per young track.
+        counts = [len(feats[id(t)]) for t in young]
+        pairwise = self.metric.distance(np.concatenate([np.stack(feats[id(t)]) for t in young]), targets)
+        cost = np.minimum.reduceat(pairwise, np.cumsum([0] + counts[:-1]), axis=1).T
         cost[~np.isfinite(cost) | (cost > self.reid_max_cosine_distance)] = INFTY_COST
         rows, cols = linear_sum_assignment(cost)
         for r, c in zip(rows, cols):
