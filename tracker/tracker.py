@@ -220,7 +220,7 @@ class Tracker:
         appearance_veto: bool = False,
         reid_window: int = 30,
         reid_min_confidence: float = 0.0,
-        hold_cosine_distance: float = 0.65,
+        hold_cosine_distance: float = 0.7,
         hold_max_hits: int = 15,
         std_weight_position: float = 1.0 / 20,
         std_weight_velocity: float = 1.0 / 160,
