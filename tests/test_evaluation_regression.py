@@ -40,3 +40,17 @@ def test_pipeline_accuracy_has_not_regressed(shared_models, shared_data, detecto
     measured = regression.measure(shared_models, shared_data, tmp_path)
     problems = regression.check(measured, recorded)
     assert not problems, f"{problems}; measured {measured}; recorded {recorded['measured']}"
+
+
+@pytest.mark.integration
+def test_the_report_scores_the_hand_labelled_hamilton_frames(tmp_path, shared_data, shared_models):
+    from evaluation.report import LABELS_DIR, score_labelled_clip
+
+    res = score_labelled_clip(shared_data / "video" / "short_hamilton_clip.mp4", LABELS_DIR / "short_hamilton_clip.csv",
+                              shared_data / "gallery", detector=shared_models / "yolov8n-face.pt",
+                              embedder=shared_models / "edgeface_xs.onnx", work_dir=tmp_path)
+    naming = res["score"]["naming"]
+    assert res["labelled_frames"] == 11 and res["score"]["gt_boxes"] == 21
+    assert naming["wrong_name"] == 0 and naming["named_non_enrolled"] == 0
+    assert naming["correct"] >= 7, naming
+    assert (tmp_path / "tracks.txt").exists() and (tmp_path / "names.csv").exists()
