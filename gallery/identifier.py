@@ -114,6 +114,16 @@ class Identifier:
         After this many new observations, older evidence counts half, so the
         name can turn when the track's face changes. ``0`` keeps all evidence
         with equal weight.
+    min_confidence, full_confidence : float
+        The weight is also multiplied by the detector score ramped from 0 at
+        ``min_confidence`` to 1 at ``full_confidence`` (the product still
+        floored at ``min_weight``); ``full_confidence <= min_confidence``
+        (the default 0, 0) turns the ramp off. Face quality (size, blur,
+        pose) says nothing of a face half out of the frame or half hidden,
+        and the detector score does: on the seed-0 simulator sequence, one
+        face on its own passed the naming rule for the right person in 10 %
+        of the detections scoring under 0.74, 71 % of those at 0.74-0.785,
+        94 % at 0.785-0.80 and 99 % above 0.80.
     """
 
     def __init__(
@@ -127,6 +137,8 @@ class Identifier:
         min_weight: float = 0.05,
         hysteresis: float = 0.05,
         evidence_half_life: float = 50.0,
+        min_confidence: float = 0.0,
+        full_confidence: float = 0.0,
     ) -> None:
         if not isinstance(index, GalleryIndex):
             raise ValueError(f"index must be a GalleryIndex, got {type(index).__name__}")
@@ -144,7 +156,12 @@ class Identifier:
             raise ValueError(f"hysteresis must be in [0, 1], got {hysteresis}")
         if not (evidence_half_life >= 0.0 and math.isfinite(evidence_half_life)):
             raise ValueError(f"evidence_half_life must be a finite number >= 0, got {evidence_half_life}")
+        for name, value in (("min_confidence", min_confidence), ("full_confidence", full_confidence)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.index = index
+        self.min_confidence = float(min_confidence)
+        self.full_confidence = float(full_confidence)
         self.similarity_threshold = float(similarity_threshold)
         self.min_margin = float(min_margin)
         self.min_observations = int(min_observations)
@@ -202,6 +219,10 @@ class Identifier:
             quality_score = 1.0 if q is None else float(q[row])
             if not np.isfinite(quality_score) or quality_score < self.min_quality:
                 continue
+            if self.full_confidence > self.min_confidence:
+                ramp = (float(detections.confidence[row]) - self.min_confidence) / (
+                    self.full_confidence - self.min_confidence)
+                quality_score *= min(max(ramp, 0.0), 1.0)
             w = max(quality_score, self.min_weight)
             emb = detections.embedding[row].astype(np.float64)
             ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)

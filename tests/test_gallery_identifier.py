@@ -182,6 +182,7 @@ def test_empty_gallery_names_nobody():
 @pytest.mark.parametrize("keyword, value", [
     ("similarity_threshold", 1.5), ("min_margin", -0.1), ("min_observations", 0), ("min_observations", 2.5),
     ("min_quality", 1.2), ("min_weight", 0.0), ("min_weight", 1.5), ("hysteresis", -0.01), ("evidence_half_life", -1.0), ("evidence_half_life", float("inf")),
+    ("min_confidence", -0.1), ("full_confidence", 1.5),
 ])
 def test_keyword_validation(index, keyword, value):
     with pytest.raises(ValueError, match=keyword):
@@ -241,3 +242,35 @@ def test_zero_quality_evidence_still_counts_with_the_minimum_weight(index):
     for _ in range(3):                                   # a profile face: quality score 0, embedding still informative
         ident.update([FakeTrack(1, 0)], frame(person_vector("alice")), quality=np.array([0.0]))
     assert ident.get(1).name == "alice" and ident.get(1).observations == 3
+
+
+def test_low_scoring_detections_weigh_less_with_the_confidence_ramp(index):
+    # Ten half-visible faces (detector score 0.6) look like carol, then ten
+    # clear ones (0.9) like bob. With the ramp (0.7 -> 0.85) the half-visible
+    # ones count only min_weight each and bob wins at once; without it the
+    # two halves weigh the same and the mean sits between them.
+    rng = np.random.default_rng(11)
+    half = [noisy(person_vector("carol"), rng, noise=0.3) for _ in range(10)]
+    clear = [noisy(person_vector("bob"), rng, noise=0.3) for _ in range(10)]
+    names = {}
+    for ramp in ((0.7, 0.85), (0.0, 0.0)):
+        ident = Identifier(index, min_observations=2, evidence_half_life=0.0,
+                           min_confidence=ramp[0], full_confidence=ramp[1])
+        for scores, faces in ((0.6, half), (0.9, clear[:3])):
+            for e in faces:
+                det = frame(e)
+                ident.update([FakeTrack(1, 0)], Detections(det.xyxy, np.array([scores], np.float32), embedding=det.embedding))
+        names[ramp] = ident.get(1).name
+    assert names[(0.7, 0.85)] == "bob"
+    assert names[(0.0, 0.0)] == "carol"
+
+
+def test_held_tracks_add_evidence_tentative_ones_do_not(index):
+    class Held(FakeTrack):
+        held = True
+
+    ident = Identifier(index, min_observations=2)
+    for _ in range(3):
+        ident.update([Held(1, 0, confirmed=False), FakeTrack(2, 1, confirmed=False)],
+                     frame(person_vector("alice"), person_vector("bob")))
+    assert ident.get(1).name == "alice" and ident.get(2).observations == 0
