@@ -382,9 +382,9 @@ def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, p
     L += ["", "## Tracking and naming (pipeline, CPU run)", "", metrics.format_table(score), ""]
     if validation:
         L += ["## Other simulator seeds (same settings; accuracy only)", "",
-              "The defaults were tuned while looking at seeds 0 to 4; seed 5 and up were not looked at before "
-              "the settings were fixed. Wrong names count names given to enrolled people's boxes that are not "
-              "theirs and names given to people who are not enrolled.", ""] + validation_table(validation) + [""]
+              "Which seeds were looked at while the defaults were tuned is written in the README (\"Evaluation and "
+              "measured figures\"). Wrong names count names given to enrolled people's boxes that are not theirs "
+              "and names given to people who are not enrolled.", ""] + validation_table(validation) + [""]
     if real:
         L += ["## A real clip with hand labels", "",
               f"`{Path(real['clip']).name}`, {real['labelled_frames']} hand-labelled frames "
