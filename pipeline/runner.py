@@ -463,7 +463,7 @@ class Pipeline:
         return False
 
     def _reidentify_by_name(self, tracks) -> bool:
-        """Give each held track the gallery names like exactly one lost or missing track that track's id.
+        """Hand each held track the id of the one lost or missing track the gallery names alike.
 
         A held track (``track.held``: it reached ``n_init`` but may still be
         a lost track, see ``tracker.Tracker``) is never shown; the identifier
