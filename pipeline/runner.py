@@ -473,12 +473,10 @@ class Pipeline:
         person, still knows them. Returns whether any track was handed an id.
         """
         held = [t for t in tracks if getattr(t, "held", False) and t.time_since_update == 0]
-        if not held or not hasattr(self.tracker, "reidentify_as"):
+        if not held or not all(hasattr(self.tracker, m) for m in ("reidentify_as", "absent_tracks")):
             return False
-        others = list(getattr(self.tracker, "lost_tracks", [])) + [
-            t for t in tracks if t.is_confirmed() and t.time_since_update > 0]
         by_name = {}
-        for t in others:
+        for t in self.tracker.absent_tracks():
             name = self.identifier.get(int(t.track_id)).name
             if name is not None:
                 by_name.setdefault(name, []).append(int(t.track_id))

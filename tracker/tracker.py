@@ -286,6 +286,10 @@ class Tracker:
         """Tracks waiting in the lost buffer, oldest loss first."""
         return list(self._lost.values())
 
+    def absent_tracks(self) -> List[Track]:
+        """Tracks a returning face may be: the lost ones and the confirmed ones not matched on the last update."""
+        return list(self._lost.values()) + [t for t in self.tracks if t.is_confirmed() and t.time_since_update > 0]
+
     def reset(self) -> None:
         """Forget every track; ``ended_ids`` lists them all afterwards.
 
@@ -530,9 +534,7 @@ class Tracker:
         young = [t for t in young if feats[id(t)]]
         if not young:
             return
-        candidates = list(self._lost.values()) + [
-            t for t in self.tracks if t.is_confirmed() and t.time_since_update > 0
-        ]
+        candidates = self.absent_tracks()
         if not candidates:
             return
         targets = [t.track_id for t in candidates]
@@ -621,11 +623,7 @@ class Tracker:
         """
         if self.hold_cosine_distance <= 0 or not self.reid_window or not confirmed:
             return  # without young-track re-identification a held track could never take an old id
-        just = {id(t) for t in confirmed}
-        candidates = list(self._lost.values()) + [
-            t for t in self.tracks if t.is_confirmed() and t.time_since_update > 0 and id(t) not in just
-        ]
-        targets = [t.track_id for t in candidates if self.metric.has_samples(t.track_id)]
+        targets = [t.track_id for t in self.absent_tracks() if self.metric.has_samples(t.track_id)]
         for track in confirmed:
             undecided = False
             if targets and track.hits < self.hold_max_hits:
@@ -655,9 +653,7 @@ class Tracker:
             return weak + self._reidentify(
                 detections, measurements, features, [d for d in unmatched_dets if d not in weak], step
             )
-        candidates = list(self._lost.values()) + [
-            t for t in self.tracks if t.is_confirmed() and t.time_since_update > 0
-        ]
+        candidates = self.absent_tracks()
         if not candidates:
             return unmatched_dets
         matches, _, unmatched_dets = min_cost_matching(
