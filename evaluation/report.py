@@ -92,7 +92,9 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
     frames = min(frames, 300) if quick else frames
     seq = out / "synth"
     commands = [f"python -m evaluation report --out {out} --frames {frames} --seed {seed}"
-                + (" --quick" if quick else "") + "   # all of the below"]
+                + (" --quick" if quick else "")
+                + (f" --validation-seeds {' '.join(map(str, validation_seeds))}" if validation_seeds else "")
+                + "   # all of the below"]
 
     # 1. the sequence
     people = []
@@ -166,8 +168,8 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
             devices=["cpu"], progress=True, out_dir=folder / "bench", config_path=config_path))
         validation.append((extra, res))
     if validation_seeds:
-        commands.append(f"python -m evaluation report ... --validation-seeds {' '.join(map(str, validation_seeds))}"
-                        f"   # each: synth --seed N, then bench --source .../video.mp4 --json")
+        commands.append(f"# --validation-seeds: for each N, synth --seed N --out {out}/validation-seedN/synth, then "
+                        f"bench --source {out}/validation-seedN/synth/video.mp4 --json")
 
     # 7. a real clip scored against hand labels (evaluation/labels)
     labels = LABELS_DIR / "short_hamilton_clip.csv"
