@@ -530,7 +530,7 @@ class Tracker:
         ``reid_max_cosine_distance``) continue under the old id, which takes
         over the young track (the young id is reported in ``ended_ids``).
         """
-        feats = {id(t): self._young_features.get(t.track_id, []) + self._confident(t) for t in young}
+        feats = {id(t): self._young_track_features(t) for t in young}
         young = [t for t in young if feats[id(t)]]
         if not young:
             return
@@ -627,7 +627,7 @@ class Tracker:
         for track in confirmed:
             undecided = False
             if targets and track.hits < self.hold_max_hits:
-                features = self._young_features.get(track.track_id, []) + self._confident(track)
+                features = self._young_track_features(track)
                 if not features:
                     undecided = True
                 else:
@@ -636,6 +636,10 @@ class Tracker:
             track.held = undecided
             if undecided:
                 track.state = TrackState.TENTATIVE
+
+    def _young_track_features(self, track: Track) -> List[np.ndarray]:
+        """The confident features a young track has collected so far, this update's included."""
+        return self._young_features.get(track.track_id, []) + self._confident(track)
 
     def _confident(self, track: Track) -> List[np.ndarray]:
         """The track's pending features if its detection is confident enough for re-id."""
@@ -739,7 +743,7 @@ class Tracker:
         young = {}
         for track in self.tracks:
             if track.age <= self.reid_window:
-                young[track.track_id] = self._young_features.get(track.track_id, []) + self._confident(track)
+                young[track.track_id] = self._young_track_features(track)
             if track.pending_features:
                 features += track.pending_features
                 targets += [track.track_id] * len(track.pending_features)
