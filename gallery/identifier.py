@@ -7,10 +7,12 @@ attempt saw every similarity near 0.3); the running mean of many embeddings
 of the same face is far more stable, so a name is given only when
 
 1. the track is confirmed and was matched this frame (``time_since_update
-   == 0``): only then does its detection's embedding become evidence,
-   weighted by the face quality (``FaceQuality.score``: size, blur,
-   frontalness from the landmarks), at least ``min_weight``, and skipped
-   below ``min_quality``;
+   == 0``). Evidence is every embedding of a detection the track was
+   matched to, tentative frames included (so a name can be given on the
+   hit that confirms the track, from the faces that led to it), weighted
+   by the face quality (``FaceQuality.score``: size, blur, frontalness from
+   the landmarks), at least ``min_weight``, and skipped below
+   ``min_quality``;
 2. at least ``min_observations`` pieces of evidence were gathered;
 3. the cosine similarity of the track's (quality-weighted) mean embedding to
    the best person is at least ``similarity_threshold`` and beats the
@@ -81,6 +83,7 @@ class _TrackEvidence:
     weighted_sum: np.ndarray                 # (D,) decayed, quality-weighted sum of embeddings
     observations: int = 0
     identity: Identity = field(default=UNKNOWN)
+    confirmed: bool = False                  # seen confirmed (or held) at least once: may be named
 
     def mean(self) -> np.ndarray:
         return l2_normalize(self.weighted_sum)
@@ -181,10 +184,12 @@ class Identifier:
         tracks : sequence of Track
             The tracker's output for this frame (objects with ``track_id``,
             ``is_confirmed()``, ``time_since_update`` and ``det_index``).
-            Confirmed tracks matched this frame get evidence, and so do held
-            ones (``track.held``: confirmed by their hits, kept hidden while
-            they may still be a lost track), so that the pipeline can give a
-            held track the id of the lost track the gallery names alike.
+            Every track matched this frame gets evidence, tentative ones
+            included; only confirmed and held ones (``track.held``: confirmed
+            by their hits, kept hidden while they may still be a lost track)
+            are named, so that the pipeline can give a held track the id of
+            the lost track the gallery names alike. A tentative track is
+            named on the update that confirms it at the earliest.
         detections : Detections
             The frame's detections with ``embedding`` ``(N, D)``; a track's
             ``det_index`` selects its row.
@@ -202,8 +207,7 @@ class Identifier:
 
         updated: list[int] = []
         for track in tracks:
-            confirmed = track.is_confirmed() or getattr(track, "held", False)  # held: confirmed but not shown yet
-            if not confirmed or track.time_since_update != 0 or track.det_index is None:
+            if track.time_since_update != 0 or track.det_index is None:
                 continue
             row = rows_of.get(int(track.det_index))
             if row is None:
@@ -227,7 +231,11 @@ class Identifier:
             emb = detections.embedding[row].astype(np.float64)
             ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)
             ev.observations += 1
-            updated.append(tid)
+            if track.is_confirmed() or getattr(track, "held", False):   # held: confirmed but not shown yet
+                ev.confirmed = True
+                updated.append(tid)
+            else:
+                ev.identity = Identity(None, 0.0, 0.0, ev.observations)    # tentative: evidence, no name yet
         if updated:
             self._decide(updated)
 
@@ -286,8 +294,8 @@ class Identifier:
         return UNKNOWN if ev is None else ev.identity
 
     def identities(self) -> dict[int, Identity]:
-        """Identity of every track with evidence, by track id."""
-        return {tid: ev.identity for tid, ev in self._tracks.items()}
+        """Identity of every confirmed (or held) track with evidence, by track id."""
+        return {tid: ev.identity for tid, ev in self._tracks.items() if ev.confirmed}
 
     def track_embedding(self, track_id: int) -> Optional[np.ndarray]:
         """The ``(D,)`` quality-weighted mean embedding of a track, or ``None`` without evidence."""
@@ -302,14 +310,14 @@ class Identifier:
         Returns
         -------
         track_ids : list of int
-            ``K`` track ids with at least ``min_observations`` (default: the
-            identifier's own) pieces of evidence and no name.
+            ``K`` ids of confirmed tracks with at least ``min_observations``
+            (default: the identifier's own) pieces of evidence and no name.
         embeddings : ndarray
             A ``(K, D)`` float32 matrix of their mean embeddings.
         """
         need = self.min_observations if min_observations is None else int(min_observations)
         ids = [tid for tid, ev in self._tracks.items()
-               if ev.identity.name is None and ev.observations >= max(need, 1)]
+               if ev.confirmed and ev.identity.name is None and ev.observations >= max(need, 1)]
         if not ids:
             return [], np.zeros((0, self.index.dim), np.float32)
         return ids, np.stack([self._tracks[t].mean() for t in ids]).astype(np.float32)

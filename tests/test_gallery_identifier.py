@@ -58,16 +58,16 @@ def test_even_a_perfect_first_frame_is_not_named(index):
     assert ident.get(1).name == "alice"
 
 
-@pytest.mark.parametrize("track", [
-    FakeTrack(7, None, time_since_update=1),           # coasting, not matched this frame
-    FakeTrack(7, 0, time_since_update=2),              # stale det_index must be ignored too
-    FakeTrack(7, 0, confirmed=False),                  # tentative
+@pytest.mark.parametrize("track, evidence", [
+    (FakeTrack(7, None, time_since_update=1), 0),      # coasting, not matched this frame
+    (FakeTrack(7, 0, time_since_update=2), 0),         # stale det_index must be ignored too
+    (FakeTrack(7, 0, confirmed=False), 30),            # tentative: evidence, but no name
 ])
-def test_a_track_never_matched_or_confirmed_is_never_named(index, track):
+def test_a_track_never_matched_or_confirmed_is_never_named(index, track, evidence):
     ident = Identifier(index, min_observations=1)
     for _ in range(30):
         ident.update([track], frame(person_vector("alice")))
-    assert ident.get(7).name is None and ident.get(7).observations == 0
+    assert ident.get(7).name is None and ident.get(7).observations == evidence
     assert ident.identities() == {}
 
 
@@ -265,7 +265,7 @@ def test_low_scoring_detections_weigh_less_with_the_confidence_ramp(index):
     assert names[(0.0, 0.0)] == "carol"
 
 
-def test_held_tracks_add_evidence_tentative_ones_do_not(index):
+def test_held_tracks_are_named_tentative_ones_only_gather_evidence(index):
     class Held(FakeTrack):
         held = True
 
@@ -273,4 +273,19 @@ def test_held_tracks_add_evidence_tentative_ones_do_not(index):
     for _ in range(3):
         ident.update([Held(1, 0, confirmed=False), FakeTrack(2, 1, confirmed=False)],
                      frame(person_vector("alice"), person_vector("bob")))
-    assert ident.get(1).name == "alice" and ident.get(2).observations == 0
+    assert ident.get(1).name == "alice"
+    assert ident.get(2).name is None and ident.get(2).observations == 3
+    assert list(ident.identities()) == [1]
+
+
+def test_a_track_is_named_on_the_hit_that_confirms_it_from_its_tentative_evidence(index):
+    """Evidence is gathered over the whole life of a track, tentative frames
+    included, but a name is given only once the track is confirmed."""
+    ident = Identifier(index, min_observations=3)
+    for _ in range(2):
+        ident.update([FakeTrack(4, 0, confirmed=False)], frame(person_vector("bob")))
+        assert ident.get(4).name is None
+    assert ident.unknown_embeddings(min_observations=1)[0] == []     # never confirmed: not an Unknown face
+    ident.update([FakeTrack(4, 0, confirmed=True)], frame(person_vector("bob")))
+    assert ident.get(4).name == "bob" and ident.get(4).observations == 3
+
