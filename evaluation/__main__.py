@@ -30,6 +30,16 @@ def _size(text: str):
         raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def _print_result(result: dict, table=None) -> None:
     """Print ``result`` as ``table(result)`` (markdown), or as indented JSON without ``table``."""
     print(table(result) if table is not None else json.dumps(result, indent=1, sort_keys=True))
@@ -76,7 +86,7 @@ def cmd_bench(args) -> int:
     result = bench.run_bench(args.source, args.gallery, gt_dir=args.gt, detector=args.detector,
                              embedder=args.embedder, devices=args.device, max_frames=args.max_frames,
                              baseline=not args.no_baseline, progress=not args.quiet, out_dir=args.out,
-                             config_path=args.config)
+                             config_path=args.config, repeats=args.repeats)
     _print_result(result, None if args.json else bench.format_bench)
     return 0
 
@@ -117,7 +127,7 @@ def cmd_report(args) -> int:
 
     path = report.build_report(args.out, shared=args.shared, frames=args.frames, seed=args.seed,
                                quick=args.quick, reuse=args.reuse, config_path=args.config,
-                               validation_seeds=args.validation_seeds)
+                               validation_seeds=args.validation_seeds, repeats=args.repeats)
     print(f"wrote {path}")
     return 0
 
@@ -169,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", action="append", default=None, help="cpu / cuda (default: cpu, and cuda if present)")
     s.add_argument("--max-frames", type=int, default=None)
     s.add_argument("--no-baseline", action="store_true")
+    s.add_argument("--repeats", type=_positive_int, default=1,
+                   help="time each run this many times, pipeline and baseline interleaved; the run with the median "
+                        "FPS gives the timing figures [default: 1]")
     s.add_argument("--out", type=Path, default=None, help="write each run's tracks and per-frame names here "
                         "(<run>-<device>-tracks.txt and -names.csv, as demo.py --tracks --names)")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
@@ -206,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
     s.add_argument("--validation-seeds", type=int, nargs="*", default=[],
                    help="more simulator seeds scored for accuracy only (pipeline and baseline, CPU)")
+    s.add_argument("--repeats", type=_positive_int, default=3,
+                   help="timed runs of the pipeline and of the baseline on the main sequence, interleaved; "
+                        "the median-FPS run of each is reported [default: 3; 1 with --quick]")
     s.set_defaults(func=cmd_report)
     return p
 

@@ -150,3 +150,26 @@ def test_validation_table_pools_switches_and_wrong_names_over_seeds():
     assert lines[2].startswith("| 0 | 1000 | 0.970 | 2 (2.00) | 0.12 % | 98.0 % | 99.0 % |")
     # pooled: 3 switches in 4000 boxes, 2 wrong of 3000 named, naming means 97.0 % vs 97.0 %
     assert lines[-1] == "| all (pooled boxes; mean of the seeds' naming) | 4000 | | 3 (0.75) | 0.07 % | 97.0 % | 97.0 % |"
+
+
+def test_same_rows_compares_frames_ids_boxes_and_names():
+    from evaluation.bench import _same_rows
+    from evaluation.gt import BoxTable
+
+    def table(names, x=0.0, ids=(1, 2)):
+        return BoxTable(np.array([1, 1]), np.array(ids), np.array([[x, 0, 10, 10], [20, 0, 10, 10]], float),
+                        np.ones(2), names)
+
+    a = table(["alice", None])
+    assert _same_rows(a, table(["alice", None], x=0.001))
+    assert not _same_rows(a, table(["bob", None]))
+    assert not _same_rows(a, table(["alice", None], x=1.0))
+    assert not _same_rows(a, table(["alice", None], ids=(1, 3)))
+
+
+def test_format_bench_lists_every_repeat():
+    run = dict(_run(20.0), fps_runs=[19.0, 20.0, 21.0], cpu_ms_per_frame_runs=[50.0, 49.0, 48.0],
+               cpu_ms_per_frame=49.0)
+    text = format_bench({"devices": {"cpu": {"pipeline": run, "baseline": dict(run, fps=8.0), "speed_ratio": 2.5}}})
+    assert "| FPS of each run (interleaved; the median run is reported) | 19.00, 20.00, 21.00 |" in text
+    assert "| CPU ms per frame of each run | 50.0, 49.0, 48.0 |" in text

@@ -54,3 +54,27 @@ def test_the_report_scores_the_hand_labelled_hamilton_frames(tmp_path, shared_da
     assert naming["wrong_name"] == 0 and naming["named_non_enrolled"] == 0
     assert naming["correct"] >= 7, naming
     assert (tmp_path / "tracks.txt").exists() and (tmp_path / "names.csv").exists()
+
+
+@pytest.mark.integration
+def test_bench_repeats_interleave_the_runs_and_report_the_median(tmp_path, shared_data, shared_models):
+    from evaluation.bench import run_bench
+
+    res = run_bench(shared_data / "video" / "short_hamilton_clip.mp4", shared_data / "gallery",
+                    detector=shared_models / "yolov8n-face.pt", embedder=shared_models / "edgeface_xs.onnx",
+                    devices=["cpu"], max_frames=12, repeats=3, out_dir=tmp_path)
+    cpu = res["devices"]["cpu"]
+    assert res["repeats"] == 3
+    for mode in ("pipeline", "baseline"):
+        runs = cpu[mode]["fps_runs"]
+        assert len(runs) == 3 and len(cpu[mode]["cpu_ms_per_frame_runs"]) == 3
+        assert cpu[mode]["fps"] == sorted(runs)[1]                     # the median run
+        assert cpu[mode]["frames"] == 12 and cpu[mode]["identical_runs"] is True
+    assert cpu["speed_ratio"] == pytest.approx(cpu["pipeline"]["fps"] / cpu["baseline"]["fps"])
+    for name in ("baseline-cpu-names.csv", "baseline-cpu-tracks.txt", "pipeline-cpu-names.csv",
+                 "pipeline-cpu-tracks.txt"):
+        assert (tmp_path / name).stat().st_size > 0
+    with pytest.raises(ValueError, match="repeats"):
+        run_bench(shared_data / "video" / "short_hamilton_clip.mp4", shared_data / "gallery",
+                  detector=shared_models / "yolov8n-face.pt", embedder=shared_models / "edgeface_xs.onnx",
+                  devices=["cpu"], max_frames=12, repeats=0)
