@@ -35,6 +35,49 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "scene_cut", "detect", "embed", "track", "identify", "draw", "encode")
 
 
+# ------------------------------------------------------------- environment
+#: Distributions whose versions decide the speed figures.
+_VERSIONED = ("torch", "ultralytics", "onnxruntime-gpu", "onnxruntime", "opencv-python", "numpy")
+
+
+def environment() -> Dict[str, object]:
+    """What the speed figures were measured on: CPU model, logical cores,
+    Python and the versions of the packages that do the work.
+
+    Returns
+    -------
+    dict
+        ``{"cpu", "logical_cores", "python", "packages": {name: version}}``;
+        a package that is not installed is left out.
+    """
+    import platform
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    packages = {}
+    for name in _VERSIONED:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(), "packages": packages}
+
+
+def format_environment(env: Dict[str, object]) -> str:
+    """One line for a report: ``CPU (N logical cores), Python X, pkg ver, ...``."""
+    pkgs = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
+    return f"{env.get('cpu', '?')} ({env.get('logical_cores', '?')} logical cores), Python {env.get('python', '?')}" \
+        + (f", {pkgs}" if pkgs else "")
+
+
 # ------------------------------------------------------------------ memory
 def current_rss_bytes() -> int:
     """Resident set size of this process (Linux ``/proc``; 0 elsewhere)."""
@@ -268,7 +311,7 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
     Returns
     -------
     dict
-        ``{"source", "frames", "repeats", "devices": {device: {"pipeline": run,
+        ``{"source", "frames", "repeats", "environment", "devices": {device: {"pipeline": run,
         "baseline": run, "speed_ratio", "cpu_time_ratio"}}}`` where each run
         has the keys of :func:`timed_run` (without ``tracks``), plus
         ``fps_runs`` and ``cpu_ms_per_frame_runs`` (every repeat, in order)
@@ -282,7 +325,7 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
     gt_path = _find_gt(source, gt_dir)
     truth = gtio.load_ground_truth(gt_path) if gt_path is not None else None
     result = {"source": str(source), "gt": str(gt_path) if gt_path else None, "max_frames": max_frames,
-              "repeats": repeats,
+              "repeats": repeats, "environment": environment(),
               "config": {k: config.get(k, {}) for k in ("pipeline", "identifier", "tracker", "gallery")}, "devices": {}}
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(out_dir) if out_dir is not None else Path(work)
@@ -324,11 +367,14 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
                                 min_margin=proc.min_margin)
                     res[name] = r
             for name, done in timings.items():
+                # (the lists first: res[name] is run 1's dict, which the update overwrites)
+                fps_runs = [r["fps"] for r in done]
+                cpu_runs = [r["cpu_ms_per_frame"] for r in done]
                 median = sorted(done, key=lambda r: r["fps"])[len(done) // 2]
                 res[name].update({k: v for k, v in median.items()
                                   if k not in ("accuracy", "threshold_sweep", "identical_runs")})
-                res[name]["fps_runs"] = [r["fps"] for r in done]
-                res[name]["cpu_ms_per_frame_runs"] = [r["cpu_ms_per_frame"] for r in done]
+                res[name]["fps_runs"] = fps_runs
+                res[name]["cpu_ms_per_frame_runs"] = cpu_runs
             if baseline:
                 res["speed_ratio"] = res["pipeline"]["fps"] / max(res["baseline"]["fps"], 1e-9)
                 res["cpu_time_ratio"] = res["baseline"]["cpu_ms_per_frame"] / max(res["pipeline"]["cpu_ms_per_frame"],
@@ -353,9 +399,12 @@ def _restrict(truth: gtio.GroundTruth, frames: int) -> gtio.GroundTruth:
                             frames, [c for c in truth.cuts if c <= frames])
 
 
-def format_bench(result: dict) -> str:
-    """Markdown tables of a :func:`run_bench` result."""
+def format_bench(result: dict, *, machine: bool = True) -> str:
+    """Markdown tables of a :func:`run_bench` result, after the machine they
+    were timed on (``machine=False``: without that line)."""
     lines = []
+    if machine and result.get("environment"):
+        lines += [f"Machine: {format_environment(result['environment'])}", ""]
     for device, res in result["devices"].items():
         modes = [m for m in ("pipeline", "baseline") if m in res]
         lines += [f"### {device}", "", "| | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
@@ -429,7 +478,7 @@ def run_scaling(*, photos: Optional[Sequence[Path]], gallery: Path, detector: Pa
     photos = list(photos) if photos else [Path(gallery).parent / "probe", Path(gallery)]
     people = synth.people_from_folders(photos, yolo_detect_fn(detector), gallery_dir=gallery)
     parts = build_parts(detector, embedder, gallery, device=device, config=config, work_dir=work_dir)
-    out = {"device": device, "frames": frames, "faces": [], "gallery": []}
+    out = {"device": device, "frames": frames, "environment": environment(), "faces": [], "gallery": []}
     videos = {}
     for n in sorted(set(faces) | {5}):
         seq = work_dir / f"faces{n:03d}"

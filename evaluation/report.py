@@ -362,7 +362,7 @@ def validation_table(runs) -> list:
 def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, plots, commands, *,
                     quick=False, validation=None, real=None) -> str:
     from . import metrics
-    from .bench import format_bench
+    from .bench import environment, format_bench, format_environment
 
     L = ["# Evaluation report", ""]
     if quick:
@@ -378,6 +378,11 @@ def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, p
     L += ["Settings (`configs/default.yaml` at the time of the run): "
           + "; ".join(f"{sec}: " + ", ".join(f"{k}={v}" for k, v in sorted(cfg.get(sec, {}).items()))
                       for sec in ("pipeline", "identifier") if cfg.get(sec)), ""]
+    if not bench_res.get("environment"):  # a bench.json from before the environment was recorded
+        L += [f"Machine (read when this page was written, not by the timed runs): "
+              f"{format_environment(environment())}.", ""]
+    else:
+        L += [f"Machine of the timed runs: {format_environment(bench_res['environment'])}.", ""]
     L += ["## Targets (CPU, default settings)", "",
           "Wall-clock figures were measured on a machine shared with other jobs (2 cores); the CPU-time ratio "
           "in the speed section is less sensitive to that"
@@ -402,7 +407,7 @@ def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, p
     L += ["## Speed: pipeline vs naive baseline", "",
           "Naive baseline: detect and embed every face on every frame, name each face on its own against the "
           "gallery (no tracking). Both run through the same loop with the overlay and an mp4 sink. "
-          "Peak RSS is the process's resident memory during the run.", "", format_bench(bench_res)]
+          "Peak RSS is the process's resident memory during the run.", "", format_bench(bench_res, machine=False)]
     if "stages" in plots:
         L += [f"![per-stage latency]({plots['stages']})", ""]
     if "threshold" in plots:

@@ -2,6 +2,8 @@
 baseline, the threshold sweep, bench helpers and the report's target table."""
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 import cv2
@@ -173,3 +175,60 @@ def test_format_bench_lists_every_repeat():
     text = format_bench({"devices": {"cpu": {"pipeline": run, "baseline": dict(run, fps=8.0), "speed_ratio": 2.5}}})
     assert "| FPS of each run (interleaved; the median run is reported) | 19.00, 20.00, 21.00 |" in text
     assert "| CPU ms per frame of each run | 50.0, 49.0, 48.0 |" in text
+
+
+def test_environment_names_the_machine_and_the_packages_that_do_the_work():
+    from importlib import metadata
+
+    from evaluation.bench import environment, format_environment
+
+    env = environment()
+    assert env["logical_cores"] == os.cpu_count()
+    assert env["python"] == platform.python_version()
+    assert env["packages"]["numpy"] == metadata.version("numpy")
+    assert "onnxruntime" not in env["packages"]  # only the GPU distribution is installed (tests/test_install.py)
+    line = format_environment(env)
+    assert line.startswith(f"{env['cpu']} ({os.cpu_count()} logical cores), Python {platform.python_version()}")
+    assert f"numpy {metadata.version('numpy')}" in line
+
+
+def test_format_bench_starts_with_the_machine_unless_asked_not_to():
+    env = {"cpu": "Test CPU 9000", "logical_cores": 2, "python": "3.11.7", "packages": {"torch": "2.14.1"}}
+    res = {"environment": env, "devices": {"cpu": {"pipeline": _run(20.0)}}}
+    text = format_bench(res)
+    assert text.splitlines()[0] == "Machine: Test CPU 9000 (2 logical cores), Python 3.11.7, torch 2.14.1"
+    assert "Test CPU" not in format_bench(res, machine=False)
+    assert "Machine" not in format_bench({"devices": res["devices"]})
+
+
+def test_run_bench_lists_every_repeat_as_measured_and_reports_the_median(monkeypatch, tmp_path):
+    """Timings scripted per run: run 1 of the pipeline is the slowest, so the
+    median run is another one, and run 1's own figures must still be listed."""
+    from evaluation import bench
+    from evaluation.gt import BoxTable
+
+    scripted = {"pipeline": iter([(14.0, 95.0), (16.0, 93.0), (17.0, 92.0)]),
+                "baseline": iter([(7.0, 210.0), (7.5, 205.0), (6.5, 215.0)])}
+    rows = BoxTable(np.array([1]), np.array([1]), np.array([[0.0, 0, 10, 10]]), np.ones(1), ["alice"])
+
+    def fake_timed_run(proc, video, **kw):
+        fps, cpu = next(scripted[proc])
+        return {"fps": fps, "cpu_ms_per_frame": cpu, "frames": 10, "seconds": 10 / fps,
+                "stage_ms": {s: 1.0 for s in bench.STAGES}, "faces_embedded": 1, "peak_rss_mb": 1.0,
+                "detection_frames": 1, "tracks": rows, "best_matches": None}
+
+    monkeypatch.setattr(bench, "build_parts", lambda *a, **k: None)
+    monkeypatch.setattr(bench, "make_pipeline", lambda parts: "pipeline")
+    monkeypatch.setattr(bench, "make_baseline", lambda parts: "baseline")
+    monkeypatch.setattr(bench, "timed_run", fake_timed_run)
+    res = bench.run_bench(tmp_path / "v.mp4", tmp_path, detector=tmp_path / "d.pt", embedder=tmp_path / "e.onnx",
+                          devices=["cpu"], repeats=3, config_path=tmp_path / "none.yaml")
+    cpu = res["devices"]["cpu"]
+    assert cpu["pipeline"]["fps_runs"] == [14.0, 16.0, 17.0]
+    assert cpu["pipeline"]["cpu_ms_per_frame_runs"] == [95.0, 93.0, 92.0]
+    assert (cpu["pipeline"]["fps"], cpu["pipeline"]["cpu_ms_per_frame"]) == (16.0, 93.0)
+    assert cpu["baseline"]["fps_runs"] == [7.0, 7.5, 6.5]
+    assert cpu["baseline"]["fps"] == 7.0
+    assert cpu["speed_ratio"] == pytest.approx(16.0 / 7.0)
+    assert cpu["cpu_time_ratio"] == pytest.approx(210.0 / 93.0)
+    assert cpu["pipeline"]["identical_runs"] and cpu["baseline"]["identical_runs"]
