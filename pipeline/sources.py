@@ -309,8 +309,9 @@ class LiveSource(Source):
     reconnect_max_delay : float
         Longest wait between attempts, in seconds (>= ``reconnect_initial_delay``).
     reconnect_max_attempts : int
-        Consecutive failed reopen attempts after which the source ends
-        (0 = never give up; Ctrl-C stops the run).
+        Consecutive failed reopen attempts after which the source ends with
+        a :class:`SourceError` from :meth:`read` (0 = never give up; Ctrl-C
+        stops the run).
     open_timeout : float
         Seconds allowed for opening the stream and for each read before it
         counts as dropped (> 0).
@@ -409,12 +410,13 @@ class LiveSource(Source):
                     return
                 logger.warning("%s: stream dropped; reconnecting", self.description)
                 cap = self._reconnect()
-                if cap is None:
+                if cap is None:  # stopped, or gave up (self._error says so)
                     return
                 self.reconnects += 1
                 discontinuity = True
         finally:
-            cap.release()
+            if cap is not None:
+                cap.release()
             with self._cond:
                 self._ended = True
                 self._cond.notify_all()
@@ -440,11 +442,21 @@ class LiveSource(Source):
         return None
 
     def read(self) -> Optional[Frame]:
-        """The newest frame not returned yet; blocks until one arrives, None at the end."""
+        """The newest frame not returned yet; blocks until one arrives, None at the end.
+
+        Raises
+        ------
+        SourceError
+            Once, when the stream dropped and reconnecting gave up
+            (``reconnect_max_attempts``); None afterwards.
+        """
         with self._cond:
             while self._latest is None and not self._ended and not self._stop.is_set():
                 self._cond.wait(timeout=0.2)
             frame, self._latest = self._latest, None
+            if frame is None and self._ended and self._error is not None and not self._stop.is_set():
+                error, self._error = self._error, None
+                raise SourceError(f"{self.description}: stream dropped and {error}")
             return frame
 
     def interrupt(self) -> None:

@@ -1,6 +1,7 @@
 """Sources: files frame by frame, folders, live newest-frame reading, reconnects, clear errors."""
 from __future__ import annotations
 
+import threading
 import time
 
 import cv2
@@ -120,6 +121,7 @@ def test_live_source_reconnects_after_a_drop_and_marks_the_discontinuity(video):
     assert [f.index for f in frames] == sorted(f.index for f in frames)
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_live_source_interrupt_unblocks_read(video):
     src = LiveSource(str(video), reconnect=True, reconnect_initial_delay=5.0, reconnect_max_delay=5.0)
     while src.reconnects == 0 and src.read() is not None:
@@ -130,6 +132,38 @@ def test_live_source_interrupt_unblocks_read(video):
         pass
     assert time.monotonic() - t0 < 2.0
     src.close()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_live_source_that_gives_up_reconnecting_says_so_once(tmp_path):
+    """The stream ends and cannot be reopened (the file is gone): read()
+    returns the frames it had, then one SourceError, then None, and the
+    decoding thread ends cleanly."""
+    clip = write_video(tmp_path / "gone.mp4", n=10)
+    src = LiveSource(str(clip), reconnect=True, reconnect_initial_delay=0.05, reconnect_max_delay=0.05,
+                     reconnect_max_attempts=2)
+    clip.unlink()
+    watchdog = threading.Timer(15.0, src.interrupt)  # so that a read() that never ends fails the test
+    watchdog.start()
+    got, error = [], None
+    try:
+        while True:
+            try:
+                f = src.read()
+            except SourceError as exc:
+                error = str(exc)
+                break
+            if f is None:
+                break
+            got.append(f.index)
+    finally:
+        watchdog.cancel()
+    assert error is not None, "read() never reported that reconnecting gave up"
+    assert "gone.mp4" in error and "gave up after 2 reconnect attempts" in error
+    assert got and got[0] == 0 and src.reconnects == 0
+    assert src.read() is None
+    src.close()
+    assert src._thread is None
 
 
 @pytest.mark.parametrize("keyword, value", [
