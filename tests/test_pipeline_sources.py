@@ -160,7 +160,7 @@ def test_live_source_that_gives_up_reconnecting_says_so_once(tmp_path):
         watchdog.cancel()
     assert error is not None, "read() never reported that reconnecting gave up"
     assert "gone.mp4" in error and "gave up after 2 reconnect attempts" in error
-    assert got and got[0] == 0 and src.reconnects == 0
+    assert got and got == sorted(got) and src.reconnects == 0  # (the newest frames: earlier ones may be dropped)
     assert src.read() is None
     src.close()
     assert src._thread is None
