@@ -132,6 +132,25 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_replay(args) -> int:
+    from . import replay
+
+    if args.compare is not None:
+        diff = replay.compare(args.compare, args.out)
+        for name, what in diff.items():
+            print(f"{name}: {what}")
+        return 0 if diff and all(v == "same" for v in diff.values()) else 1
+    summary = replay.replay(args.shared, args.out, args.cache, seeds=args.seeds, frames=args.frames,
+                            size=args.size, clips=args.clips, config_path=args.config)
+    for name, res in summary.items():
+        s = res["score"] or {}
+        print(f"{name}: IDF1 {s.get('idf1', float('nan')):.4f}, {s.get('id_switches')} switches, "
+              f"wrong names {s.get('wrong_name_rate', float('nan')):.4f} of {s.get('named_boxes')} named, "
+              f"named after warm-up {s.get('named_after_warmup', float('nan')):.4f}; "
+              f"cache misses {res['cache_misses']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     shared = DEFAULT_SHARED
     p = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0])
@@ -223,6 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed runs of the pipeline and of the baseline on the main sequence, interleaved; "
                         "the median-FPS run of each is reported [default: 3; 1 with --quick]")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("replay", help="the real tracker and identifier over cached detections and embeddings")
+    s.add_argument("--shared", type=Path, default=shared)
+    s.add_argument("--out", type=Path, required=True, help="tracks, names and scores per sequence go here")
+    s.add_argument("--cache", type=Path, default=Path("runs/replay-cache"),
+                   help="rendered sequences and model caches (filled on first use) [default: runs/replay-cache]")
+    s.add_argument("--seeds", type=int, nargs="*", default=[], help="simulator seeds to replay")
+    s.add_argument("--frames", type=int, default=2000)
+    s.add_argument("--size", type=_size, default=(1280, 720))
+    s.add_argument("--clips", nargs="*", default=["short_hamilton_clip"],
+                   help="hand-labelled real clips (evaluation/labels/NAME.csv, ../shared/data/video/NAME.mp4)")
+    s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
+    s.add_argument("--compare", type=Path, default=None,
+                   help="instead of running: compare the rows in this folder with those in --out (exit 1 if any differ)")
+    s.set_defaults(func=cmd_replay)
     return p
 
 

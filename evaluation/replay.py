@@ -1,0 +1,267 @@
+"""Replay: the real tracker and identifier over recorded model outputs.
+
+Tuning the tracker or the identifier, or checking that a refactoring changed
+nothing, needs the same detections and embeddings run after run. The models
+take most of the time (about 100 ms per detector call on two CPU cores), and
+the parts being tuned take very little. So the first run of a sequence
+records every detector output and every embedding in a cache, keyed by the
+frame's content and the face's box. Later runs answer from the cache and
+run the real pipeline (schedule, tracker, identifier) around it.
+
+A cache miss is not an error: the real model computes the answer and the
+cache grows, so a replay always gives what a live run would give. The
+number of misses is reported, so a run that should be pure replay shows it.
+
+``python -m evaluation replay --seeds 0 1 2 --out runs/replay-after
+--cache runs/replay-cache`` writes ``seedN/tracks.txt``, ``seedN/names.csv``
+and ``seedN/score.json`` per sequence, and ``summary.json``.
+``--compare runs/replay-before`` then lists every sequence whose rows differ.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Simulator sequences replayed by default: the report's size and length.
+DEFAULT_FRAMES = 2000
+DEFAULT_SIZE = (1280, 720)
+
+
+def frame_key(frame: np.ndarray) -> str:
+    """A content key of a frame (blake2b of its pixels and shape)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.asarray(frame.shape, np.int64).tobytes())
+    h.update(np.ascontiguousarray(frame).tobytes())
+    return h.hexdigest()
+
+
+def _row_key(frame_id: str, xyxy: np.ndarray, landmarks: Optional[np.ndarray]) -> str:
+    parts = [frame_id, np.round(np.asarray(xyxy, np.float64), 2).tobytes().hex()]
+    if landmarks is not None:
+        parts.append(np.round(np.asarray(landmarks, np.float64), 2).tobytes().hex())
+    return "|".join(parts)
+
+
+class ModelCache:
+    """Recorded detector outputs and embeddings of one sequence, in one ``.npz``.
+
+    Parameters
+    ----------
+    path : path
+        The cache file (created by :meth:`save`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.detections: Dict[str, dict] = {}
+        self.embeddings: Dict[str, np.ndarray] = {}
+        self.hits = 0
+        self.misses = 0
+        self.changed = False
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        with np.load(self.path, allow_pickle=False) as z:
+            keys, starts = list(z["det_keys"]), z["det_starts"]
+            for i, key in enumerate(keys):
+                a, b = int(starts[i]), int(starts[i + 1])
+                self.detections[str(key)] = {
+                    "xyxy": z["det_xyxy"][a:b], "confidence": z["det_conf"][a:b],
+                    "landmarks": z["det_landmarks"][a:b] if bool(z["det_has_landmarks"][i]) else None,
+                    "det_index": z["det_index"][a:b]}
+            for key, vec in zip(z["emb_keys"], z["emb"]):
+                self.embeddings[str(key)] = vec
+
+    def save(self) -> None:
+        """Write the cache (atomically) if anything was added."""
+        if not self.changed:
+            return
+        keys = list(self.detections)
+        rows = [self.detections[k] for k in keys]
+        starts = np.cumsum([0] + [len(r["xyxy"]) for r in rows])
+        cat = lambda name, shape, dtype: (np.concatenate([np.asarray(r[name], dtype).reshape((-1,) + shape)
+                                                          for r in rows]) if rows else np.zeros((0,) + shape, dtype))
+        lm = [r["landmarks"] if r["landmarks"] is not None else np.zeros((len(r["xyxy"]), 5, 2), np.float32)
+              for r in rows]
+        emb_keys = list(self.embeddings)
+        dim = len(next(iter(self.embeddings.values()))) if emb_keys else 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, det_keys=np.asarray(keys, dtype=str), det_starts=starts,
+                 det_xyxy=cat("xyxy", (4,), np.float32), det_conf=cat("confidence", (), np.float32),
+                 det_landmarks=np.concatenate(lm).astype(np.float32) if lm else np.zeros((0, 5, 2), np.float32),
+                 det_has_landmarks=np.asarray([r["landmarks"] is not None for r in rows], bool),
+                 det_index=cat("det_index", (), np.int64),
+                 emb_keys=np.asarray(emb_keys, dtype=str),
+                 emb=np.stack([self.embeddings[k] for k in emb_keys]).astype(np.float32) if emb_keys
+                 else np.zeros((0, dim), np.float32))
+        tmp.replace(self.path)
+        self.changed = False
+
+
+class CachedDetector:
+    """A detector that answers from a :class:`ModelCache` and records what it computes."""
+
+    def __init__(self, detector, cache: ModelCache) -> None:
+        self._detector = detector
+        self._cache = cache
+        self.last_key: Optional[str] = None
+
+    def __getattr__(self, name):
+        return getattr(self._detector, name)
+
+    def detect(self, frame: np.ndarray):
+        from tracker.detections import Detections
+
+        key = self.last_key = frame_key(frame)
+        row = self._cache.detections.get(key)
+        if row is None:
+            self._cache.misses += 1
+            det = self._detector.detect(frame)
+            self._cache.detections[key] = {"xyxy": det.xyxy, "confidence": det.confidence,
+                                           "landmarks": det.landmarks, "det_index": det.det_index}
+            self._cache.changed = True
+            return det
+        self._cache.hits += 1
+        return Detections(row["xyxy"], row["confidence"], landmarks=row["landmarks"], det_index=row["det_index"])
+
+
+class CachedEmbedder:
+    """An embedder that answers each face from a :class:`ModelCache` and embeds only the misses."""
+
+    def __init__(self, embedder, cache: ModelCache) -> None:
+        self._embedder = embedder
+        self._cache = cache
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+    def embed(self, frame: np.ndarray, detections) -> np.ndarray:
+        fid = frame_key(frame)
+        lms = detections.landmarks
+        keys = [_row_key(fid, detections.xyxy[i], None if lms is None else lms[i]) for i in range(len(detections))]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache.embeddings]
+        if missing:
+            self._cache.misses += 1
+            vectors = np.asarray(self._embedder.embed(frame, detections[np.asarray(missing)]), np.float32)
+            for i, vec in zip(missing, vectors):
+                self._cache.embeddings[keys[i]] = vec
+            self._cache.changed = True
+        else:
+            self._cache.hits += 1
+        dim = self._embedder.dim
+        return np.stack([self._cache.embeddings[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
+
+
+def _scores(truth, tracks) -> dict:
+    from . import metrics
+
+    r = metrics.score(truth, tracks)
+    n = r["naming"]
+    return {"idf1": r["idf1"], "id_switches": r["id_switches"], "gt_boxes": r["gt_boxes"],
+            "wrong_name_rate": n["wrong_name_rate"], "named_boxes": n["named_boxes"],
+            "named_after_warmup": n["named_after_warmup"]}
+
+
+def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path) -> dict:
+    """Run the configured pipeline over ``video`` with cached models; score against ``truth``.
+
+    Writes ``tracks.txt``, ``names.csv`` and ``score.json`` under ``out_dir``.
+    """
+    from . import bench
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = ModelCache(cache_path)
+    detector, embedder = CachedDetector(parts.detector, cache), CachedEmbedder(parts.embedder, cache)
+    cached_parts = bench.Parts(detector, embedder, parts.index, parts.device, parts.config,
+                               parts.gallery_names, parts.gallery_vectors)
+    try:
+        run = bench.timed_run(bench.make_pipeline(cached_parts), video, warmup_frames=0,
+                              tracks_path=out_dir / "tracks.txt", names_path=out_dir / "names.csv")
+    finally:
+        cache.save()
+    result = {"video": str(video), "frames": run["frames"], "detection_frames": run["detection_frames"],
+              "faces_embedded": run["faces_embedded"], "cache_hits": cache.hits, "cache_misses": cache.misses,
+              "seconds": run["seconds"], "score": _scores(truth, run["tracks"]) if truth is not None else None}
+    (out_dir / "score.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return result
+
+
+def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (), frames: int = DEFAULT_FRAMES,
+           size=DEFAULT_SIZE, clips: Sequence[str] = ("short_hamilton_clip",), config_path: Optional[Path] = None) -> dict:
+    """Replay simulator ``seeds`` and hand-labelled real ``clips``; write ``out/summary.json``.
+
+    Sequences are rendered into ``cache_dir/seedN`` on first use (the report's
+    parameters), and each one's model cache is ``cache_dir/<name>.npz``.
+    """
+    from . import bench, synth
+    from . import gt as gtio
+    from .report import LABELS_DIR
+    from .sprites import yolo_detect_fn
+
+    shared, out, cache_dir = Path(shared), Path(out), Path(cache_dir)
+    detector_w = shared / "models" / "yolov8n-face.pt"
+    embedder_w = shared / "models" / "edgeface_xs.onnx"
+    gallery = shared / "data" / "gallery"
+    photos = [shared / "data" / "probe", gallery]
+    parts = bench.build_parts(detector_w, embedder_w, gallery, device="cpu",
+                              config=bench.load_settings(config_path), work_dir=cache_dir)
+    people: list = []
+    summary = {}
+    for seed in seeds:
+        folder = cache_dir / f"seed{seed}-{frames}-{size[0]}x{size[1]}"
+        if not (folder / gtio.GT_FILE).exists():
+            if not people:
+                people.extend(synth.people_from_folders(photos, yolo_detect_fn(detector_w), gallery_dir=gallery))
+            sc = synth.plan_sequence(people, seed=seed, num_frames=frames, width=size[0], height=size[1])
+            synth.write_sequence(folder, sc, people, progress=True, extra_info={"photos": [str(p) for p in photos]})
+        truth = gtio.load_ground_truth(folder)
+        name = f"seed{seed}"
+        summary[name] = replay_video(folder / "video.mp4", truth, parts, cache_dir / f"{folder.name}.npz", out / name)
+        log.info("%s: %s", name, summary[name]["score"])
+    for clip in clips:
+        labels = LABELS_DIR / f"{clip}.csv"
+        video = shared / "data" / "video" / f"{clip}.mp4"
+        if not (labels.exists() and video.exists()):
+            log.warning("skipping %s: %s or %s is missing", clip, labels, video)
+            continue
+        truth = gtio.read_sparse_labels(labels, gallery_dir=gallery)
+        summary[clip] = replay_video(video, truth, parts, cache_dir / f"{clip}.npz", out / clip)
+        log.info("%s: %s", clip, summary[clip]["score"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    return summary
+
+
+def compare(before: Path, after: Path) -> Dict[str, str]:
+    """For each sequence in both folders: ``"same"`` or what differs (rows, ids, boxes, names)."""
+    from . import gt as gtio
+
+    out = {}
+    for folder in sorted(p for p in Path(before).iterdir() if (p / "tracks.txt").exists()):
+        other = Path(after) / folder.name
+        if not (other / "tracks.txt").exists():
+            out[folder.name] = "missing in the second folder"
+            continue
+        a = gtio.attach_names(gtio.read_mot(folder / "tracks.txt"), names_file=folder / "names.csv")
+        b = gtio.attach_names(gtio.read_mot(other / "tracks.txt"), names_file=other / "names.csv")
+        if len(a) != len(b) or not np.array_equal(a.frame, b.frame):
+            out[folder.name] = f"rows differ: {len(a)} vs {len(b)}"
+        elif not np.array_equal(a.ids, b.ids):
+            out[folder.name] = f"ids differ on {int((a.ids != b.ids).sum())} rows"
+        elif not np.allclose(a.tlwh, b.tlwh, atol=0.01):
+            out[folder.name] = f"boxes differ on {int((~np.isclose(a.tlwh, b.tlwh, atol=0.01)).any(1).sum())} rows"
+        elif list(a.names or []) != list(b.names or []):
+            out[folder.name] = f"names differ on {sum(x != y for x, y in zip(a.names, b.names))} rows"
+        else:
+            out[folder.name] = "same"
+    return out
