@@ -9,6 +9,12 @@ import pytest
 from tracker import Detections, Tracker
 from tracker.synthetic import random_unit_vectors
 
+
+def _up(tracker, *args, **kwargs):
+    """One update; its TrackerUpdate is kept as ``tracker.last`` for the assertions that follow."""
+    tracker.last = tracker.update(*args, **kwargs)
+    return tracker.last.tracks
+
 EMB = random_unit_vectors(8, 512, np.random.default_rng(7))
 EMPTY = Detections.empty(512)
 
@@ -27,10 +33,10 @@ def _near(v, noise, seed):
 
 def test_elapsed_frames_count_towards_max_age():
     tr = Tracker(n_init=1, max_age=6)
-    (track,) = tr.update(_dets([[100, 100, 150, 160]], EMB[:1]))
-    assert tr.update(EMPTY, elapsed_frames=3) == [track] and track.time_since_update == 3
-    assert tr.update(EMPTY, elapsed_frames=3) == [track] and track.time_since_update == 6
-    assert tr.update(EMPTY, elapsed_frames=3) == [] and tr.lost_ids == [track.track_id]
+    (track,) = _up(tr, _dets([[100, 100, 150, 160]], EMB[:1]))
+    assert _up(tr, EMPTY, elapsed_frames=3) == [track] and track.time_since_update == 3
+    assert _up(tr, EMPTY, elapsed_frames=3) == [track] and track.time_since_update == 6
+    assert _up(tr, EMPTY, elapsed_frames=3) == [] and tr.last.lost_ids == [track.track_id]
 
 
 def test_elapsed_frames_predict_motion_per_frame():
@@ -39,9 +45,9 @@ def test_elapsed_frames_predict_motion_per_frame():
     tr = Tracker(n_init=1)
     for k in range(12):
         x = 100 + 4 * 3 * k
-        (track,) = tr.update(_dets([[x, 100, x + 50, 160]], EMB[:1]), elapsed_frames=3 if k else 1)
+        (track,) = _up(tr, _dets([[x, 100, x + 50, 160]], EMB[:1]), elapsed_frames=3 if k else 1)
     assert track.mean[4] == pytest.approx(4.0, abs=0.3)
-    tr.update(EMPTY, elapsed_frames=3)
+    _up(tr, EMPTY, elapsed_frames=3)
     assert track.to_xyxy()[0] == pytest.approx(100 + 4 * 3 * 12, abs=2.0)
 
 
@@ -52,9 +58,9 @@ def test_elapsed_frames_is_validated():
 
 def _lose(tr, box, vector):
     for _ in range(3):
-        (track,) = tr.update(_dets([box], [vector]))
+        (track,) = _up(tr, _dets([box], [vector]))
     for _ in range(3):
-        tr.update(EMPTY)
+        _up(tr, EMPTY)
     assert tr.tracks == [] and [t.track_id for t in tr.lost_tracks] == [track.track_id]
     return track.track_id
 
@@ -68,21 +74,21 @@ def test_young_track_takes_the_lost_id_when_its_later_faces_match(reid_window, k
     tr = Tracker(n_init=2, max_age=2, reid_window=reid_window)
     old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
     box = [400, 200, 450, 260]
-    tr.update(_dets([box], [EMB[5]]))           # poor first view: a new tentative track
-    assert tr.revived_ids == []
-    (track,) = tr.update(_dets([box], [_near(EMB[0], 0.3, 1)]))
+    _up(tr, _dets([box], [EMB[5]]))           # poor first view: a new tentative track
+    assert tr.last.revived_ids == []
+    (track,) = _up(tr, _dets([box], [_near(EMB[0], 0.3, 1)]))
     assert track.is_confirmed()
     assert (track.track_id == old_id) is keeps_id
     if keeps_id:
-        assert tr.revived_ids == [old_id] and track.revived and tr.lost_tracks == []
+        assert tr.last.revived_ids == [old_id] and track.revived and tr.lost_tracks == []
 
 
 def test_young_track_of_another_person_keeps_its_new_id():
     tr = Tracker(n_init=2, max_age=2, reid_window=30)
     old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
     for _ in range(5):
-        (track,) = tr.update(_dets([[400, 200, 450, 260]], [EMB[1]]))
-    assert track.track_id != old_id and tr.revived_ids == []
+        (track,) = _up(tr, _dets([[400, 200, 450, 260]], [EMB[1]]))
+    assert track.track_id != old_id and tr.last.revived_ids == []
     assert [t.track_id for t in tr.lost_tracks] == [old_id]
 
 
@@ -91,12 +97,12 @@ def test_young_track_takes_over_a_confirmed_track_that_missed_it():
     # new one follows the face; on confirmation the old id continues.
     tr = Tracker(n_init=2, max_age=30, reid_max_cosine_distance=0.4, max_cosine_distance=0.01)
     for _ in range(3):
-        (old,) = tr.update(_dets([[100, 100, 150, 160]], [EMB[0]]))
+        (old,) = _up(tr, _dets([[100, 100, 150, 160]], [EMB[0]]))
     box = [900, 500, 950, 560]
     # A clear view but beyond max_cosine_distance: no cascade match; step 4b
     # compares it with the confirmed track that missed it this frame.
-    tr.update(_dets([box], [_near(EMB[0], 0.6, 2)]))
-    tracks = tr.update(_dets([box], [_near(EMB[0], 0.6, 3)]))
+    _up(tr, _dets([box], [_near(EMB[0], 0.6, 2)]))
+    tracks = _up(tr, _dets([box], [_near(EMB[0], 0.6, 3)]))
     assert [t.track_id for t in tracks] == [old.track_id]
     assert tracks[0].to_xyxy()[0] == pytest.approx(900, abs=5)
 
@@ -107,8 +113,8 @@ def test_face_that_jumped_out_of_the_gate_keeps_its_id_on_the_same_frame():
     # the re-id distance revives it at once instead of starting a new track.
     tr = Tracker(n_init=2, max_age=30)
     for _ in range(3):
-        (old,) = tr.update(_dets([[100, 100, 150, 160]], [EMB[0]]))
-    tracks = tr.update(_dets([[900, 500, 950, 560]], [_near(EMB[0], 0.3, 4)]))
+        (old,) = _up(tr, _dets([[100, 100, 150, 160]], [EMB[0]]))
+    tracks = _up(tr, _dets([[900, 500, 950, 560]], [_near(EMB[0], 0.3, 4)]))
     assert tracks == [old] and old.time_since_update == 0
     assert old.to_xyxy()[0] == pytest.approx(900, abs=1)
 
@@ -122,7 +128,7 @@ def test_fast_face_keeps_one_tentative_track_until_confirmed():
         for k in range(3):
             det = Detections(xyxy=np.asarray([[100 + 60 * k, 100, 150 + 60 * k, 160]], np.float32),
                              confidence=np.asarray([confidence]), embedding=_near(EMB[0], 0.3, k)[None])
-            tracks = tr.update(det)
+            tracks = _up(tr, det)
         assert (len(tracks) == 1 and tracks[0].is_confirmed()) is one_track
         assert (tracks[0].track_id == 1) is one_track
 
@@ -131,7 +137,7 @@ def _return_at(tr, old_id, distances, **kw):
     """The lost face comes back elsewhere with features at these distances from it."""
     states = []
     for k, d in enumerate(distances):
-        (track,) = tr.update(_dets([[400 + 2 * k, 200, 450 + 2 * k, 260]], [_at_distance(EMB[0], EMB[3], d)]))
+        (track,) = _up(tr, _dets([[400 + 2 * k, 200, 450 + 2 * k, 260]], [_at_distance(EMB[0], EMB[3], d)]))
         states.append((track.track_id, track.is_confirmed(), track.held))
     return states
 
@@ -145,7 +151,7 @@ def test_undecided_new_track_is_held_until_it_is_reidentified():
     states = _return_at(tr, old_id, [0.55, 0.55, 0.55, 0.1])
     assert [confirmed for _, confirmed, _ in states] == [False, False, False, True]
     assert [held for _, _, held in states[:3]] == [False, True, True]
-    assert states[-1][0] == old_id and tr.revived_ids == [old_id]
+    assert states[-1][0] == old_id and tr.last.revived_ids == [old_id]
     # Without holding the same faces are shown under a new id first.
     tr = Tracker(n_init=2, max_age=2, reid_max_cosine_distance=0.45, hold_cosine_distance=0.0)
     old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
@@ -172,16 +178,16 @@ def test_face_far_from_every_lost_track_is_not_held():
 def test_embeddings_of_overlapping_detections_are_not_stored():
     tr = Tracker(n_init=1, occlusion_iou=0.3)
     a, b = [100, 100, 160, 160], [110, 100, 170, 160]  # IoU 0.71
-    t1, t2 = tr.update(_dets([a, b], EMB[:2]))
-    tr.update(_dets([a, b], EMB[:2]))
-    tr.update(_dets([a, [300, 100, 360, 160]], EMB[:2]))
+    t1, t2 = _up(tr, _dets([a, b], EMB[:2]))
+    _up(tr, _dets([a, b], EMB[:2]))
+    _up(tr, _dets([a, [300, 100, 360, 160]], EMB[:2]))
     # Only the starting embedding and the one after the faces separated are
     # stored (b jumped away, and is re-identified by its clear view).
     assert tr.metric.samples[t1.track_id].count == 2
     assert tr.metric.samples[t2.track_id].count == 2
     stored_all = Tracker(n_init=1, occlusion_iou=1.0)
-    u1, _ = stored_all.update(_dets([a, b], EMB[:2]))
-    stored_all.update(_dets([a, b], EMB[:2]))
+    u1, _ = _up(stored_all, _dets([a, b], EMB[:2]))
+    _up(stored_all, _dets([a, b], EMB[:2]))
     assert stored_all.metric.samples[u1.track_id].count == 2
 
 
@@ -189,8 +195,8 @@ def test_appearance_veto_rejects_an_iou_match_of_another_face():
     box = [100, 100, 150, 160]
     for veto, same in ((True, False), (False, True)):
         tr = Tracker(n_init=3, appearance_veto=veto)
-        (t1,) = tr.update(_dets([box], EMB[:1]))
-        (t2,) = tr.update(_dets([box], EMB[1:2]))
+        (t1,) = _up(tr, _dets([box], EMB[:1]))
+        (t2,) = _up(tr, _dets([box], EMB[1:2]))
         assert (t1 is t2) is same
 
 
@@ -220,11 +226,11 @@ def test_stale_track_after_the_cut_frame_is_held_to_the_reid_threshold():
     box = [100, 100, 150, 160]
     for on_cut_frame, same in ((True, True), (False, False)):
         tr = Tracker(n_init=1, max_cosine_distance=0.5, reid_max_cosine_distance=0.3)
-        (old,) = tr.update(_dets([box], EMB[:1]))
+        (old,) = _up(tr, _dets([box], EMB[:1]))
         face = _at_distance(EMB[0], EMB[1], 0.4)
         if not on_cut_frame:
-            tr.update(EMPTY, scene_cut=True)
-        tracks = tr.update(_dets([[500, 300, 550, 360]], [face]), scene_cut=on_cut_frame)
+            _up(tr, EMPTY, scene_cut=True)
+        tracks = _up(tr, _dets([[500, 300, 550, 360]], [face]), scene_cut=on_cut_frame)
         matched = [t for t in tracks if t.time_since_update == 0]
         assert (matched[0] is old) is same
 
@@ -237,9 +243,9 @@ def test_low_confidence_detections_do_not_revive_lost_ids():
         old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
         det = Detections(xyxy=np.asarray([[400, 200, 450, 260]], np.float32), confidence=np.asarray([confidence]),
                          embedding=EMB[:1].copy())
-        (track,) = tr.update(det)
+        (track,) = _up(tr, det)
         assert (track.track_id == old_id) is revived
-        assert (tr.revived_ids == [old_id]) is revived
+        assert (tr.last.revived_ids == [old_id]) is revived
 
 
 def test_reid_min_confidence_is_validated():
@@ -257,26 +263,39 @@ def _held_return(**kw):
     return tr, old_id, held
 
 
-def test_reidentify_as_hands_a_held_track_the_lost_id():
+def _linker(proposals, seen):
+    def link(held, absent):
+        seen.append(([t.track_id for t in held], [t.track_id for t in absent]))
+        return proposals
+    return link
+
+
+def test_held_linker_hands_a_held_track_the_lost_id_inside_the_update():
     tr, old_id, held = _held_return()
-    young_id = held.track_id
-    assert tr.reidentify_as(young_id, old_id)
-    assert held.track_id == old_id and held.is_confirmed() and not held.held and held.revived
-    assert tr.lost_tracks == [] and tr.revived_ids == [old_id] and young_id in tr.ended_ids
-    # Its features now belong to the old id, which a later clear view matches in the cascade.
-    (track,) = tr.update(_dets([[404, 200, 454, 260]], [_at_distance(EMB[0], EMB[3], 0.55)]))
+    young_id, seen = held.track_id, []
+    face = _dets([[404, 200, 454, 260]], [_at_distance(EMB[0], EMB[3], 0.55)])
+    (track,) = _up(tr, face, held_linker=_linker([(young_id, old_id)], seen))
+    assert seen == [([young_id], [old_id])]
+    assert track is held and held.track_id == old_id and held.is_confirmed() and not held.held and held.revived
+    assert tr.lost_tracks == [] and tr.last.revived_ids == [old_id] and young_id in tr.last.ended_ids
+    # Its features were stored under the old id, which a later clear view matches in the cascade.
+    (track,) = _up(tr, _dets([[406, 200, 456, 260]], [_at_distance(EMB[0], EMB[3], 0.55)]))
     assert track is held and track.track_id == old_id and track.time_since_update == 0
+    assert tr.metric.has_samples(old_id) and not tr.metric.has_samples(young_id)
 
 
-def test_reidentify_as_refuses_anything_but_a_held_track_and_a_lost_or_missing_one():
+def test_held_linker_proposals_that_name_no_held_and_absent_pair_change_nothing():
     tr, old_id, held = _held_return()
-    assert not tr.reidentify_as(held.track_id, 999)            # no such track
-    assert not tr.reidentify_as(old_id, held.track_id)         # the lost track is not held
-    assert not tr.reidentify_as(held.track_id, held.track_id)  # not lost or missing
-    assert held.held and [t.track_id for t in tr.lost_tracks] == [old_id]
-    # A confirmed (shown) track is never renamed.
+    seen = []
+    face = _dets([[404, 200, 454, 260]], [_at_distance(EMB[0], EMB[3], 0.55)])
+    bad = [(held.track_id, 999), (old_id, held.track_id), (held.track_id, held.track_id)]
+    (track,) = _up(tr, face, held_linker=_linker(bad, seen))
+    assert track is held and held.held and held.track_id != old_id
+    assert [t.track_id for t in tr.lost_tracks] == [old_id] and tr.last.revived_ids == []
+    # A confirmed (shown) track is never offered to the linker.
     tr = Tracker(n_init=2, max_age=2, hold_cosine_distance=0.0)
     old_id = _lose(tr, [100, 100, 150, 160], EMB[0])
     _return_at(tr, old_id, [0.55, 0.55])
-    (shown,) = tr.tracks
-    assert shown.is_confirmed() and not tr.reidentify_as(shown.track_id, old_id)
+    seen = []
+    (shown,) = _up(tr, face, held_linker=_linker([(tr.tracks[0].track_id, old_id)], seen))
+    assert shown.is_confirmed() and shown.track_id != old_id and seen == []

@@ -10,6 +10,12 @@ import pytest
 
 from tracker import Detections, Tracker
 
+
+def _up(tracker, *args, **kwargs):
+    """One update; its TrackerUpdate is kept as ``tracker.last`` for the assertions that follow."""
+    tracker.last = tracker.update(*args, **kwargs)
+    return tracker.last.tracks
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -68,7 +74,7 @@ def test_talking_head_keeps_one_id(talking_head):
     tracker = Tracker()
     ids = set()
     for det in talking_head:
-        tracks = tracker.update(det)
+        tracks = _up(tracker, det)
         if len(det):
             row = _main_face(det)
             ids |= {t.track_id for t in tracks if t.det_index == det.det_index[row] and t.is_confirmed()}
@@ -79,14 +85,14 @@ def test_talking_head_revived_after_long_absence(talking_head):
     tracker = Tracker(max_age=30)
     first, second = talking_head[:15], talking_head[15:]
     for det in first:
-        tracker.update(det)
+        _up(tracker, det)
     (main,) = [t.track_id for t in tracker.tracks if t.is_confirmed()]
     for _ in range(45):  # gone for 45 frames > max_age: moves to the lost buffer
-        tracker.update(Detections.empty(512))
+        _up(tracker, Detections.empty(512))
     assert main in [t.track_id for t in tracker.lost_tracks]
     revived = False
     for det in second:
-        tracks = tracker.update(det)
+        tracks = _up(tracker, det)
         revived |= any(t.revived and t.track_id == main for t in tracks)
     assert revived
     assert main in [t.track_id for t in tracker.tracks]
@@ -98,7 +104,7 @@ def test_shot_cut_to_other_people_does_not_carry_ids_over(hamilton_cut):
     tracker = Tracker()
     before, after = set(), set()
     for i, det in enumerate(dets):
-        tracks = tracker.update(det, scene_cut=(i == cut))
+        tracks = _up(tracker, det, scene_cut=(i == cut))
         matched = {t.track_id for t in tracks if t.time_since_update == 0 and t.is_confirmed()}
         (before if i < cut else after).update(matched)
     assert before, "Lin-Manuel Miranda was tracked before the cut"

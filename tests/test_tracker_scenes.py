@@ -15,6 +15,12 @@ from tracker import Tracker  # noqa: E402
 from tracker.boxes import iou_matrix  # noqa: E402
 from tracker.synthetic import Face, crowd, linear_path, random_unit_vectors, render, tracker_output  # noqa: E402
 
+
+def _up(tracker, *args, **kwargs):
+    """One update; its TrackerUpdate is kept as ``tracker.last`` for the assertions that follow."""
+    tracker.last = tracker.update(*args, **kwargs)
+    return tracker.last.tracks
+
 MIN_IOU = 0.5
 
 
@@ -23,7 +29,7 @@ def run_scene(tracker, frames, name, use_cut_flag=True):
     acc = mm.MOTAccumulator(auto_id=True)
     assignments = []
     for frame in frames:
-        tracks = tracker.update(frame.detections, scene_cut=frame.scene_cut and use_cut_flag)
+        tracks = _up(tracker, frame.detections, scene_cut=frame.scene_cut and use_cut_flag)
         ids, boxes = tracker_output(tracks)
         iou = iou_matrix(frame.detections.xyxy, boxes)
         # motmetrics' own iou_matrix uses np.asfarray (gone in numpy 2): pass distances.
@@ -107,7 +113,7 @@ def test_face_occluded_less_than_max_age_keeps_its_id(gap):
     tracker = Tracker(max_age=30)
     idf1, switches, assign = run_scene(tracker, frames, f"occlusion {gap} frames")
     assert switches == 0 and len(ids_of(assign, 1)) == 1
-    assert not tracker.revived_ids
+    assert not tracker.last.revived_ids
 
 
 def test_face_reappearing_elsewhere_within_max_age_keeps_its_id():
@@ -147,9 +153,9 @@ def test_face_gone_longer_than_max_age_is_revived_by_appearance():
     tracker = Tracker(max_age=30)
     lost_at, revived, first_id = None, [], None
     for i, frame in enumerate(frames):
-        tracks = tracker.update(frame.detections)
-        if tracker.lost_ids:
-            lost_at = (i, list(tracker.lost_ids))
+        tracks = _up(tracker, frame.detections)
+        if tracker.last.lost_ids:
+            lost_at = (i, list(tracker.last.lost_ids))
         revived += [(i, t.track_id) for t in tracks if t.revived]
         if i == 10:  # the id given to face 1, through det_index
             row = int(np.flatnonzero(frame.gt_ids == 1)[0])
@@ -170,7 +176,7 @@ def test_new_face_does_not_steal_a_lost_id():
     ]
     tracker = Tracker(max_age=30)
     _, _, assign = run_scene(tracker, render(faces, 100), "newcomer at a lost face's place")
-    assert ids_of(assign, 1) == {1} and ids_of(assign, 2) == {2} and not tracker.revived_ids
+    assert ids_of(assign, 1) == {1} and ids_of(assign, 2) == {2} and not tracker.last.revived_ids
 
 
 def _cut_scene(num_faces, seed, cut_frames, shot_b_faces=None):
@@ -261,12 +267,12 @@ def test_two_trackers_never_share_state():
     scene_a = render(_cut_scene(3, seed=18, cut_frames=[30]), 60, cuts=[30], rng=np.random.default_rng(19))
     scene_b = render(crowd(5, rng=np.random.default_rng(20)), 60, rng=np.random.default_rng(21))
     alone = Tracker()
-    ids_alone = [[t.track_id for t in alone.update(f.detections, f.scene_cut)] for f in scene_a]
+    ids_alone = [[t.track_id for t in _up(alone, f.detections, f.scene_cut)] for f in scene_a]
     a, b = Tracker(), Tracker()
     ids_interleaved = []
     for fa, fb in zip(scene_a, scene_b):
-        b.update(fb.detections, fb.scene_cut)
-        ids_interleaved.append([t.track_id for t in a.update(fa.detections, fa.scene_cut)])
+        _up(b, fb.detections, fb.scene_cut)
+        ids_interleaved.append([t.track_id for t in _up(a, fa.detections, fa.scene_cut)])
     assert ids_interleaved == ids_alone
 
 

@@ -8,14 +8,12 @@ face seen from several angles matches any of them.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-
-def _normalise(features: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(features, axis=-1, keepdims=True)
-    return features / np.maximum(norm, 1e-12)
+from tracker.checks import check_int
+from tracker.vectors import l2_normalize
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -33,8 +31,8 @@ def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ndarray
         An ``(N, M)`` matrix of cosine distances.
     """
-    a = _normalise(np.asarray(a, dtype=np.float32))
-    b = _normalise(np.asarray(b, dtype=np.float32))
+    a = l2_normalize(np.asarray(a, dtype=np.float32))
+    b = l2_normalize(np.asarray(b, dtype=np.float32))
     return np.clip(1.0 - a @ b.T, 0.0, 2.0)
 
 
@@ -58,14 +56,34 @@ class _Ring:
         return self.data[: min(self.count, len(self.data))]
 
 
+@runtime_checkable
+class AppearanceMetric(Protocol):
+    """What the tracker needs of an appearance store (features kept by target id)."""
+
+    def distance(self, features: np.ndarray, targets: Sequence[int],
+                 mask: Optional[np.ndarray] = None) -> np.ndarray:
+        """``(T, M)`` distances of ``T`` targets to ``M`` features (``inf`` without samples)."""
+
+    def partial_fit(self, features: np.ndarray, targets: np.ndarray,
+                    active_targets: Optional[Iterable[int]] = None) -> None:
+        """Store features by target and forget the targets not in ``active_targets``."""
+
+    def has_samples(self, target: int) -> bool:
+        """Whether anything is stored for ``target``."""
+
+    def reset(self) -> None:
+        """Forget everything."""
+
+
 class NearestNeighborDistanceMetric:
     """Smallest cosine distance to each target's last ``budget`` features.
 
+    The metric only measures; which distances are a match is decided by
+    the caller (the tracker's ``max_cosine_distance`` and
+    ``reid_max_cosine_distance``).
+
     Parameters
     ----------
-    matching_threshold : float
-        Cosine distances above this are not a match (read by the tracker as
-        the cascade's maximum distance), in ``(0, 2]``.
     budget : int
         Features kept per target (``>= 1``); older ones are overwritten, so
         memory per target is bounded by ``budget * D`` floats.
@@ -73,16 +91,11 @@ class NearestNeighborDistanceMetric:
     Raises
     ------
     ValueError
-        If ``matching_threshold`` or ``budget`` is out of range.
+        If ``budget`` is out of range.
     """
 
-    def __init__(self, matching_threshold: float, budget: int = 100) -> None:
-        if not (isinstance(matching_threshold, (int, float)) and 0 < matching_threshold <= 2):
-            raise ValueError(f"matching_threshold must be in (0, 2], got {matching_threshold!r}")
-        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-            raise ValueError(f"budget must be an integer >= 1, got {budget!r}")
-        self.matching_threshold = float(matching_threshold)
-        self.budget = int(budget)
+    def __init__(self, budget: int = 50) -> None:
+        self.budget = check_int("budget", budget, 1)
         self.samples: Dict[int, _Ring] = {}
 
     def partial_fit(
@@ -106,7 +119,7 @@ class NearestNeighborDistanceMetric:
         features = np.asarray(features, dtype=np.float32)
         targets = np.asarray(targets).reshape(-1)
         if len(features):
-            features = _normalise(features.reshape(len(targets), -1))
+            features = l2_normalize(features.reshape(len(targets), -1))
             for target in np.unique(targets):
                 ring = self.samples.get(int(target))
                 if ring is None or ring.data.shape[1] != features.shape[1]:
@@ -120,11 +133,6 @@ class NearestNeighborDistanceMetric:
     def has_samples(self, target: int) -> bool:
         """Whether any feature is stored for ``target``."""
         return int(target) in self.samples
-
-    def forget(self, targets: Iterable[int]) -> None:
-        """Drop the samples of ``targets``."""
-        for t in targets:
-            self.samples.pop(int(t), None)
 
     def reset(self) -> None:
         """Drop every sample."""
@@ -151,7 +159,7 @@ class NearestNeighborDistanceMetric:
         ndarray
             A ``(T, M)`` cost matrix.
         """
-        features = _normalise(np.asarray(features, dtype=np.float32).reshape(len(features), -1))
+        features = l2_normalize(np.asarray(features, dtype=np.float32).reshape(len(features), -1))
         cost = np.full((len(targets), len(features)), np.inf)
         if len(targets) == 0 or len(features) == 0:
             return cost

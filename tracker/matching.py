@@ -139,48 +139,6 @@ def matching_cascade(
     return matches, unmatched_tracks, unmatched_detections
 
 
-def gate_cost_matrix(
-    kf: KalmanFilter,
-    cost_matrix: np.ndarray,
-    tracks: Sequence[Track],
-    detections: Detections,
-    track_indices: Sequence[int],
-    detection_indices: Sequence[int],
-    gated_cost: float = INFTY_COST,
-    only_position: bool = False,
-) -> np.ndarray:
-    """Invalidate pairs that the Kalman state makes implausible.
-
-    Entries whose squared Mahalanobis distance exceeds the chi-square 0.95
-    quantile (4 degrees of freedom, or 2 with ``only_position``) are set to
-    ``gated_cost``.
-
-    Parameters
-    ----------
-    kf : KalmanFilter
-    cost_matrix : ndarray
-        A ``(T, M)`` cost matrix for ``track_indices`` x ``detection_indices``;
-        modified in place and returned.
-    tracks : sequence of Track
-    detections : Detections
-    track_indices, detection_indices : sequence of int
-    gated_cost : float
-        Cost of an infeasible pair.
-    only_position : bool
-        Gate on the box centre only.
-
-    Returns
-    -------
-    ndarray
-        The gated ``(T, M)`` cost matrix.
-    """
-    if len(track_indices) == 0 or len(detection_indices) == 0:
-        return cost_matrix
-    feasible = gating_mask(kf, tracks, detections, track_indices, detection_indices, only_position)
-    cost_matrix[~feasible] = gated_cost
-    return cost_matrix
-
-
 def gating_mask(
     kf: KalmanFilter,
     tracks: Sequence[Track],

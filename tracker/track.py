@@ -111,10 +111,6 @@ class Track:
         self._max_age = max_age
 
     # ----------------------------------------------------------------- boxes
-    def to_xyah(self) -> np.ndarray:
-        """The ``(4,)`` box ``(cx, cy, a, h)`` of the current state."""
-        return self.mean[:4].copy()
-
     def to_xyxy(self) -> np.ndarray:
         """The ``(4,)`` box ``(x1, y1, x2, y2)`` of the current state."""
         return xyah_to_xyxy(self.mean[:4])
@@ -188,6 +184,56 @@ class Track:
         self.time_since_update = 0
         if self.state == TrackState.TENTATIVE and self.hits >= self._n_init:
             self.state = TrackState.CONFIRMED
+
+    def take_pending_features(self) -> List[np.ndarray]:
+        """The features queued since the last call, handed over once (the queue is emptied)."""
+        features, self.pending_features = self.pending_features, []
+        return features
+
+    def mark_motion_stale(self) -> None:
+        """A shot cut: the Kalman state describes the previous shot until the next match."""
+        self.motion_stale = True
+
+    def age_lost(self, frames: int) -> None:
+        """A lost track grows ``frames`` older without being predicted."""
+        self.age += frames
+        self.time_since_update += frames
+
+    def mark_lost(self) -> None:
+        """Move to the lost buffer: no detection, kept for re-identification."""
+        self.state = TrackState.LOST
+        self.det_index = None
+
+    def mark_deleted(self) -> None:
+        """End the track for good."""
+        self.state = TrackState.DELETED
+
+    def revive(self) -> None:
+        """Come back from the lost buffer, confirmed, under the same id."""
+        self.state = TrackState.CONFIRMED
+        self.revived = True
+
+    def hold(self, undecided: bool) -> None:
+        """Keep a track that reached ``n_init`` hits tentative while it may still be a lost one (or release it)."""
+        self.held = bool(undecided)
+        if undecided:
+            self.state = TrackState.TENTATIVE
+
+    def continue_as(self, old: "Track", features: Sequence[np.ndarray]) -> None:
+        """Go on as ``old`` (a lost or missing track of the same face), which ends.
+
+        The track takes ``old``'s id and age, adds up both tracks' hits, is
+        confirmed and marked revived. ``features`` replace its queue of
+        pending features, so they are stored under the old id.
+        """
+        old.mark_deleted()
+        self.track_id = old.track_id
+        self.state = TrackState.CONFIRMED
+        self.held = False
+        self.age = old.age
+        self.hits = old.hits + self.hits
+        self.revived = True
+        self.pending_features = list(features)
 
     def mark_missed(self) -> None:
         """Record a frame without a match; deletes tentative and expired tracks."""
