@@ -34,9 +34,9 @@ setup(
     version="0.1.0",
     description="Real-time face tracking and identification: YOLO + ArcFace + DeepSORT",
     python_requires=">=3.10",
-    packages=["tracker", "models", "gallery", "pipeline", "evaluation"],
+    packages=["tracker", "models", "gallery", "pipeline", "evaluation", "facetrack"],
     py_modules=["demo"],
     install_requires=INSTALL_REQUIRES,
     extras_require={"dev": ["pytest>=7.4", "pytest-timeout>=2.1"]},
-    entry_points={"console_scripts": ["facetrack-demo=demo:main"]},
+    entry_points={"console_scripts": ["facetrack-demo=facetrack.demo_cli:main"]},
 )

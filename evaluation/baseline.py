@@ -3,7 +3,7 @@
 Detect every face on every frame, embed every face, and name each face on
 its own against the gallery (one comparison, no evidence over time, no
 tracking). It has the pipeline's ``process(frame, frame_index, timestamp)``
-interface and returns a :class:`pipeline.runner.FrameResult`, so the same
+interface and returns a :class:`pipeline.results.FrameResult`, so the same
 run loop, overlay and sinks time both. Each box gets a fresh id (nothing
 links faces across frames), so only its naming accuracy is comparable with
 the pipeline's, not its tracking metrics.
@@ -64,11 +64,11 @@ class NaiveBaseline:
 
         Returns
         -------
-        pipeline.runner.FrameResult
+        pipeline.results.FrameResult
             ``names`` per box (None = Unknown) and ``scores`` the best cosine
             similarity; ``track_ids`` are fresh for every box.
         """
-        from pipeline.runner import FrameResult
+        from pipeline.results import FrameResult
 
         timings = {}
         t0 = time.perf_counter()

@@ -5,7 +5,7 @@ faces per frame and the size of the gallery.
 Both the pipeline (``pipeline.runner.Pipeline``, default settings from
 ``configs/default.yaml`` when it exists) and the naive baseline
 (:class:`evaluation.baseline.NaiveBaseline`) go through the same run loop
-(``pipeline.runner.run``) with the same overlay and an mp4 file sink, so
+(``pipeline.loop.run``) with the same overlay and an mp4 file sink, so
 decode, draw and encode are timed the same way. When the video has ground
 truth (a folder written by ``python -m evaluation synth``), the naming
 accuracy of both is scored with :mod:`evaluation.metrics`.
@@ -124,7 +124,7 @@ def load_settings(config_path: Optional[Path] = None) -> Dict[str, dict]:
     When no configuration file exists yet, every section is empty, i.e. the
     constructors' defaults.
     """
-    from pipeline.config import DEFAULT_CONFIG, SECTIONS, load_config
+    from facetrack.config import DEFAULT_CONFIG, SECTIONS, load_config
 
     path = Path(config_path) if config_path is not None else DEFAULT_CONFIG
     if path.exists():
@@ -148,8 +148,8 @@ class Parts:
 
 def build_parts(detector_weights: Path, embedder_weights: Path, gallery_dir: Path, *, device: str = "cpu",
                 config: Optional[dict] = None, work_dir: Path) -> Parts:
-    """Load the models on ``device`` and enroll ``gallery_dir`` into ``work_dir`` (with :mod:`pipeline.build`)."""
-    from pipeline.build import build_index, build_models, open_gallery
+    """Load the models on ``device`` and enroll ``gallery_dir`` into ``work_dir`` (with :mod:`facetrack.build`)."""
+    from facetrack.build import build_index, build_models, open_gallery
 
     config = config if config is not None else load_settings()
     detector, embedder = build_models(config, device=device, detector_weights=detector_weights,
@@ -164,7 +164,7 @@ def build_parts(detector_weights: Path, embedder_weights: Path, gallery_dir: Pat
 
 def make_pipeline(parts: Parts, *, index=None, **pipeline_overrides):
     """The pipeline with the configured keywords (``pipeline_overrides`` win)."""
-    from pipeline.build import build_identifier, build_pipeline
+    from facetrack.build import build_identifier, build_pipeline
 
     identifier = build_identifier(index if index is not None else parts.index, parts.config)
     return build_pipeline(parts.config, parts.detector, parts.embedder, identifier, **pipeline_overrides)
@@ -183,7 +183,7 @@ def make_baseline(parts: Parts, *, index=None):
 def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annotated: Optional[Path] = None,
               progress: bool = False, warmup_frames: int = 3, tracks_path: Optional[Path] = None,
               names_path: Optional[Path] = None) -> dict:
-    """Run ``processor`` over ``video`` through ``pipeline.runner.run`` with an
+    """Run ``processor`` over ``video`` through ``pipeline.loop.run`` with an
     overlay and an mp4 sink; return speed, per-stage latency, memory and rows.
 
     The first ``warmup_frames`` frames are processed beforehand on a separate
@@ -207,7 +207,7 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
     """
     from pipeline.events import FrameWriters, NamesWriter, TracksWriter
     from pipeline.overlay import Overlay
-    from pipeline.runner import run
+    from pipeline.loop import run
     from pipeline.sinks import VideoFileSink
     from pipeline.sources import open_source
 

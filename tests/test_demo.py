@@ -203,10 +203,10 @@ def serve(video, port):
 @pytest.mark.slow
 @needs_ffmpeg
 def test_a_network_stream_that_drops_is_reconnected_and_the_run_goes_on(tmp_path, shared_data, shared_models):
-    from pipeline.build import build_models, build_pipeline
-    from pipeline.config import load_config
+    from facetrack.build import build_models, build_pipeline
+    from facetrack.config import load_config
     from pipeline.events import TracksWriter
-    from pipeline.runner import run
+    from pipeline.loop import run
     from pipeline.sources import SourceError, open_source
 
     port = free_port()

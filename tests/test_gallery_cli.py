@@ -9,7 +9,7 @@ from gallery.__main__ import EXIT_ERROR, load_config, main
 from gallery.enroll import Enroller
 from gallery.identifier import Identifier
 from gallery.store import GalleryStore
-from pipeline.config import DEFAULT_CONFIG, keywords_for
+from facetrack.config import DEFAULT_CONFIG, keywords_for
 from test_gallery_fakes import FakeIdentity, person_vector
 
 

@@ -1,7 +1,7 @@
 """The benchmark's override parsing (the runs themselves are measured, not unit-tested)."""
 import pytest
 
-from pipeline.bench import EVERY_FRAME, merged, parse_set
+from facetrack.bench import EVERY_FRAME, merged, parse_set
 
 
 def test_set_overrides_parse_yaml_values_and_merge_without_touching_the_original():

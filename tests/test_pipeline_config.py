@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.config import DEFAULT_CONFIG, SECTIONS, ConfigError, allowed_keys, load_config
+from facetrack.config import DEFAULT_CONFIG, SECTIONS, ConfigError, allowed_keys, load_config
 
 
 def write(tmp_path, text):
@@ -66,7 +66,7 @@ def test_a_bad_value_is_a_value_error_naming_the_keyword():
 @pytest.mark.integration
 def test_every_part_builds_from_the_default_config(shared_models, tmp_path):
     from gallery.store import GalleryStore
-    from pipeline.build import build_enroller, build_identifier, build_index, build_models, build_pipeline
+    from facetrack.build import build_enroller, build_identifier, build_index, build_models, build_pipeline
     from pipeline.overlay import Overlay
     from pipeline.sources import open_source
 

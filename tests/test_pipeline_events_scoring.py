@@ -1,6 +1,6 @@
 """Per-frame names: the run loop writes tracks and names files, ``python -m evaluation score`` scores them.
 
-Fake models and the real tracker, identifier, composition (``pipeline.build``),
+Fake models and the real tracker, identifier, composition (``facetrack.build``),
 writers and scorer. The enrolled person is Unknown for the first frames of
 the track (the identifier waits for evidence), which only the per-frame
 names file shows: events carry the name at the end of the appearance.
@@ -16,9 +16,9 @@ import pytest
 from evaluation import gt as gtio
 from evaluation.__main__ import main as evaluation_cli
 from gallery.index import GalleryIndex
-from pipeline.build import build_identifier, build_pipeline
+from facetrack.build import build_identifier, build_pipeline
 from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
-from pipeline.runner import run
+from pipeline.loop import run
 from test_pipeline_runner import FakeDetector, FakeEmbedder, ListSource, Scene, unit
 
 FRAMES = 40

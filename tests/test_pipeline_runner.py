@@ -10,7 +10,9 @@ import pytest
 from gallery.identifier import Identifier
 from gallery.index import GalleryIndex
 from pipeline.events import EventWriter, TracksWriter
-from pipeline.runner import FrameResult, Pipeline, run
+from pipeline.loop import run
+from pipeline.results import FrameResult
+from pipeline.runner import Pipeline
 from pipeline.sources import Frame
 from tracker.detections import Detections
 from tracker.tracker import Tracker
@@ -89,10 +91,10 @@ class SpyTracker(Tracker):
         self.calls = []
         self.elapsed = []
 
-    def update(self, detections, scene_cut=False, elapsed_frames=1):
+    def update(self, detections, scene_cut=False, elapsed_frames=1, **kw):
         self.calls.append((len(detections), bool(scene_cut), detections.embedding is not None))
         self.elapsed.append(elapsed_frames)
-        return super().update(detections, scene_cut=scene_cut, elapsed_frames=elapsed_frames)
+        return super().update(detections, scene_cut=scene_cut, elapsed_frames=elapsed_frames, **kw)
 
 
 class SpyIdentifier(Identifier):
@@ -113,8 +115,13 @@ class SpyIdentifier(Identifier):
 def make_pipeline(scene, *, enrolled=(1,), names=("alice",), scene_cut_detector=None, tracker_kw=None, **kw):
     index = GalleryIndex(list(names), np.stack([unit(s) for s in enrolled]))
     identifier = SpyIdentifier(index, similarity_threshold=0.5, min_margin=0.05, min_observations=2)
-    tracker = SpyTracker(**{"n_init": 2, "max_age": 5, **(tracker_kw or {})})
-    return Pipeline(FakeDetector(scene), FakeEmbedder(scene), tracker, identifier, scene_cut_detector, **kw)
+    tracker = SpyTracker(**{"n_init": 2, "max_age": 5, "reid_min_confidence": 0.0, **(tracker_kw or {})})
+    return Pipeline(FakeDetector(scene), FakeEmbedder(scene), tracker, identifier, scene_cut_detector,
+                    **{**BASELINE, **kw})
+
+
+#: The every-frame baseline: detect and embed every frame (the tests below opt into the schedule).
+BASELINE = dict(detect_interval=1, warmup_detect_interval=1, embed_policy="all", fast_motion_fraction=0.0)
 
 
 def drive(pipeline, scene, n):
@@ -170,17 +177,6 @@ def test_the_tracker_is_told_how_many_frames_passed_since_its_last_update():
     assert p.tracker.elapsed == [1] + [b - a for a, b in zip(calls, calls[1:])]
     assert 1 in p.tracker.elapsed[1:] and 3 in p.tracker.elapsed  # warm-up, then the interval
     assert 20 in calls and p.tracker.elapsed[calls.index(20)] == 20 - calls[calls.index(20) - 1]
-
-
-def test_a_tracker_without_elapsed_frames_still_works():
-    class Plain(Tracker):
-        def update(self, detections, scene_cut=False):
-            return super().update(detections, scene_cut=scene_cut)
-
-    p = Pipeline(FakeDetector(ONE_PERSON), FakeEmbedder(ONE_PERSON), Plain(n_init=2), detect_interval=3,
-                 warmup_detect_interval=3)
-    results = drive(p, ONE_PERSON, 30)
-    assert len({int(t) for r in results[6:] for t in r.track_ids}) == 1
 
 
 # Two faces meeting: person 2 walks left into person 1, overlapping them for a while.
@@ -462,8 +458,8 @@ class OnePersonEmbedder:
 
 
 def test_a_matched_track_is_drawn_with_its_detections_box_not_the_lagging_kalman_box():
-    tracker = Tracker(n_init=2, max_age=5)
-    p = Pipeline(EdgeEntryDetector(ONE_PERSON), OnePersonEmbedder(), tracker, detect_interval=3)
+    tracker = Tracker(n_init=2, max_age=5, reid_min_confidence=0.0)
+    p = Pipeline(EdgeEntryDetector(ONE_PERSON), OnePersonEmbedder(), tracker, **{**BASELINE, "detect_interval": 3})
     results = drive(p, ONE_PERSON, 30)
     shown = [r for r in results if r.detected and len(r)]
     assert len(shown) >= 5
@@ -523,9 +519,9 @@ def test_a_held_track_the_gallery_names_like_a_lost_track_takes_its_id():
         index = GalleryIndex(["alice"], template[None].astype(np.float32))
         identifier = SpyIdentifier(index, similarity_threshold=0.5, min_margin=0.05, min_observations=2)
         tracker = SpyTracker(n_init=2, max_age=5, reid_max_cosine_distance=0.45, hold_cosine_distance=0.65,
-                             hold_max_hits=8)
+                             hold_max_hits=8, reid_min_confidence=0.0)
         p = Pipeline(FakeDetector(scene), LookEmbedder(scene, {1: look1, 2: look2.astype(np.float32)}), tracker,
-                     identifier, reidentify_by_name=by_name)
+                     identifier, reidentify_by_name=by_name, **BASELINE)
         results = drive(p, scene, 50)
         first_id = {int(i) for r in results[:11] for i in r.track_ids}
         later = [(int(i), n) for r in results[25:] for i, n in zip(r.track_ids, r.names)]

@@ -1,9 +1,9 @@
 """End-to-end speed of the demo's scheduling against the every-frame baseline.
 
-    python -m pipeline.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
+    python -m facetrack.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
 
-Runs the video twice through :func:`pipeline.runner.run` exactly as
-``demo.py`` does (parts from :mod:`pipeline.build`, decode thread, overlay,
+Runs the video twice through :func:`pipeline.loop.run` exactly as
+``demo.py`` does (parts from :mod:`facetrack.build`, decode thread, overlay,
 mp4 file sink in its thread):
 once with the configuration (``configs/default.yaml`` plus ``--set``
 overrides) and once in the *every-frame* mode (``detect_interval: 1``,
@@ -59,10 +59,10 @@ def cpu_seconds() -> float:
 
 def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], db_dir: Path, *,
                 models_dir: Optional[str], device: str, max_frames: Optional[int], models_cache: Dict):
-    from pipeline.build import build_identifier, build_index, build_models, build_pipeline, open_gallery
-    from pipeline.config import check_config
+    from facetrack.build import build_identifier, build_index, build_models, build_pipeline, open_gallery
+    from facetrack.config import check_config
     from pipeline.overlay import Overlay
-    from pipeline.runner import run
+    from pipeline.loop import run
     from pipeline.sinks import make_output_sink
     from pipeline.sources import open_source
 
@@ -103,7 +103,7 @@ def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], d
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("video", type=Path)
     p.add_argument("--gallery", type=Path, help="photo folder to enroll (names are compared when given)")
     p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-frames", type=int)
     p.add_argument("--no-baseline", action="store_true", help="only the tuned run")
     args = p.parse_args(argv)
-    from pipeline.config import load_config
+    from facetrack.config import load_config
 
     if not args.video.is_file():
         print(f"error: no such video: {args.video}", file=sys.stderr)

@@ -1,11 +1,11 @@
 """Building the parts from a configuration (the composition layer).
 
 Every command that runs faces through the models -- ``demo.py``,
-``python -m pipeline.bench``, ``python -m evaluation bench``/``regression``
+``python -m facetrack.bench``, ``python -m evaluation bench``/``regression``
 and ``python -m gallery`` -- builds its parts here, so they are built the
 same way everywhere::
 
-    config = pipeline.config.load_config(path)          # the edge: YAML -> dict, strictly checked
+    config = facetrack.config.load_config(path)          # the edge: YAML -> dict, strictly checked
     detector, embedder = build_models(config, device="cpu")
     store, report = open_gallery("photos/", detector, embedder, config)
     identifier = build_identifier(build_index(store, config), config)
@@ -13,7 +13,7 @@ same way everywhere::
 
 The functions take the configuration as a plain dict (section name -> the
 keyword arguments of that section's constructor, as
-:func:`pipeline.config.load_config` returns it; an absent section means the
+:func:`facetrack.config.load_config` returns it; an absent section means the
 constructor's defaults). No YAML is read here, nothing is printed and
 nothing happens at import: the heavy modules are imported by the function
 that needs them.
@@ -100,7 +100,7 @@ def default_gallery_db(photo_dir: PathLike, model_name: str) -> Path:
 def build_enroller(detector, embedder, config: Mapping):
     """A :class:`gallery.enroll.Enroller` with the enrolment keywords of the ``gallery`` section."""
     from gallery.enroll import Enroller
-    from pipeline.config import keywords_for
+    from facetrack.config import keywords_for
 
     return Enroller(detector, embedder, **keywords_for(Enroller, section(config, "gallery")))
 
@@ -163,7 +163,7 @@ def build_index(store, config: Mapping, **overrides):
     """A :class:`gallery.index.GalleryIndex` of every embedding of ``store``, with
     the index keywords of the ``gallery`` section (``overrides`` win)."""
     from gallery.index import GalleryIndex
-    from pipeline.config import keywords_for
+    from facetrack.config import keywords_for
 
     kw = keywords_for(GalleryIndex, section(config, "gallery"))
     kw.update(overrides)

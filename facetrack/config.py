@@ -5,8 +5,8 @@ arguments of the class (or function) that builds the part, so the YAML and
 the code cannot drift apart silently: an unknown section or key is a
 :class:`ConfigError` that names it and lists what is allowed. Only
 ``demo.py`` and other command lines (``python -m gallery``, ``python -m
-evaluation``, ``python -m pipeline.bench``) call :func:`load_config`; the
-parts are then built from the dict by :mod:`pipeline.build`, and library
+evaluation``, ``python -m facetrack.bench``) call :func:`load_config`; the
+parts are then built from the dict by :mod:`facetrack.build`, and library
 code takes plain keyword arguments.
 """
 from __future__ import annotations

@@ -1,0 +1,234 @@
+"""Track and name faces live: webcam, files, folders and network streams in;
+window, video file and re-stream out.
+
+Examples
+--------
+python demo.py --source webcam --gallery ../shared/data/gallery
+python demo.py --source video.mp4 --gallery photos/ --output out.mp4 --events events.jsonl --tracks tracks.txt --no-show
+python demo.py --source synth/video.mp4 --gallery photos/ --tracks tracks.txt --names names.csv --no-show
+python -m evaluation score --tracks tracks.txt --names names.csv --gt synth/
+python demo.py --source rtsp://camera/stream --gallery gallery.db --output rtmp://localhost/live/out --no-show
+
+This is the command line only: it reads the YAML configuration (the one place
+that does, with :func:`facetrack.config.load_config`), builds the parts with
+:mod:`facetrack.build` and hands them to :func:`pipeline.loop.run`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+logger = logging.getLogger("demo")
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+#: Exit status for bad input (source, output, config, gallery, weights).
+EXIT_BAD_INPUT = 2
+
+
+class DemoError(Exception):
+    """Bad input found by the command line itself."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="demo.py",
+        description="Real-time face tracking and identification (YOLO faces, ArcFace embeddings, DeepSORT).",
+        epilog="Ctrl-C stops cleanly: outputs are finalised and open appearances written to --events.",
+    )
+    p.add_argument("--source", default="webcam",
+                   help="webcam, a camera index, a video file, an image or a folder of images, or a stream URL "
+                        "(rtsp://, rtmp://, http(s):// incl. HLS .m3u8, udp://, srt://) [default: webcam]")
+    p.add_argument("--gallery",
+                   help="a photo folder (one subfolder per person; enrolled incrementally into a gallery "
+                        "database) or a gallery .db file")
+    p.add_argument("--gallery-db",
+                   help="where to keep the database enrolled from a photo folder "
+                        "[default: ~/.cache/facetrack/galleries/<folder>-<hash>-<model>.db]")
+    p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--output", action="append", default=[], metavar="PATH|URL",
+                   help="write the annotated video: a file (.mp4, .avi, .mkv, .mov), an HLS playlist (.m3u8) "
+                        "or a stream URL (rtmp://, rtsp://, udp://, srt://); may be repeated")
+    p.add_argument("--events", metavar="PATH", help="write one JSON line per appearance")
+    p.add_argument("--tracks", metavar="PATH", help="write MOTChallenge rows frame,id,x,y,w,h,score,-1,-1,-1")
+    p.add_argument("--names", metavar="PATH",
+                   help="write the name shown on every frame: CSV frame,track_id,name, one row per --tracks row "
+                        "(empty = Unknown), for python -m evaluation score --names")
+    p.add_argument("--no-show", action="store_true", help="do not open a window")
+    p.add_argument("--device", choices=None, help="auto, cpu, cuda or cuda:N [default: from the config]")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details (and show tracebacks)")
+    return p
+
+
+def gallery_identifier(args, config, detector, embedder, quiet: bool):
+    """Open or enroll the gallery of ``--gallery`` and return an Identifier (None without it)."""
+    from facetrack.build import build_identifier, build_index, open_gallery
+
+    if not args.gallery:
+        if args.gallery_db:
+            raise DemoError("--gallery-db needs --gallery PHOTO_DIR")
+        return None
+    spec = Path(args.gallery).expanduser()
+    if not spec.exists():
+        raise DemoError(f"--gallery: no such file or directory: {args.gallery}")
+    if not spec.is_dir() and args.gallery_db:
+        raise DemoError("--gallery-db is only for a photo folder; --gallery already names a database")
+    store, report = open_gallery(spec, detector, embedder, config, db_path=args.gallery_db, progress=not quiet)
+    if report is not None:
+        counts = report.counts()
+        logger.info("gallery %s: %s", store.path, dict(counts))
+        print(f"gallery {store.path}: {len(store.people())} people, {len(store)} embeddings "
+              f"({counts.get('enrolled', 0)} enrolled, {counts.get('updated', 0)} updated, "
+              f"{counts.get('unchanged', 0)} unchanged, {counts.get('skipped', 0)} skipped)", file=sys.stderr)
+    index = build_index(store, config)
+    if len(store) == 0:
+        logger.warning("the gallery is empty: everyone will be Unknown")
+    return build_identifier(index, config)
+
+
+def make_sinks(args, source) -> list:
+    from pipeline.sinks import WindowSink, display_available, make_output_sink
+
+    sinks = []
+    try:
+        for target in args.output:
+            sinks.append(make_output_sink(target, fps=source.fps))
+        if not args.no_show:
+            if display_available():
+                sinks.append(WindowSink(f"facetrack: {source.description}"))
+            else:
+                logger.warning("no display available (DISPLAY/WAYLAND_DISPLAY unset or unreachable): "
+                               "not opening a window (--no-show silences this)")
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
+
+
+def run_demo(args) -> int:
+    from facetrack.config import load_config
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise DemoError(f"--max-frames must be >= 1, got {args.max_frames}")
+    config = load_config(args.config)
+
+    # Open the source first: a wrong path fails before minutes of model loading.
+    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
+    from pipeline.sources import open_source
+
+    source = open_source(args.source, **config["source"])
+    event_writer = None
+    frame_writers = FrameWriters()     # --tracks and --names: every frame's rows
+    sinks: list = []
+    try:
+        logger.info("source %s: %dx%d at %.2f fps%s", source.description, source.width, source.height,
+                    source.fps, " (live)" if source.is_live else "")
+        try:
+            event_writer = EventWriter(args.events) if args.events else None
+            for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
+                if path:
+                    frame_writers.writers.append(writer(path))
+        except OSError as exc:
+            raise DemoError(str(exc)) from None
+        sinks = make_sinks(args, source)
+
+        from facetrack.build import build_models, build_pipeline
+        from pipeline.overlay import Overlay
+        from pipeline.loop import run
+
+        detector, embedder = build_models(config, models_dir=args.models_dir, device=args.device,
+                                          progress=not args.quiet)
+        identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
+        pipeline = build_pipeline(config, detector, embedder, identifier)
+        overlay = Overlay(**config["overlay"])
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        frame_writers.close()
+        if event_writer is not None:
+            event_writer.close()
+        source.close()
+        raise
+
+    summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
+                  tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
+                  progress=not args.quiet and not source.is_live)
+    print_summary(summary, args)
+    return EXIT_INTERRUPTED if summary.stop_reason == "interrupted" else 0
+
+
+def print_summary(summary, args) -> None:
+    ms = summary.stage_ms()
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in ms.items() if v > 0.0)
+    people = ", ".join(summary.names_seen) if summary.names_seen else "nobody named"
+    lines = [
+        f"{summary.frames} frames in {summary.seconds:.1f} s: {summary.fps:.1f} FPS"
+        + (f" (stopped: {summary.stop_reason})" if summary.stop_reason not in ("", "end of source") else ""),
+        f"detector ran on {summary.detection_frames} frames, {summary.faces_embedded} faces embedded",
+        f"per frame (ms): {stages}",
+        f"{summary.track_ids} tracks, {summary.appearances} appearances; people seen: {people}",
+    ]
+    if summary.dropped_frames or summary.reconnects:
+        lines.append(f"live source: {summary.dropped_frames} stale frames dropped, "
+                     f"{summary.reconnects} reconnects")
+    for target in args.output:
+        lines.append(f"wrote {target}")
+    for path in (args.events, args.tracks, args.names):
+        if path:
+            lines.append(f"wrote {path}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # OpenCV's and FFmpeg's own warnings ("can't open camera by index", "Connection
+        # refused") would repeat our one-line errors; -v shows them.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")   # AV_LOG_FATAL
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    from facetrack.config import ConfigError
+    from pipeline.sinks import SinkError
+    from pipeline.sources import SourceError
+
+    expected = [DemoError, ConfigError, SourceError, SinkError]
+    try:
+        from gallery.store import GalleryError
+        from models.device import DeviceUnavailableError
+        from models.embedder import WrongModelError
+        from models.weights import WeightsError
+
+        expected += [GalleryError, DeviceUnavailableError, WrongModelError, WeightsError]
+    except ImportError:  # pragma: no cover - a broken install is reported when building the parts
+        pass
+    try:
+        return run_demo(args)
+    except tuple(expected) as exc:
+        if args.verbose:
+            logger.exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, FileNotFoundError) as exc:
+        # Out-of-range configuration values: the constructors name the parameter.
+        if args.verbose:
+            logger.exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""Command line of the gallery: enroll, list, remove, rename, identify, evaluate, calibrate, bench.
+
+Examples
+--------
+python -m gallery enroll ../shared/data/gallery --db gallery.db --models-dir ../shared/models
+python -m gallery list --db gallery.db
+python -m gallery identify photo.jpg --db gallery.db --models-dir ../shared/models --json
+python -m gallery evaluate ../shared/data/probe --db gallery.db --models-dir ../shared/models
+python -m gallery calibrate ../shared/models/verify/deepface_master.csv --models-dir ../shared/models --plot cal.png
+python -m gallery bench --sizes 1000,100000,1000000
+
+YAML (``--config configs/default.yaml``) is read here only; its sections
+``detector``, ``embedder``, ``gallery`` and ``identifier`` hold constructor
+keywords (``detector.weights`` / ``embedder.weights`` name the weights).
+Command-line flags win over the file.
+
+The file is read by :func:`facetrack.config.load_config`, the strict loader
+``demo.py`` uses, so an unknown section or a mistyped key in these sections
+is an error naming it, and the models and the gallery index are built by
+:mod:`facetrack.build`, as in ``demo.py``. This module is an application
+edge like ``demo.py``, not library code: it imports :mod:`pipeline` lazily,
+inside the functions that need it, and the library modules of ``gallery/``
+(store, index, enroll, identifier, ...) never import :mod:`pipeline`, so the
+dependency direction (``pipeline`` composes ``gallery``) is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+logger = logging.getLogger("gallery")
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+# -- configuration ------------------------------------------------------------------
+#: The sections this command line uses; their keys are checked against the constructors.
+CONFIG_SECTIONS = ("detector", "embedder", "gallery", "identifier")
+
+
+def load_config(path: Optional[str]) -> dict:
+    """The YAML file as a dict of sections (empty without a file), checked strictly.
+
+    Raises
+    ------
+    facetrack.config.ConfigError
+        (a ``ValueError``) for a missing or unreadable file, an unknown section,
+        or an unknown key in one of :data:`CONFIG_SECTIONS`.
+    """
+    if not path:
+        return {}
+    from facetrack.config import load_config as load_strictly
+
+    return load_strictly(path, sections=CONFIG_SECTIONS)
+
+
+# -- building the parts (with facetrack.build, as demo.py) -----------------------------
+def build_models(args, config: dict):
+    """The detector and the embedder named by the flags or the config."""
+    from facetrack.build import build_models as build
+
+    return build(config, models_dir=args.models_dir, device=args.device or None,
+                 detector_weights=args.detector, embedder_weights=args.embedder)
+
+
+def _identifier_thresholds(args, config: dict) -> tuple[float, float]:
+    from gallery.identifier import Identifier
+    from facetrack.build import section
+
+    defaults = inspect.signature(Identifier).parameters
+    cfg = section(config, "identifier")
+    thr = args.threshold if getattr(args, "threshold", None) is not None else cfg.get(
+        "similarity_threshold", defaults["similarity_threshold"].default)
+    margin = args.margin if getattr(args, "margin", None) is not None else cfg.get(
+        "min_margin", defaults["min_margin"].default)
+    return float(thr), float(margin)
+
+
+def _index(store, config: dict, args):
+    from facetrack.build import build_index
+
+    score_mode = getattr(args, "score_mode", None)
+    return build_index(store, config, **({"score_mode": score_mode} if score_mode else {}))
+
+
+# -- commands -----------------------------------------------------------------------
+def cmd_enroll(args, config) -> int:
+    from gallery.store import GalleryStore
+    from facetrack.build import build_enroller
+
+    detector, embedder = build_models(args, config)
+    enroller = build_enroller(detector, embedder, config)
+    with GalleryStore(args.db, embedder.identity) as store:
+        report = enroller.enroll_folder(args.photo_dir, store, sync=args.sync, progress=not args.quiet)
+        print(report.table())
+        print(f"\ngallery {args.db}: {len(store.people())} people, {len(store)} embeddings")
+    return 0
+
+
+def cmd_list(args, config) -> int:
+    from gallery.store import GalleryStore
+
+    with GalleryStore(args.db, create=False) as store:
+        people = store.people()
+        if args.json:
+            print(json.dumps({"model": store.model.__dict__,
+                              "people": [{"name": p.name, "embeddings": p.embeddings} for p in people]}, indent=2))
+            return 0
+        m = store.model
+        print(f"gallery {args.db}: model {m.name} (dim {m.dim}, sha256 {m.sha256[:12]})")
+        width = max([len("person")] + [len(p.name) for p in people])
+        print(f"{'person':{width}s} embeddings")
+        for p in people:
+            print(f"{p.name:{width}s} {p.embeddings:10d}")
+        print(f"{len(people)} people, {sum(p.embeddings for p in people)} embeddings")
+    return 0
+
+
+def cmd_remove(args, config) -> int:
+    from gallery.store import GalleryStore
+
+    with GalleryStore(args.db, create=False) as store:
+        n = store.remove_person(args.name)
+    print(f"removed {args.name!r} and {n} embeddings")
+    return 0
+
+
+def cmd_rename(args, config) -> int:
+    from gallery.store import GalleryStore
+
+    with GalleryStore(args.db, create=False) as store:
+        store.rename_person(args.old, args.new)
+    print(f"renamed {args.old!r} to {args.new!r}")
+    return 0
+
+
+def _open_for_matching(args, config):
+    from gallery.store import GalleryStore
+
+    detector, embedder = build_models(args, config)
+    store = GalleryStore(args.db, embedder.identity, create=False)
+    try:
+        index = _index(store, config, args)
+    finally:
+        store.close()
+    return detector, embedder, index
+
+
+def cmd_identify(args, config) -> int:
+    from gallery.photos import default_image_reader, identify_photo
+
+    image = default_image_reader()(args.image)
+    detector, embedder, index = _open_for_matching(args, config)
+    thr, margin = _identifier_thresholds(args, config)
+    faces = identify_photo(image, detector, embedder, index, similarity_threshold=thr, min_margin=margin)
+    if args.json:
+        print(json.dumps({"image": str(args.image), "similarity_threshold": thr, "min_margin": margin,
+                          "faces": [f.as_dict() for f in faces]}, indent=2))
+        return 0
+    if not faces:
+        print(f"{args.image}: no face found")
+        return 0
+    print(f"{args.image}: {len(faces)} face(s); cosine similarity threshold {thr:.3f}, min margin {margin:.3f}")
+    print(f"{'#':>2s} {'box (x1,y1,x2,y2)':>24s} {'name':20s} {'score':>6s} {'margin':>6s}  best match")
+    for i, f in enumerate(faces):
+        box = ",".join(f"{v:.0f}" for v in f.xyxy)
+        print(f"{i:2d} {box:>24s} {f.name or 'Unknown':20s} {f.score:6.3f} {f.margin:6.3f}  {f.best or '-'}")
+    return 0
+
+
+def cmd_evaluate(args, config) -> int:
+    from gallery.photos import evaluate_probes
+
+    detector, embedder, index = _open_for_matching(args, config)
+    thr, margin = _identifier_thresholds(args, config)
+    result = evaluate_probes(args.probe_dir, detector, embedder, index, similarity_threshold=thr,
+                             min_margin=margin, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(result.table())
+    return 0
+
+
+def cmd_calibrate(args, config) -> int:
+    from tqdm import tqdm
+
+    from gallery import calibrate as cal
+    from gallery.enroll import scan_photo_dir
+    from gallery.photos import default_image_reader, largest_face_embedding
+
+    src = Path(args.source)
+    if src.is_dir():
+        items = scan_photo_dir(src)
+        paths = [p for _, p in items]
+        labels = [person for person, _ in items]
+        pairs = None
+    elif src.is_file():
+        pairs = cal.read_pairs_csv(src)
+        paths = sorted({p for a, b, _ in pairs for p in (a, b)})
+    else:
+        raise ValueError(f"{src} is neither a labelled folder nor a pairs CSV file")
+    detector, embedder = build_models(args, config)
+    read = default_image_reader()
+    emb: dict = {}
+    for p in tqdm(paths, desc="embedding", unit="photo", disable=args.quiet):
+        try:
+            e = largest_face_embedding(read(p), detector, embedder)
+        except ValueError as exc:
+            logger.warning("skipping %s: %s", p, exc)
+            e = None
+        if e is None:
+            print(f"warning: no usable face in {p}; its pairs are left out", file=sys.stderr)
+        emb[p] = e
+    if pairs is None:
+        keep = [k for k, p in enumerate(paths) if emb[p] is not None]
+        i, j, same = cal.labelled_pairs([labels[k] for k in keep])
+        vecs = np.stack([emb[paths[k]] for k in keep]) if keep else np.zeros((0, 1))
+        scores = cal.pair_scores(vecs[i], vecs[j]) if len(i) else np.zeros(0)
+    else:
+        usable = [(a, b, s) for a, b, s in pairs if emb[a] is not None and emb[b] is not None]
+        if len(usable) < len(pairs):
+            print(f"warning: {len(pairs) - len(usable)} of {len(pairs)} pairs left out (no face)", file=sys.stderr)
+        same = np.array([s for _, _, s in usable], dtype=bool)
+        scores = cal.pair_scores(np.stack([emb[a] for a, _, _ in usable]), np.stack([emb[b] for _, b, _ in usable])) \
+            if usable else np.zeros(0)
+    report = cal.threshold_report(scores, same, target_far=args.target_far, chosen=args.choose)
+    print(f"calibration of {embedder.identity.name} on {src} ({len(scores)} pairs)")
+    print(cal.format_report(report))
+    if args.plot:
+        cal.plot_distributions(scores, same, report, args.plot, title=f"{embedder.identity.name} on {src.name}")
+        print(f"\nplot written to {args.plot}")
+    print("\n# YAML for configs/default.yaml")
+    print(cal.yaml_snippet(report, model_name=embedder.identity.name), end="")
+    return 0
+
+
+def cmd_bench(args, config) -> int:
+    from gallery.bench import benchmark_query, format_bench
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    results = benchmark_query(sizes, batch=args.batch, repeats=args.repeats, score_mode=args.score_mode or "mean")
+    print(format_bench(results))
+    return 0
+
+
+# -- argument parsing ------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    # The default weights are demo.py's (the embedder role "arcface": w600k_r50 when present, else edgeface_xs).
+    from facetrack.build import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+
+    parser = argparse.ArgumentParser(prog="python -m gallery", description="Face gallery: enrollment and naming.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def models_flags(p):
+        p.add_argument("--config", help="YAML config with detector/embedder/gallery/identifier sections")
+        p.add_argument("--detector", help=f"detector weights: registered name or path (default {DEFAULT_DETECTOR})")
+        p.add_argument("--embedder", help=f"embedder weights: registered name or path (default {DEFAULT_EMBEDDER})")
+        p.add_argument("--models-dir", help="folder to look for weights in (e.g. ../shared/models)")
+        p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def db_flag(p):
+        p.add_argument("--db", required=True, help="the gallery file (SQLite)")
+
+    p = sub.add_parser("enroll", help="enroll a photo folder (one subfolder per person, or Person_Name_1.jpg)")
+    p.add_argument("photo_dir")
+    db_flag(p)
+    models_flags(p)
+    p.add_argument("--sync", action="store_true", help="also remove embeddings whose photos are gone")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("list", help="people in the gallery")
+    db_flag(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list, config=None)
+
+    p = sub.add_parser("remove", help="remove a person and their embeddings")
+    p.add_argument("name")
+    db_flag(p)
+    p.set_defaults(func=cmd_remove, config=None)
+
+    p = sub.add_parser("rename", help="rename a person")
+    p.add_argument("old")
+    p.add_argument("new")
+    db_flag(p)
+    p.set_defaults(func=cmd_rename, config=None)
+
+    for name, func, helptext in (("identify", cmd_identify, "name every face in a photo"),
+                                 ("evaluate", cmd_evaluate, "identification accuracy on a labelled probe folder")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("image" if name == "identify" else "probe_dir")
+        db_flag(p)
+        models_flags(p)
+        p.add_argument("--threshold", type=float, help="cosine similarity threshold (default: config or identifier)")
+        p.add_argument("--margin", type=float, help="minimum margin over the runner-up")
+        p.add_argument("--score-mode", choices=["max", "mean", "blend"], help="per-person score rule")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("calibrate", help="thresholds from labelled photos or a pairs CSV")
+    p.add_argument("source", help="labelled folder (one subfolder per person) or CSV of image_a,image_b,same")
+    models_flags(p)
+    p.add_argument("--plot", help="write a PNG of both distributions with the thresholds")
+    p.add_argument("--target-far", type=float, default=0.001, help="false accept rate for the FAR rule")
+    p.add_argument("--choose", choices=["stump", "two_sigma", "far"], default="stump",
+                   help="the threshold written to the YAML snippet")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("bench", help="query speed against random galleries")
+    p.add_argument("--sizes", default="1000,100000,1000000")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--score-mode", choices=["max", "mean", "blend"])
+    p.set_defaults(func=cmd_bench, config=None)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from gallery.store import GalleryError
+
+    try:
+        config = load_config(getattr(args, "config", None))
+        return args.func(args, config)
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written, the gallery is as it was before", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (GalleryError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

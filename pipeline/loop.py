@@ -1,0 +1,223 @@
+"""The run loop: a source through a pipeline to sinks and writers, with progress, FPS and a clean stop.
+
+:func:`run` reads frames until the source ends, ``max_frames``, a sink asks
+to stop (window closed) or Ctrl-C. The first Ctrl-C finishes the current
+frame; a second one aborts. Whatever ends it, the sinks, the writers and the
+source are closed, and the appearances still open are written.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from typing import Callable, Optional, Sequence
+
+from pipeline.events import AppearanceLog
+from pipeline.results import FrameResult, RunSummary
+
+logger = logging.getLogger(__name__)
+
+#: The FPS readout is the rate over this many most recent frames.
+FPS_WINDOW_FRAMES = 30
+
+
+class _StopFlag:
+    """First Ctrl-C asks the loop to stop after the current frame; a second one raises."""
+
+    def __init__(self, source) -> None:
+        self.set = False
+        self._source = source
+        self._previous = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+        logger.warning("stopping after this frame (Ctrl-C again to abort)")
+        interrupt = getattr(self._source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _FpsMeter:
+    """Frames per second over the last :data:`FPS_WINDOW_FRAMES` frames (detection and
+    prediction frames alternate, so one frame's rate means nothing)."""
+
+    def __init__(self) -> None:
+        self._ticks: deque = deque(maxlen=FPS_WINDOW_FRAMES)
+        self.fps: Optional[float] = None
+
+    def tick(self) -> Optional[float]:
+        self._ticks.append(time.perf_counter())
+        if len(self._ticks) >= 2 and self._ticks[-1] > self._ticks[0]:
+            self.fps = (len(self._ticks) - 1) / (self._ticks[-1] - self._ticks[0])
+        return self.fps
+
+
+class _Run:
+    """The state of one :func:`run`: what each frame adds to the summary and the outputs."""
+
+    def __init__(self, pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame) -> None:
+        self.pipeline, self.source, self.sinks, self.overlay = pipeline, source, list(sinks), overlay
+        self.event_writer, self.tracks_writer, self.on_frame = event_writer, tracks_writer, on_frame
+        self.summary = RunSummary()
+        self.log = AppearanceLog()
+        self.seen_ids: set = set()
+        self.fps = _FpsMeter()
+
+    def step(self, frame) -> bool:
+        """Process one source frame; False when a sink asked to stop."""
+        stage = self.summary.stage_seconds
+        stage["decode"] += frame.decode_seconds
+        result = self.pipeline.process(frame.image, frame.index, frame.timestamp,
+                                       scene_cut=True if frame.discontinuity else None)
+        for k, v in result.timings.items():
+            stage[k] = stage.get(k, 0.0) + v
+        self._count(result)
+        fps = self.fps.tick()
+        if self.sinks and not self._draw_and_write(frame.image, result, fps):
+            return False
+        if self.on_frame is not None:
+            self.on_frame(result)
+        return True
+
+    def _count(self, result: FrameResult) -> None:
+        s = self.summary
+        s.frames += 1
+        s.detection_frames += int(result.detected)
+        s.faces_embedded += result.num_embedded
+        self.seen_ids.update(int(t) for t in result.track_ids)
+        ended = self.log.update(result)
+        if self.event_writer is not None and ended:
+            self.event_writer.write(ended)
+        if self.tracks_writer is not None:
+            self.tracks_writer.write(result)
+
+    def _draw_and_write(self, image, result: FrameResult, fps: Optional[float]) -> bool:
+        stage = self.summary.stage_seconds
+        t0 = time.perf_counter()
+        if self.overlay is not None:
+            self.overlay.annotate(image, result)
+            self.overlay.draw_fps(image, fps)
+        stage["draw"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        keep_going = True
+        for sink in self.sinks:
+            keep_going = sink.write(image) is not False and keep_going
+        stage["encode"] += time.perf_counter() - t0
+        return keep_going
+
+    def close(self) -> None:
+        """Close sinks, writers and source; raise the first sink error afterwards."""
+        errors = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001 - close the others, report afterwards
+                errors.append(exc)
+            self.summary.stage_seconds["encode_busy"] += float(getattr(sink, "busy_seconds", 0.0))
+        finished = self.log.finish()
+        if self.event_writer is not None:
+            self.event_writer.write(finished)
+            self.event_writer.close()
+        if self.tracks_writer is not None:
+            self.tracks_writer.close()
+        self.source.close()
+        s = self.summary
+        s.names_seen = sorted(self.log.names_seen)
+        s.appearances = self.log.appearances
+        s.track_ids = len(self.seen_ids)
+        s.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
+        s.reconnects = int(getattr(self.source, "reconnects", 0))
+        if errors:
+            raise errors[0]
+
+
+def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=None, tracks_writer=None,
+        max_frames: Optional[int] = None, progress: bool = False,
+        on_frame: Optional[Callable[[FrameResult], None]] = None) -> RunSummary:
+    """Read ``source`` to the end (or ``max_frames``, or Ctrl-C) through ``pipeline``.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Anything with ``process(image, index, timestamp, scene_cut=...) -> FrameResult``.
+    source : Source
+        From :func:`pipeline.sources.open_source`.
+    sinks : sequence of Sink
+        Each gets the annotated frame; one returning False stops the run.
+    overlay : Overlay or None
+        Draws tracks and the FPS readout (only when there are sinks).
+    event_writer : EventWriter or None
+        Receives each appearance when it ends, and the open ones at the end.
+    tracks_writer : TracksWriter or None
+        Receives every :class:`FrameResult`.
+    max_frames : int or None
+        Stop after this many frames (>= 1).
+    progress : bool
+        Show a tqdm progress bar (with a total for files).
+    on_frame : callable or None
+        Called with every :class:`FrameResult` (after the sinks).
+
+    Returns
+    -------
+    RunSummary
+        The source, sinks and writers are closed when it returns, also after Ctrl-C or an error.
+    """
+    if max_frames is not None and int(max_frames) < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
+    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame)
+    summary = state.summary
+    bar = _progress_bar(source, max_frames) if progress else None
+    start = time.perf_counter()
+    try:
+        with _StopFlag(source) as stop:
+            summary.stop_reason = _loop(state, source, stop, max_frames, bar)
+            if stop.set:
+                summary.stop_reason = "interrupted"
+    except KeyboardInterrupt:
+        summary.stop_reason = "interrupted"
+    finally:
+        summary.interrupted = summary.stop_reason in ("interrupted", "window closed")
+        summary.seconds = time.perf_counter() - start
+        if bar is not None:
+            bar.close()
+        state.close()
+    return summary
+
+
+def _loop(state: _Run, source, stop: _StopFlag, max_frames: Optional[int], bar) -> str:
+    """Read and process frames until something ends the run; returns why."""
+    while not stop.set:
+        if max_frames is not None and state.summary.frames >= max_frames:
+            return "max_frames"
+        t0 = time.perf_counter()
+        frame = source.read()
+        state.summary.stage_seconds["wait"] += time.perf_counter() - t0
+        if frame is None:
+            return "interrupted" if stop.set else "end of source"
+        if not state.step(frame):
+            return "window closed"
+        if bar is not None:
+            bar.update(1)
+    return "interrupted"
+
+
+def _progress_bar(source, max_frames: Optional[int]):
+    from tqdm import tqdm
+
+    total = source.frame_count if not getattr(source, "is_live", False) else None
+    if max_frames is not None:
+        total = min(total, int(max_frames)) if total else int(max_frames)
+    return tqdm(total=total, unit="frame", desc=str(getattr(source, "description", "source")), dynamic_ncols=True)
