@@ -145,6 +145,8 @@ class CachedEmbedder:
         return getattr(self._embedder, name)
 
     def embed(self, frame: np.ndarray, detections) -> np.ndarray:
+        if len(detections) == 0:
+            return np.asarray(self._embedder.embed(frame, detections), np.float32)
         fid = frame_key(frame)
         lms = detections.landmarks
         keys = [_row_key(fid, detections.xyxy[i], None if lms is None else lms[i]) for i in range(len(detections))]
@@ -157,8 +159,7 @@ class CachedEmbedder:
             self._cache.changed = True
         else:
             self._cache.hits += 1
-        dim = self._embedder.dim
-        return np.stack([self._cache.embeddings[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
+        return np.stack([self._cache.embeddings[k] for k in keys])
 
 
 def _scores(truth, tracks) -> dict:

@@ -147,6 +147,13 @@ class Pipeline:
         # ones of an incomplete set still feed the identifier.
         tracker_input = detections if complete else detections.with_embedding(None)
 
+        update = self._track_and_identify(detections, tracker_input, fresh, quality, cut, elapsed, timings)
+        return self._detected_result(frame, frame_index, timestamp, detections, fresh, update, cut, timings)
+
+    # ---------------------------------------------------------------- helpers
+    def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings):
+        """Steps 4-5: track (cut mode on shot cuts, name-based links of held tracks), then
+        identify from fresh embeddings only."""
         # Step 4: track (cut mode on shot cuts), with name-based links of held tracks.
         t0 = time.perf_counter()
         fresh_det = set(int(d) for d in detections.det_index[fresh]) if detections.embedding is not None else set()
@@ -166,9 +173,8 @@ class Pipeline:
             if update.ended_ids:
                 self.identifier.forget(update.ended_ids)
         timings["identify"] = time.perf_counter() - t0
-        return self._detected_result(frame, frame_index, timestamp, detections, fresh, update, cut, timings)
+        return update
 
-    # ---------------------------------------------------------------- helpers
     def _scene_cut(self, frame: np.ndarray, forced: Optional[bool]) -> bool:
         if self.scene_cut_detector is not None:
             detected = bool(self.scene_cut_detector.update(frame))

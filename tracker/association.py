@@ -43,14 +43,10 @@ def associate(tracks: Sequence[Track], detections: Detections, features: Optiona
 
     Parameters
     ----------
-    tracks : sequence of Track
-    detections : Detections
+    tracks, detections : sequence of Track, Detections
     features : ndarray or None
         The ``(N, D)`` embeddings of the detections, or None (motion only).
-    metric : AppearanceMetric
-        The tracks' stored features.
-    kf : KalmanFilter
-    limits : AssociationLimits
+    metric, kf, limits : AppearanceMetric, KalmanFilter, AssociationLimits
     step : int
         Frames since the previous update (a track matched then has ``time_since_update <= step``).
     cut : bool

@@ -195,7 +195,7 @@ class Tracker:
 
     def update(self, detections: Detections, scene_cut: bool = False, elapsed_frames: int = 1, *,
                held_linker: Optional[reid.HeldLinker] = None) -> TrackerUpdate:
-        """Advance ``elapsed_frames`` frames with this frame's detections.
+        """Advance ``elapsed_frames`` frames with this frame's detections; returns a :class:`TrackerUpdate`.
 
         Parameters
         ----------
@@ -207,15 +207,9 @@ class Tracker:
         elapsed_frames : int
             Frames since the previous update (``>= 1``); motion and ages count frames.
         held_linker : callable or None
-            Outside evidence for held tracks (see
-            :data:`tracker.reidentification.HeldLinker`): called once, after the
-            tracks are retired and before features are stored, with the held
-            tracks matched this update and the absent tracks; each valid
-            ``(held id, absent id)`` pair continues the held track under the absent id.
-
-        Returns
-        -------
-        TrackerUpdate
+            Outside evidence for held tracks (:data:`tracker.reidentification.HeldLinker`),
+            called after the tracks are retired and before features are stored;
+            each valid ``(held id, absent id)`` continues the held track under the absent id.
         """
         if not isinstance(detections, Detections):
             raise TypeError(f"detections must be a Detections, got {type(detections).__name__}")
@@ -226,12 +220,7 @@ class Tracker:
         measurements = xyxy_to_xyah(detections.xyxy)
 
         # Step 1: predict the active tracks `step` frames ahead; lost tracks age too.
-        for _ in range(step):
-            predict_tracks(self.kf, self.tracks)
-        self.lost.age(step)
-        if scene_cut:
-            for track in self.tracks:
-                track.mark_motion_stale()
+        self._predict(step, scene_cut)
         tentative_before = {id(t) for t in self.tracks if t.is_tentative()}
 
         # Steps 2-3: cascade by appearance and motion, then IoU; update the matched tracks.
@@ -245,12 +234,8 @@ class Tracker:
 
         # Step 4: appearance-only re-identification: young tracks with all their
         # features, then held new tracks, then the detections still unmatched.
-        if self.reid_window:
-            self._merge_young([t for t in self.tracks
-                               if t.is_confirmed() and t.time_since_update == 0 and t.age <= self.reid_window], out)
-        self._hold_undecided([t for t in self.tracks
-                              if id(t) in tentative_before and t.is_confirmed() and not t.revived])
-        unmatched_dets = self._reidentify(detections, measurements, features, unmatched_dets, out)
+        unmatched_dets = self._reidentification(detections, measurements, features, unmatched_dets,
+                                                tentative_before, out)
 
         # Step 5: new tentative tracks.
         for di in unmatched_dets:
@@ -267,6 +252,14 @@ class Tracker:
         return out
 
     # ----------------------------------------------------------------- stages
+    def _predict(self, step: int, scene_cut: bool) -> None:
+        for _ in range(step):
+            predict_tracks(self.kf, self.tracks)
+        self.lost.age(step)
+        if scene_cut:
+            for track in self.tracks:
+                track.mark_motion_stale()
+
     def _update_matched(self, matches, detections: Detections, measurements, features) -> None:
         if not matches:
             return
@@ -276,6 +269,15 @@ class Tracker:
             self.kf, [self.tracks[ti] for ti, _ in matches], measurements[rows], detections.det_index[rows],
             None if features is None else [None if hidden[di] else features[di] for di in rows],
             detections.confidence[rows])
+
+    def _reidentification(self, detections, measurements, features, unmatched_dets, tentative_before,
+                          out: TrackerUpdate) -> List[int]:
+        if self.reid_window:
+            self._merge_young([t for t in self.tracks
+                               if t.is_confirmed() and t.time_since_update == 0 and t.age <= self.reid_window], out)
+        self._hold_undecided([t for t in self.tracks
+                              if id(t) in tentative_before and t.is_confirmed() and not t.revived])
+        return self._reidentify(detections, measurements, features, unmatched_dets, out)
 
     def _merge_young(self, young: List[Track], out: TrackerUpdate) -> None:
         """Give each young track the id of the absent track it is (all its confident features compared)."""
