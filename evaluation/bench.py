@@ -308,6 +308,7 @@ def _run_figures(summary, cpu_seconds: float, peak_rss_bytes: int, tracks: gtio.
 
 
 def _find_gt(video: Path, gt_dir: Optional[Path]) -> Optional[Path]:
+    """``gt_dir`` when given, else the video's folder when it holds ``gt/gt.txt``, else None."""
     if gt_dir is not None:
         return Path(gt_dir)
     folder = Path(video).resolve().parent
@@ -315,6 +316,8 @@ def _find_gt(video: Path, gt_dir: Optional[Path]) -> Optional[Path]:
 
 
 def _accuracy(truth, tracks) -> dict:
+    """The tracking figures and the ``naming_``-prefixed naming figures of
+    :func:`evaluation.metrics.score` that the bench keeps (flat, JSON-ready)."""
     from . import metrics
 
     r = metrics.score(truth, tracks)
@@ -330,6 +333,7 @@ def _accuracy(truth, tracks) -> dict:
 
 
 def available_devices() -> List[str]:
+    """``["cpu"]``, plus ``"cuda"`` when torch is installed and sees a GPU."""
     devices = ["cpu"]
     try:
         import torch

@@ -39,6 +39,7 @@ TARGETS = (
 
 
 def _json_default(o):
+    """JSON for numpy scalars (as Python numbers) and paths (as strings); ``TypeError`` otherwise."""
     import numpy as np
 
     if isinstance(o, (np.integer,)):
@@ -51,10 +52,13 @@ def _json_default(o):
 
 
 def _save(path: Path, data) -> None:
+    """Write ``data`` as indented JSON with sorted keys."""
     path.write_text(json.dumps(data, indent=1, sort_keys=True, default=_json_default) + "\n")
 
 
 def _cached(path: Path, reuse: bool, make):
+    """``make()``'s result saved to ``path`` and read back (so it is what a
+    later ``reuse`` reads); with ``reuse`` and ``path`` present, only read."""
     if reuse and path.exists():
         log.info("reusing %s", path)
         return json.loads(path.read_text())
@@ -64,6 +68,7 @@ def _cached(path: Path, reuse: bool, make):
 
 
 def _fmt(x, spec=".3f") -> str:
+    """``x`` formatted with ``spec``; ``"n/a"`` for None and NaN."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return format(x, spec)

@@ -126,6 +126,7 @@ class Scenario:
 
 
 def _check_positive(name: str, value, allow_zero: bool = False) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` > 0 (>= 0 with ``allow_zero``)."""
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
@@ -144,6 +145,8 @@ def face_height_range(width: int, height: int, faces_per_frame: float, *, min_fa
 
 
 def _smooth_path(rng, n_frames, lo, hi, n_points=4):
+    """``(n_frames, 2)`` clamped cubic spline through ``n_points`` random
+    waypoints in ``[lo, hi]`` (a fixed point for a single frame)."""
     from scipy.interpolate import CubicSpline
 
     t = np.linspace(0, n_frames - 1, n_points) if n_frames > 1 else np.zeros(1)
@@ -154,6 +157,8 @@ def _smooth_path(rng, n_frames, lo, hi, n_points=4):
 
 
 def _abrupt_path(rng, n_frames, lo, hi):
+    """``(n_frames, 2)`` piecewise-linear path through 4 to 6 random
+    waypoints in ``[lo, hi]``, one of them reached in a three-frame dash."""
     n_points = int(rng.integers(4, 7))
     t = np.sort(rng.choice(np.arange(1, max(n_frames - 1, 2)), size=min(n_points - 2, max(n_frames - 2, 1)),
                            replace=False))
@@ -168,6 +173,10 @@ def _abrupt_path(rng, n_frames, lo, hi):
 
 
 def _walk_path(rng, n_frames, width, height, size, y=None, direction=None, span=None):
+    """``(n_frames, 2)`` walk across the frame from outside to outside at
+    height ``y`` (random when None) with a small vertical wobble, in
+    ``direction`` (+1: left to right; random when None), lasting ``span``
+    frames (random when None; 2 to ``n_frames``) and starting at a random frame."""
     direction = direction if direction is not None else (1 if rng.random() < 0.5 else -1)
     out_x = (-1.2 * size, width + 1.2 * size)
     x0, x1 = (out_x if direction > 0 else out_x[::-1])
@@ -182,6 +191,8 @@ def _walk_path(rng, n_frames, width, height, size, y=None, direction=None, span=
 
 
 def _reenter_path(rng, n_frames, width, height, size, lo, hi):
+    """``(n_frames, 2)`` path that starts still inside ``[lo, hi]``, walks out
+    of one side, stays out, and comes back to a random point inside."""
     frames = np.arange(n_frames)
     p0 = rng.uniform(lo, hi)
     side = 1 if rng.random() < 0.5 else -1
@@ -196,6 +207,9 @@ def _reenter_path(rng, n_frames, width, height, size, lo, hi):
 
 
 def _scale_curve(rng, n_frames, h0):
+    """``(n_frames,)`` face heights from ``h0``: a slow oscillation (log
+    amplitude 0.05 to 0.25, period 40 to 160 frames) or, as often, a linear
+    zoom to 0.6 to 1.6 times ``h0``."""
     frames = np.arange(n_frames)
     if rng.random() < 0.5:
         amp = rng.uniform(0.05, 0.25)
@@ -414,6 +428,7 @@ def make_backgrounds(num_cameras: int, width: int, height: int, seed: int) -> Li
 
 
 def _num_cameras(scenario: Scenario) -> int:
+    """Backgrounds the scenario needs: one more than the highest camera index."""
     return max(s.camera for s in scenario.shots) + 1
 
 
@@ -484,6 +499,10 @@ def _paste(frame, owner, index, sprite: Sprite, cx, cy, face_h, speed) -> np.nda
 
 
 def _gt_rows(frame_no, apps, boxes, owner, W, H) -> gtio.BoxTable:
+    """Ground truth of one drawn frame: per appearance whose face box
+    (``boxes``, unclipped xyxy) overlaps the frame, the clipped tlwh box and
+    its visibility (the fraction of the unclipped box whose pixels ``owner``
+    gives to that appearance, i.e. drawn last there); ``frame_no`` is 1-based."""
     ids, tlwh, vis = [], [], []
     for i, (a, box) in enumerate(zip(apps, boxes)):
         clipped = clip_xyxy(box, W, H)
