@@ -57,6 +57,7 @@ class NaiveBaseline:
         self.last_matches = None
 
     def reset(self) -> None:
+        """Start the ids again at 1 (there is no other state)."""
         self._next_id = 1
 
     def process(self, frame: np.ndarray, frame_index: int, timestamp: float = 0.0, *, scene_cut=None):

@@ -205,56 +205,102 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
         and ``best_matches`` (per row: unthresholded best name, score, margin;
         only for processors exposing ``last_matches``, else None).
     """
-    from pipeline.events import FrameWriters, NamesWriter, TracksWriter
     from pipeline.overlay import Overlay
     from pipeline.loop import run
+
+    if warmup_frames:
+        _warm_up(processor, video, warmup_frames)
+    best: list = []
+    with tempfile.TemporaryDirectory() as tmp:
+        annotated = annotated if annotated is not None else Path(tmp) / "annotated.mp4"
+        tracks_path = Path(tracks_path) if tracks_path is not None else Path(tmp) / "tracks.txt"
+        names_path = Path(names_path) if names_path is not None else Path(tmp) / "names.csv"
+        writers, source, sink = _open_run_io(video, annotated, tracks_path, names_path)
+        cpu0 = time.process_time()
+        with PeakRSS() as mem:
+            summary = run(processor, source, [sink], overlay=Overlay(), tracks_writer=writers,
+                          max_frames=max_frames, progress=progress, on_frame=_best_match_collector(processor, best))
+        cpu_seconds = time.process_time() - cpu0
+        tracks = gtio.attach_names(gtio.read_mot(tracks_path), names_file=names_path)
+    return _run_figures(summary, cpu_seconds, mem.peak, tracks, best)
+
+
+def _warm_up(processor, video: Path, frames: int) -> None:
+    """Process the first ``frames`` frames of ``video`` untimed, then reset
+    ``processor`` (when it has ``reset``), so lazy initialisation is paid
+    before a timed run. Fewer frames when the video is shorter."""
+    from pipeline.sources import open_source
+
+    src = open_source(str(video))
+    try:
+        for _ in range(frames):
+            f = src.read()
+            if f is None:
+                break
+            processor.process(f.image, f.index, f.timestamp)
+    finally:
+        src.close()
+    if hasattr(processor, "reset"):
+        processor.reset()
+
+
+def _open_run_io(video: Path, annotated: Path, tracks_path: Path, names_path: Path):
+    """Open what one run reads and writes: the rows writers, the source and the mp4 sink.
+
+    Returns
+    -------
+    writers : pipeline.events.FrameWriters
+        Tracks rows to ``tracks_path``, per-frame names to ``names_path``.
+    source
+        ``video`` opened with ``pipeline.sources.open_source``.
+    sink : pipeline.sinks.VideoFileSink
+        Writes ``annotated`` at the source's frame rate (30 when unknown).
+
+    When opening the source or the sink fails, whatever was opened is
+    closed before the error propagates.
+    """
+    from pipeline.events import FrameWriters, NamesWriter, TracksWriter
     from pipeline.sinks import VideoFileSink
     from pipeline.sources import open_source
 
-    if warmup_frames:
-        src = open_source(str(video))
-        try:
-            for _ in range(warmup_frames):
-                f = src.read()
-                if f is None:
-                    break
-                processor.process(f.image, f.index, f.timestamp)
-        finally:
-            src.close()
-        if hasattr(processor, "reset"):
-            processor.reset()
-    best: list = []
+    writers = FrameWriters(TracksWriter(tracks_path), NamesWriter(names_path))
+    source = None
+    try:
+        source = open_source(str(video))
+        sink = VideoFileSink(annotated, fps=source.fps or 30.0)
+    except BaseException:
+        writers.close()
+        if source is not None:
+            source.close()
+        raise
+    return writers, source, sink
 
+
+def _best_match_collector(processor, best: list):
+    """An ``on_frame`` callback appending, per output row of a frame, the
+    processor's unthresholded ``(name, score, margin)`` to ``best``.
+
+    Processors without ``last_matches`` add nothing (``best`` stays empty).
+    """
     def collect_best(result):
         m = getattr(processor, "last_matches", None)
         if len(result.track_ids) and m is not None:
             best.extend(zip(m.names, np.asarray(m.score, float), np.asarray(m.margin, float)))
 
-    with tempfile.TemporaryDirectory() as tmp:
-        annotated = annotated if annotated is not None else Path(tmp) / "annotated.mp4"
-        tracks_path = Path(tracks_path) if tracks_path is not None else Path(tmp) / "tracks.txt"
-        names_path = Path(names_path) if names_path is not None else Path(tmp) / "names.csv"
-        writers = FrameWriters(TracksWriter(tracks_path), NamesWriter(names_path))
-        source = None
-        try:
-            source = open_source(str(video))
-            sink = VideoFileSink(annotated, fps=source.fps or 30.0)
-        except BaseException:
-            writers.close()
-            if source is not None:
-                source.close()
-            raise
-        cpu0 = time.process_time()
-        with PeakRSS() as mem:
-            summary = run(processor, source, [sink], overlay=Overlay(), tracks_writer=writers,
-                          max_frames=max_frames, progress=progress, on_frame=collect_best)
-        cpu_seconds = time.process_time() - cpu0
-        tracks = gtio.attach_names(gtio.read_mot(tracks_path), names_file=names_path)
+    return collect_best
+
+
+def _run_figures(summary, cpu_seconds: float, peak_rss_bytes: int, tracks: gtio.BoxTable, best: list) -> dict:
+    """The :func:`timed_run` result from the run loop's summary and what was measured around it.
+
+    ``best_matches`` is ``best`` when it has one entry per row of
+    ``tracks``, else None.
+    """
     return {
         "frames": summary.frames, "seconds": summary.seconds, "fps": summary.fps,
         "cpu_ms_per_frame": 1000.0 * cpu_seconds / max(summary.frames, 1),
         "stage_ms": {s: summary.stage_ms().get(s, 0.0) for s in STAGES},
-        "peak_rss_mb": mem.peak / 2 ** 20,
+        "peak_rss_mb": peak_rss_bytes / 2 ** 20,
         "faces_embedded": summary.faces_embedded, "detection_frames": summary.detection_frames,
         "tracks": tracks,
         "best_matches": best if len(best) == len(tracks) else None,
@@ -262,6 +308,7 @@ def timed_run(processor, video: Path, *, max_frames: Optional[int] = None, annot
 
 
 def _find_gt(video: Path, gt_dir: Optional[Path]) -> Optional[Path]:
+    """``gt_dir`` when given, else the video's folder when it holds ``gt/gt.txt``, else None."""
     if gt_dir is not None:
         return Path(gt_dir)
     folder = Path(video).resolve().parent
@@ -269,6 +316,8 @@ def _find_gt(video: Path, gt_dir: Optional[Path]) -> Optional[Path]:
 
 
 def _accuracy(truth, tracks) -> dict:
+    """The tracking figures and the ``naming_``-prefixed naming figures of
+    :func:`evaluation.metrics.score` that the bench keeps (flat, JSON-ready)."""
     from . import metrics
 
     r = metrics.score(truth, tracks)
@@ -284,6 +333,7 @@ def _accuracy(truth, tracks) -> dict:
 
 
 def available_devices() -> List[str]:
+    """``["cpu"]``, plus ``"cuda"`` when torch is installed and sees a GPU."""
     devices = ["cpu"]
     try:
         import torch
@@ -317,9 +367,7 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
         ``fps_runs`` and ``cpu_ms_per_frame_runs`` (every repeat, in order)
         and ``accuracy`` when ground truth exists.
     """
-    if int(repeats) != repeats or int(repeats) < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    repeats = int(repeats)
+    repeats = _check_repeats(repeats)
     config = load_settings(config_path)
     devices = list(devices) if devices else available_devices()
     gt_path = _find_gt(source, gt_dir)
@@ -335,52 +383,105 @@ def run_bench(source: Path, gallery: Path, *, gt_dir: Optional[Path] = None, det
             runs = {"pipeline": make_pipeline(parts)}
             if baseline:
                 runs["baseline"] = make_baseline(parts)
-            res = {}
-            timings: Dict[str, list] = {name: [] for name in runs}
-            first_tracks = {}
-            for rep in range(repeats):
-                for name, proc in runs.items():
-                    log.info("bench %s on %s%s", name, device, f" (run {rep + 1} of {repeats})" if repeats > 1 else "")
-                    files = {}
-                    if out_dir is not None and rep == 0:
-                        files = {"tracks_path": Path(out_dir) / f"{name}-{device}-tracks.txt",
-                                 "names_path": Path(out_dir) / f"{name}-{device}-names.csv"}
-                    r = timed_run(proc, source, max_frames=max_frames, progress=progress, **files)
-                    tracks = r.pop("tracks")
-                    best = r.pop("best_matches")
-                    timings[name].append(r)
-                    if rep > 0:
-                        if not _same_rows(first_tracks[name], tracks):
-                            log.warning("%s on %s: run %d gave other tracks or names than run 1", name, device,
-                                        rep + 1)
-                            res[name]["identical_runs"] = False
-                        continue
-                    first_tracks[name] = tracks
-                    r["identical_runs"] = True
-                    if truth is not None:
-                        r["accuracy"] = _accuracy(_restrict(truth, r["frames"]), tracks)
-                        if best is not None:
-                            from .metrics import naming_sweep
-
-                            r["threshold_sweep"] = naming_sweep(
-                                _restrict(truth, r["frames"]), tracks, best, np.round(np.arange(0.10, 0.81, 0.025), 3),
-                                min_margin=proc.min_margin)
-                    res[name] = r
-            for name, done in timings.items():
-                # (the lists first: res[name] is run 1's dict, which the update overwrites)
-                fps_runs = [r["fps"] for r in done]
-                cpu_runs = [r["cpu_ms_per_frame"] for r in done]
-                median = sorted(done, key=lambda r: r["fps"])[len(done) // 2]
-                res[name].update({k: v for k, v in median.items()
-                                  if k not in ("accuracy", "threshold_sweep", "identical_runs")})
-                res[name]["fps_runs"] = fps_runs
-                res[name]["cpu_ms_per_frame_runs"] = cpu_runs
+            res, timings = _interleaved_runs(runs, device, source, truth=truth, repeats=repeats,
+                                             max_frames=max_frames, progress=progress, out_dir=out_dir)
+            _report_median_runs(res, timings)
             if baseline:
-                res["speed_ratio"] = res["pipeline"]["fps"] / max(res["baseline"]["fps"], 1e-9)
-                res["cpu_time_ratio"] = res["baseline"]["cpu_ms_per_frame"] / max(res["pipeline"]["cpu_ms_per_frame"],
-                                                                                  1e-9)
+                _add_speed_ratios(res)
             result["devices"][device] = res
     return result
+
+
+def _check_repeats(repeats) -> int:
+    """``repeats`` as an int; ``ValueError`` unless it is a whole number >= 1."""
+    if int(repeats) != repeats or int(repeats) < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    return int(repeats)
+
+
+def _interleaved_runs(runs: Dict[str, object], device: str, source: Path, *, truth: Optional[gtio.GroundTruth],
+                      repeats: int, max_frames: Optional[int], progress: bool, out_dir: Optional[Path]):
+    """Time every processor of ``runs`` ``repeats`` times, interleaved
+    (each one once per round, in the order of ``runs``).
+
+    Run 1 of each is scored (:func:`_score_first_run`) and, with
+    ``out_dir``, writes its rows to ``out_dir/<name>-<device>-tracks.txt``
+    and ``-names.csv``. A later run whose rows differ from run 1's sets
+    ``identical_runs`` False (with a warning).
+
+    Returns
+    -------
+    res : dict
+        name -> run 1's :func:`timed_run` figures (without ``tracks`` and
+        ``best_matches``), with ``identical_runs`` and, given ``truth``,
+        ``accuracy`` and ``threshold_sweep``.
+    timings : dict
+        name -> the figures of every run, in order (run 1's dict is the one in ``res``).
+    """
+    res = {}
+    timings: Dict[str, list] = {name: [] for name in runs}
+    first_tracks = {}
+    for rep in range(repeats):
+        for name, proc in runs.items():
+            log.info("bench %s on %s%s", name, device, f" (run {rep + 1} of {repeats})" if repeats > 1 else "")
+            files = {}
+            if out_dir is not None and rep == 0:
+                files = {"tracks_path": Path(out_dir) / f"{name}-{device}-tracks.txt",
+                         "names_path": Path(out_dir) / f"{name}-{device}-names.csv"}
+            r = timed_run(proc, source, max_frames=max_frames, progress=progress, **files)
+            tracks = r.pop("tracks")
+            best = r.pop("best_matches")
+            timings[name].append(r)
+            if rep > 0:
+                if not _same_rows(first_tracks[name], tracks):
+                    log.warning("%s on %s: run %d gave other tracks or names than run 1", name, device,
+                                rep + 1)
+                    res[name]["identical_runs"] = False
+                continue
+            first_tracks[name] = tracks
+            r["identical_runs"] = True
+            if truth is not None:
+                _score_first_run(r, truth, tracks, best, proc)
+            res[name] = r
+    return res, timings
+
+
+def _score_first_run(r: dict, truth: gtio.GroundTruth, tracks: gtio.BoxTable, best: Optional[list], proc) -> None:
+    """Add ``accuracy`` (:func:`_accuracy` on the first ``r["frames"]``
+    frames) to the run's figures ``r`` and, when the run gave ``best``
+    matches, the naming ``threshold_sweep`` over similarity thresholds 0.10
+    to 0.80 in steps of 0.025 at the processor's ``min_margin``."""
+    r["accuracy"] = _accuracy(_restrict(truth, r["frames"]), tracks)
+    if best is not None:
+        from .metrics import naming_sweep
+
+        r["threshold_sweep"] = naming_sweep(
+            _restrict(truth, r["frames"]), tracks, best, np.round(np.arange(0.10, 0.81, 0.025), 3),
+            min_margin=proc.min_margin)
+
+
+def _report_median_runs(res: Dict[str, dict], timings: Dict[str, list]) -> None:
+    """Replace the timing figures in ``res[name]`` by those of the run with
+    the median FPS (the upper one of an even count) and add ``fps_runs`` and
+    ``cpu_ms_per_frame_runs``, every run in order; run 1's ``accuracy``,
+    ``threshold_sweep`` and ``identical_runs`` stay."""
+    for name, done in timings.items():
+        # (the lists first: res[name] is run 1's dict, which the update overwrites)
+        fps_runs = [r["fps"] for r in done]
+        cpu_runs = [r["cpu_ms_per_frame"] for r in done]
+        median = sorted(done, key=lambda r: r["fps"])[len(done) // 2]
+        res[name].update({k: v for k, v in median.items()
+                          if k not in ("accuracy", "threshold_sweep", "identical_runs")})
+        res[name]["fps_runs"] = fps_runs
+        res[name]["cpu_ms_per_frame_runs"] = cpu_runs
+
+
+def _add_speed_ratios(res: Dict[str, dict]) -> None:
+    """Add ``speed_ratio`` (pipeline FPS / baseline FPS) and ``cpu_time_ratio``
+    (baseline CPU ms per frame / pipeline's) to a device's results."""
+    res["speed_ratio"] = res["pipeline"]["fps"] / max(res["baseline"]["fps"], 1e-9)
+    res["cpu_time_ratio"] = res["baseline"]["cpu_ms_per_frame"] / max(res["pipeline"]["cpu_ms_per_frame"],
+                                                                      1e-9)
 
 
 def _same_rows(a: gtio.BoxTable, b: gtio.BoxTable) -> bool:

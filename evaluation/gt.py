@@ -292,11 +292,13 @@ def attach_names(tracks: BoxTable, *, names_file: Optional[Path] = None,
 
 # ------------------------------------------------------- identity map, cuts, info
 def write_identities(path: Path, identities: Dict[int, Identity]) -> None:
+    """Write ``identities.json``: gt id (as a string key, sorted) -> ``name``, ``enrolled`` and the extra keys."""
     data = {str(k): {"name": v.name, "enrolled": bool(v.enrolled), **v.extra} for k, v in sorted(identities.items())}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def read_identities(path: Path) -> Dict[int, Identity]:
+    """Read what :func:`write_identities` wrote; keys other than ``name`` and ``enrolled`` go to ``extra``."""
     data = json.loads(Path(path).read_text())
     out = {}
     for k, v in data.items():
@@ -306,10 +308,12 @@ def read_identities(path: Path) -> Dict[int, Identity]:
 
 
 def write_cuts(path: Path, cuts: Iterable[int]) -> None:
+    """Write the 1-based first frames of the shots after the first, one a line (an empty file: no cuts)."""
     Path(path).write_text("".join(f"{int(c)}\n" for c in cuts))
 
 
 def read_cuts(path: Path) -> List[int]:
+    """Read what :func:`write_cuts` wrote (blank lines ignored)."""
     return [int(line) for line in Path(path).read_text().split() if line.strip()]
 
 
@@ -325,6 +329,7 @@ def write_seqinfo(path: Path, *, name: str, frame_rate: float, num_frames: int, 
 
 
 def read_seqinfo(path: Path) -> dict:
+    """The ``[Sequence]`` section of a ``seqinfo.ini`` as strings (empty when the file or section is missing)."""
     cp = configparser.ConfigParser()
     cp.optionxform = str
     cp.read(path)
@@ -333,6 +338,7 @@ def read_seqinfo(path: Path) -> dict:
 
 # ------------------------------------------------------------------ sparse labels
 def _default_enrolled(name: str) -> bool:
+    """Without a gallery folder: a label is enrolled unless it starts with ``_`` or ``unknown`` (any case)."""
     low = name.lower()
     return not (low.startswith("_") or low.startswith("unknown"))
 

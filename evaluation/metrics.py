@@ -188,9 +188,32 @@ def match_pairs(acc) -> np.ndarray:
     return np.stack([frames, ev["OId"].to_numpy(), ev["HId"].to_numpy()], axis=1).astype(np.int64)
 
 
-def naming_metrics(truth: GroundTruth, tracks: BoxTable, frames: List[FrameData], pairs: np.ndarray, *,
-                   warmup_seconds: float = 1.0) -> dict:
-    """Naming metrics on matched boxes (see the module docstring)."""
+def _ratio(a, b) -> float:
+    """``a / b`` as a float, NaN when ``b`` is 0."""
+    return float(a) / b if b else float("nan")
+
+
+def _count_naming_outcomes(truth: GroundTruth, tracks: BoxTable, pairs: np.ndarray):
+    """Sort every box match into one naming outcome.
+
+    Parameters
+    ----------
+    truth : GroundTruth
+        Gives each gt id its identity (missing ids count as not enrolled).
+    tracks : BoxTable
+        The tracker rows; ``names`` (or no name when absent) per row.
+    pairs : ndarray
+        ``(M, 3)`` ``(frame, gt id, track id)`` matches (:func:`match_pairs`).
+
+    Returns
+    -------
+    counts : dict
+        ``correct``, ``wrong_name``, ``unknown_for_enrolled``,
+        ``named_non_enrolled``, ``correct_unknown`` (ints summing to M).
+    correct_frames : dict
+        gt id -> frames, in ``pairs`` order, where that enrolled person was
+        matched and shown their own name.
+    """
     names = tracks.names if tracks.names is not None else [None] * len(tracks)
     name_at = {(int(f), int(t)): names[i] for i, (f, t) in enumerate(zip(tracks.frame, tracks.ids))}
     ident = truth.identities
@@ -210,11 +233,21 @@ def naming_metrics(truth: GroundTruth, tracks: BoxTable, frames: List[FrameData]
                 counts["wrong_name"] += 1
         else:
             counts["correct_unknown" if shown is None else "named_non_enrolled"] += 1
-    matched = int(len(pairs))
-    named = counts["correct"] + counts["wrong_name"] + counts["named_non_enrolled"]
-    enrolled_matched = counts["correct"] + counts["wrong_name"] + counts["unknown_for_enrolled"]
+    return counts, correct_frames
 
-    # Scored gt boxes of enrolled people (after preprocessing), per id.
+
+def _enrolled_gt_frames(truth: GroundTruth, frames: List[FrameData]):
+    """The scored gt boxes of enrolled people (after preprocessing), per id.
+
+    Returns
+    -------
+    first_seen : dict
+        gt id -> first scored frame of that enrolled person.
+    gt_frames : dict
+        gt id -> every scored frame with a gt box of that person, in order
+        (ids in order of first appearance).
+    """
+    ident = truth.identities
     first_seen: Dict[int, int] = {}
     gt_frames: Dict[int, List[int]] = {}
     for fd in frames:
@@ -223,7 +256,23 @@ def naming_metrics(truth: GroundTruth, tracks: BoxTable, frames: List[FrameData]
             if ident.get(g) is not None and ident[g].enrolled:
                 first_seen.setdefault(g, fd.frame)
                 gt_frames.setdefault(g, []).append(fd.frame)
-    fps = truth.frame_rate or 30.0
+    return first_seen, gt_frames
+
+
+def _naming_after_warmup(truth: GroundTruth, first_seen: Dict[int, int], gt_frames: Dict[int, List[int]],
+                         correct_frames: Dict[int, List[int]], fps: float, warmup_seconds: float):
+    """Correct names from ``warmup_seconds`` after each person's first box on,
+    and each person's time to a first correct name.
+
+    Returns
+    -------
+    after_correct, after_total : int
+        Correctly named gt boxes, and all gt boxes, at least
+        ``warmup_seconds * fps`` frames after the person's first scored box.
+    ttfc : dict
+        ``"<gt id>:<name>"`` -> seconds from the first scored box to the first
+        correctly named one, or None when never named correctly.
+    """
     warm = warmup_seconds * fps
     after_total = after_correct = 0
     ttfc: Dict[str, Optional[float]] = {}
@@ -233,22 +282,54 @@ def naming_metrics(truth: GroundTruth, tracks: BoxTable, frames: List[FrameData]
             if f - first_seen[g] >= warm:
                 after_total += 1
                 after_correct += f in good
-        key = f"{g}:{ident[g].name}"
+        key = f"{g}:{truth.identities[g].name}"
         ttfc[key] = (min(good) - first_seen[g]) / fps if good else None
+    return after_correct, after_total, ttfc
+
+
+def naming_metrics(truth: GroundTruth, tracks: BoxTable, frames: List[FrameData], pairs: np.ndarray, *,
+                   warmup_seconds: float = 1.0) -> dict:
+    """Naming metrics on matched boxes (see the module docstring).
+
+    Parameters
+    ----------
+    truth : GroundTruth
+        Identities and frame rate (30 fps when unknown).
+    tracks : BoxTable
+        Tracker rows with their names (``names`` None: nothing named).
+    frames : list of FrameData
+        The scored frames (:func:`prepare_frames`).
+    pairs : ndarray
+        ``(M, 3)`` box matches (:func:`match_pairs`).
+    warmup_seconds : float
+        Grace period per person for ``named_after_warmup``.
+
+    Returns
+    -------
+    dict
+        The outcome counts, ``matched_boxes``, ``named_boxes``,
+        ``enrolled_matched_boxes``, the rates (NaN when their denominator is
+        0), ``warmup_seconds``, ``time_to_first_correct_name`` (per person)
+        with its median and max, and ``enrolled_never_named``.
+    """
+    counts, correct_frames = _count_naming_outcomes(truth, tracks, pairs)
+    matched = int(len(pairs))
+    named = counts["correct"] + counts["wrong_name"] + counts["named_non_enrolled"]
+    enrolled_matched = counts["correct"] + counts["wrong_name"] + counts["unknown_for_enrolled"]
+    first_seen, gt_frames = _enrolled_gt_frames(truth, frames)
+    fps = truth.frame_rate or 30.0
+    after_correct, after_total, ttfc = _naming_after_warmup(truth, first_seen, gt_frames, correct_frames, fps,
+                                                            warmup_seconds)
     known = [v for v in ttfc.values() if v is not None]
-
-    def ratio(a, b):
-        return float(a) / b if b else float("nan")
-
     return {
         **counts,
         "matched_boxes": matched,
         "named_boxes": named,
         "enrolled_matched_boxes": enrolled_matched,
-        "wrong_name_rate": ratio(counts["wrong_name"] + counts["named_non_enrolled"], named),
-        "naming_precision": ratio(counts["correct"], named),
-        "naming_recall": ratio(counts["correct"], enrolled_matched),
-        "named_after_warmup": ratio(after_correct, after_total),
+        "wrong_name_rate": _ratio(counts["wrong_name"] + counts["named_non_enrolled"], named),
+        "naming_precision": _ratio(counts["correct"], named),
+        "naming_recall": _ratio(counts["correct"], enrolled_matched),
+        "named_after_warmup": _ratio(after_correct, after_total),
         "warmup_seconds": warmup_seconds,
         "time_to_first_correct_name": ttfc,
         "time_to_first_correct_name_median": float(np.median(known)) if known else float("nan"),

@@ -21,8 +21,9 @@ import logging
 import math
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ TARGETS = (
 
 
 def _json_default(o):
+    """JSON for numpy scalars (as Python numbers) and paths (as strings); ``TypeError`` otherwise."""
     import numpy as np
 
     if isinstance(o, (np.integer,)):
@@ -50,10 +52,13 @@ def _json_default(o):
 
 
 def _save(path: Path, data) -> None:
+    """Write ``data`` as indented JSON with sorted keys."""
     path.write_text(json.dumps(data, indent=1, sort_keys=True, default=_json_default) + "\n")
 
 
 def _cached(path: Path, reuse: bool, make):
+    """``make()``'s result saved to ``path`` and read back (so it is what a
+    later ``reuse`` reads); with ``reuse`` and ``path`` present, only read."""
     if reuse and path.exists():
         log.info("reusing %s", path)
         return json.loads(path.read_text())
@@ -63,9 +68,31 @@ def _cached(path: Path, reuse: bool, make):
 
 
 def _fmt(x, spec=".3f") -> str:
+    """``x`` formatted with ``spec``; ``"n/a"`` for None and NaN."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return format(x, spec)
+
+
+@dataclass(frozen=True)
+class _SharedInputs:
+    """Where the report's models and data lie under the shared folder."""
+
+    shared: Path
+    detector: Path
+    embedder: Path
+    gallery: Path
+    photos: List[Path]
+    pairs: Path
+
+    @classmethod
+    def under(cls, shared: Path) -> "_SharedInputs":
+        """``models/yolov8n-face.pt``, ``models/edgeface_xs.onnx``,
+        ``data/gallery``, photos ``data/probe`` then the gallery, and
+        ``data/verification_pairs.csv`` under ``shared``."""
+        gallery = shared / "data" / "gallery"
+        return cls(shared, shared / "models" / "yolov8n-face.pt", shared / "models" / "edgeface_xs.onnx", gallery,
+                   [shared / "data" / "probe", gallery], shared / "data" / "verification_pairs.csv")
 
 
 def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, quick: bool = False,
@@ -79,53 +106,123 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
     ``repeats``: timed runs of each on the main sequence, interleaved (see
     :func:`evaluation.bench.run_bench`); 1 with ``quick``.
     """
-    from . import bench, metrics, synth
+    from . import bench
     from . import gt as gtio
-    from .sprites import yolo_detect_fn
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    shared = Path(shared)
-    detector = shared / "models" / "yolov8n-face.pt"
-    embedder = shared / "models" / "edgeface_xs.onnx"
-    gallery = shared / "data" / "gallery"
-    photos = [shared / "data" / "probe", gallery]
+    inputs = _SharedInputs.under(Path(shared))
     size = (960, 540) if quick else (1280, 720)
     frames = min(frames, 300) if quick else frames
     repeats = 1 if quick else int(repeats)
     seq = out / "synth"
-    commands = [f"python -m evaluation report --out {out} --frames {frames} --seed {seed}"
-                + (" --quick" if quick else "")
-                + (f" --validation-seeds {' '.join(map(str, validation_seeds))}" if validation_seeds else "")
-                + (f" --repeats {repeats}" if not quick else "")
-                + "   # all of the below"]
+    commands = [_report_command(out, frames, seed, quick, validation_seeds, repeats)]
 
     # 1. the sequence
-    people = []
-
-    def make_sequence(folder: Path, seq_seed: int) -> None:
-        if reuse and (folder / gtio.GT_FILE).exists():
-            return
-        if not people:
-            people.extend(synth.people_from_folders(photos, yolo_detect_fn(detector), gallery_dir=gallery))
-        shots = dict(shot_frames=(60, 120)) if quick else {}
-        sc = synth.plan_sequence(people, seed=seq_seed, num_frames=frames, width=size[0], height=size[1], **shots)
-        synth.write_sequence(folder, sc, people, progress=True, extra_info={"photos": [str(p) for p in photos]})
-
+    make_sequence = _SequenceMaker(inputs, frames=frames, size=size, quick=quick, reuse=reuse)
     make_sequence(seq, seed)
     truth = gtio.load_ground_truth(seq)
     synth_info = json.loads((seq / "synth.json").read_text())
-    commands.append(f"python -m evaluation synth --photos {photos[0]} --photos {photos[1]} --gallery {gallery} "
-                    f"--out {seq} --seed {seed} --frames {frames} --size {size[0]}x{size[1]}")
+    commands.append(f"python -m evaluation synth --photos {inputs.photos[0]} --photos {inputs.photos[1]} "
+                    f"--gallery {inputs.gallery} --out {seq} --seed {seed} --frames {frames} "
+                    f"--size {size[0]}x{size[1]}")
 
     # 2. bench (writes the tracks and per-frame names of each run under out/bench)
     bench_res = _cached(out / "bench.json", reuse, lambda: bench.run_bench(
-        seq / "video.mp4", gallery, gt_dir=seq, detector=detector, embedder=embedder, progress=True,
-        out_dir=out / "bench", config_path=config_path, repeats=repeats))
-    commands.append(f"python -m evaluation bench --source {seq / 'video.mp4'} --gallery {gallery} "
+        seq / "video.mp4", inputs.gallery, gt_dir=seq, detector=inputs.detector, embedder=inputs.embedder,
+        progress=True, out_dir=out / "bench", config_path=config_path, repeats=repeats))
+    commands.append(f"python -m evaluation bench --source {seq / 'video.mp4'} --gallery {inputs.gallery} "
                     f"--out {out / 'bench'} --repeats {repeats} --json")
 
-    # 3. full score of the pipeline's CPU run
+    # 3.-7. the full score, scaling, verification pairs, validation seeds, the hand-labelled clip
+    score, lines = _score_pipeline_run(out, seq, truth, reuse)
+    commands += lines
+    scaling, lines = _scaling_step(out, inputs, quick=quick, reuse=reuse, config_path=config_path)
+    commands += lines
+    cal_txt, lines = _calibration_step(out, inputs, reuse=reuse)
+    commands += lines
+    validation, lines = _validation_step(out, inputs, validation_seeds, make_sequence, reuse=reuse,
+                                         config_path=config_path)
+    commands += lines
+    real, lines = _labelled_clip_step(out, inputs, quick=quick, reuse=reuse, config_path=config_path)
+    commands += lines
+
+    # 8. plots and markdown
+    plots = make_plots(out, bench_res, scaling)
+    md = render_markdown(truth, synth_info, bench_res, score, scaling,
+                         cal_txt.read_text() if cal_txt.exists() else None, plots, commands, quick=quick,
+                         validation=[(seed, bench_res)] + validation if validation else None, real=real)
+    path = out / "report.md"
+    path.write_text(md)
+    return path
+
+
+def _report_command(out: Path, frames: int, seed: int, quick: bool, validation_seeds: Sequence[int],
+                    repeats: int) -> str:
+    """The ``python -m evaluation report`` line that reproduces the whole report."""
+    return (f"python -m evaluation report --out {out} --frames {frames} --seed {seed}"
+            + (" --quick" if quick else "")
+            + (f" --validation-seeds {' '.join(map(str, validation_seeds))}" if validation_seeds else "")
+            + (f" --repeats {repeats}" if not quick else "")
+            + "   # all of the below")
+
+
+class _SequenceMaker:
+    """Writes simulator sequences of one size and length; the people (sprites
+    cut with the detector) are loaded on the first sequence actually
+    written and kept for the next ones.
+
+    Parameters
+    ----------
+    inputs : _SharedInputs
+        Photos, gallery and detector.
+    frames : int
+        Sequence length.
+    size : (int, int)
+        Width and height.
+    quick : bool
+        Shots of 60 to 120 frames instead of the simulator's default.
+    reuse : bool
+        Leave a folder that already has ground truth as it is.
+    """
+
+    def __init__(self, inputs: _SharedInputs, *, frames: int, size: Tuple[int, int], quick: bool,
+                 reuse: bool) -> None:
+        self.inputs = inputs
+        self.frames = frames
+        self.size = size
+        self.quick = quick
+        self.reuse = reuse
+        self.people: list = []
+
+    def __call__(self, folder: Path, seq_seed: int) -> None:
+        """Write the sequence of seed ``seq_seed`` to ``folder`` (see :func:`evaluation.synth.write_sequence`)."""
+        from . import gt as gtio
+        from . import synth
+        from .sprites import yolo_detect_fn
+
+        if self.reuse and (folder / gtio.GT_FILE).exists():
+            return
+        inputs = self.inputs
+        if not self.people:
+            self.people.extend(synth.people_from_folders(inputs.photos, yolo_detect_fn(inputs.detector),
+                                                         gallery_dir=inputs.gallery))
+        shots = dict(shot_frames=(60, 120)) if self.quick else {}
+        sc = synth.plan_sequence(self.people, seed=seq_seed, num_frames=self.frames, width=self.size[0],
+                                 height=self.size[1], **shots)
+        synth.write_sequence(folder, sc, self.people, progress=True,
+                             extra_info={"photos": [str(p) for p in inputs.photos]})
+
+
+def _score_pipeline_run(out: Path, seq: Path, truth, reuse: bool) -> Tuple[dict, List[str]]:
+    """Every metric (:func:`evaluation.metrics.score`) of the pipeline's CPU
+    bench run, read from ``out/bench``; cached in ``out/score.json``.
+
+    Returns the score and the command line that reproduces it.
+    """
+    from . import gt as gtio
+    from . import metrics
+
     tracks_path = out / "bench" / "pipeline-cpu-tracks.txt"
     names_path = out / "bench" / "pipeline-cpu-names.csv"
 
@@ -136,66 +233,89 @@ def build_report(out: Path, *, shared: Path, frames: int = 2000, seed: int = 0, 
         return metrics.score(truth, tracks)
 
     score = _cached(out / "score.json", reuse, make_score)
-    commands.append(f"python -m evaluation score --tracks {tracks_path} --names {names_path} --gt {seq}")
+    return score, [f"python -m evaluation score --tracks {tracks_path} --names {names_path} --gt {seq}"]
 
-    # 4. scaling
+
+def _scaling_step(out: Path, inputs: _SharedInputs, *, quick: bool, reuse: bool,
+                  config_path: Optional[Path]) -> Tuple[dict, List[str]]:
+    """FPS and memory versus faces per frame and gallery size
+    (:func:`evaluation.bench.run_scaling`, smaller with ``quick``); cached in
+    ``out/scaling.json``. Returns the result and its command line."""
+    from . import bench
+
     faces = (1, 5) if quick else (1, 5, 20, 50)
     sizes = (10, 10_000) if quick else (10, 10_000, 1_000_000)
     scale_frames = 20 if quick else 150
     scaling = _cached(out / "scaling.json", reuse, lambda: bench.run_scaling(
-        photos=photos, gallery=gallery, detector=detector, embedder=embedder, faces=faces, gallery_sizes=sizes,
-        frames=scale_frames, work_dir=out / "scaling", config_path=config_path))
-    commands.append(f"python -m evaluation scaling --out {out / 'scaling'} --frames {scale_frames} "
-                    f"--faces {' '.join(map(str, faces))} --gallery-sizes {' '.join(map(str, sizes))}")
+        photos=inputs.photos, gallery=inputs.gallery, detector=inputs.detector, embedder=inputs.embedder,
+        faces=faces, gallery_sizes=sizes, frames=scale_frames, work_dir=out / "scaling", config_path=config_path))
+    return scaling, [f"python -m evaluation scaling --out {out / 'scaling'} --frames {scale_frames} "
+                     f"--faces {' '.join(map(str, faces))} --gallery-sizes {' '.join(map(str, sizes))}"]
 
-    # 5. verification pairs, with the gallery's own calibrate command
+
+def _calibration_step(out: Path, inputs: _SharedInputs, *, reuse: bool) -> Tuple[Path, List[str]]:
+    """Run ``python -m gallery calibrate`` on the verification pairs (when
+    they exist and ``out/calibration.txt`` is not reused) and keep its output,
+    or the failure, in ``out/calibration.txt``; it draws
+    ``out/calibration.png``. Returns that text file's path (it may not
+    exist) and the command line."""
     cal_txt = out / "calibration.txt"
-    pairs = shared / "data" / "verification_pairs.csv"
+    pairs = inputs.pairs
     cal_cmd = [sys.executable, "-m", "gallery", "calibrate", str(pairs), "--plot", str(out / "calibration.png"),
-               "--quiet", "--detector", str(detector), "--embedder", str(embedder), "--device", "cpu"]
+               "--quiet", "--detector", str(inputs.detector), "--embedder", str(inputs.embedder), "--device", "cpu"]
+    models_dir = ["--models-dir", str(inputs.shared / "models")]
     if not (reuse and cal_txt.exists()) and pairs.exists():
-        proc = subprocess.run(cal_cmd + ["--models-dir", str(shared / "models")], capture_output=True, text=True)
+        proc = subprocess.run(cal_cmd + models_dir, capture_output=True, text=True)
         if proc.returncode != 0:
             log.warning("gallery calibrate failed: %s", proc.stderr[-2000:])
             cal_txt.write_text(f"(gallery calibrate failed with exit status {proc.returncode})\n{proc.stderr[-2000:]}")
         else:
             cal_txt.write_text(proc.stdout)
-    commands.append(" ".join(["python"] + cal_cmd[1:] + ["--models-dir", str(shared / "models")]))
+    return cal_txt, [" ".join(["python"] + cal_cmd[1:] + models_dir)]
 
-    # 6. validation sequences (accuracy only)
+
+def _validation_step(out: Path, inputs: _SharedInputs, validation_seeds: Sequence[int], make_sequence, *,
+                     reuse: bool, config_path: Optional[Path]) -> Tuple[list, List[str]]:
+    """For each seed, a sequence in ``out/validation-seed<N>/synth`` and a
+    CPU bench on it (cached in that folder's ``bench.json``).
+
+    Returns ``[(seed, run_bench result), ...]`` in seed order and the
+    command lines (none without seeds).
+    """
+    from . import bench
+
     validation = []
     for extra in validation_seeds:
         folder = out / f"validation-seed{extra}"
         make_sequence(folder / "synth", extra)
         res = _cached(folder / "bench.json", reuse, lambda: bench.run_bench(
-            folder / "synth" / "video.mp4", gallery, gt_dir=folder / "synth", detector=detector, embedder=embedder,
-            devices=["cpu"], progress=True, out_dir=folder / "bench", config_path=config_path))
-        validation.append((extra, res))
-    if validation_seeds:
-        commands.append(f"# --validation-seeds: for each N, synth --seed N --out {out}/validation-seedN/synth, then "
-                        f"bench --source {out}/validation-seedN/synth/video.mp4 --json")
-
-    # 7. a real clip scored against hand labels (evaluation/labels)
-    labels = LABELS_DIR / "short_hamilton_clip.csv"
-    clip = shared / "data" / "video" / "short_hamilton_clip.mp4"
-    real = None
-    if labels.exists() and clip.exists() and not quick:
-        real = _cached(out / "hamilton.json", reuse, lambda: score_labelled_clip(
-            clip, labels, gallery, detector=detector, embedder=embedder, work_dir=out / "hamilton",
+            folder / "synth" / "video.mp4", inputs.gallery, gt_dir=folder / "synth", detector=inputs.detector,
+            embedder=inputs.embedder, devices=["cpu"], progress=True, out_dir=folder / "bench",
             config_path=config_path))
-        commands.append(f"python demo.py --source {clip} --gallery {gallery} --no-show "
-                        f"--tracks {out / 'hamilton' / 'tracks.txt'} --names {out / 'hamilton' / 'names.csv'}")
-        commands.append(f"python -m evaluation score --tracks {out / 'hamilton' / 'tracks.txt'} "
-                        f"--names {out / 'hamilton' / 'names.csv'} --gt {labels} --gallery {gallery}")
+        validation.append((extra, res))
+    if not validation_seeds:
+        return validation, []
+    return validation, [f"# --validation-seeds: for each N, synth --seed N --out {out}/validation-seedN/synth, "
+                        f"then bench --source {out}/validation-seedN/synth/video.mp4 --json"]
 
-    # 8. plots and markdown
-    plots = make_plots(out, bench_res, scaling)
-    md = render_markdown(truth, synth_info, bench_res, score, scaling,
-                         cal_txt.read_text() if cal_txt.exists() else None, plots, commands, quick=quick,
-                         validation=[(seed, bench_res)] + validation if validation else None, real=real)
-    path = out / "report.md"
-    path.write_text(md)
-    return path
+
+def _labelled_clip_step(out: Path, inputs: _SharedInputs, *, quick: bool, reuse: bool,
+                        config_path: Optional[Path]) -> Tuple[Optional[dict], List[str]]:
+    """The real clip scored against its hand labels (:func:`score_labelled_clip`,
+    cached in ``out/hamilton.json``), unless ``quick`` or the clip or its
+    labels are missing (then None and no command lines)."""
+    labels = LABELS_DIR / "short_hamilton_clip.csv"
+    clip = inputs.shared / "data" / "video" / "short_hamilton_clip.mp4"
+    if not (labels.exists() and clip.exists() and not quick):
+        return None, []
+    real = _cached(out / "hamilton.json", reuse, lambda: score_labelled_clip(
+        clip, labels, inputs.gallery, detector=inputs.detector, embedder=inputs.embedder, work_dir=out / "hamilton",
+        config_path=config_path))
+    hamilton = out / "hamilton"
+    return real, [f"python demo.py --source {clip} --gallery {inputs.gallery} --no-show "
+                  f"--tracks {hamilton / 'tracks.txt'} --names {hamilton / 'names.csv'}",
+                  f"python -m evaluation score --tracks {hamilton / 'tracks.txt'} "
+                  f"--names {hamilton / 'names.csv'} --gt {labels} --gallery {inputs.gallery}"]
 
 
 def targets(score: dict, bench_res: dict) -> list:
@@ -227,7 +347,12 @@ def targets(score: dict, bench_res: dict) -> list:
 
 
 def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
-    """PNG plots; returns ``{name: file name}``."""
+    """Write the report's PNG plots into ``out``; returns ``{name: file name}``.
+
+    ``threshold`` (accuracy versus threshold) only when the CPU run (else the
+    first device) has a baseline ``threshold_sweep``; ``stages`` always;
+    ``faces`` and ``gallery`` only when ``scaling`` has those rows.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -244,21 +369,39 @@ def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
     cpu = bench_res["devices"].get("cpu") or next(iter(bench_res["devices"].values()))
     sweep = cpu.get("baseline", {}).get("threshold_sweep")
     if sweep:
-        t = [r["threshold"] for r in sweep]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(t, [100 * r["wrong_name_rate"] if r["wrong_name_rate"] == r["wrong_name_rate"] else float("nan")
-                    for r in sweep], label="wrong names, % of named boxes")
-        ax.plot(t, [100 * r["naming_recall"] for r in sweep], label="enrolled matched boxes named correctly, %")
-        ax.plot(t, [100 * r["named_after_warmup"] for r in sweep], label="enrolled gt boxes named after 1 s, %")
         thr = bench_res.get("config", {}).get("identifier", {}).get("similarity_threshold")
-        if thr is not None:
-            ax.axvline(thr, color="grey", ls="--", label=f"configured threshold {thr}")
-        ax.set_xlabel("cosine similarity threshold (per-face naming, naive baseline)")
-        ax.set_ylabel("%")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-        save(fig, "threshold", "accuracy_vs_threshold.png")
+        save(_plot_threshold_sweep(plt, sweep, thr), "threshold", "accuracy_vs_threshold.png")
+    save(_plot_stages(plt, bench_res), "stages", "stages.png")
+    if scaling.get("faces"):
+        save(_plot_scaling_faces(plt, scaling["faces"]), "faces", "scaling_faces.png")
+    if scaling.get("gallery"):
+        save(_plot_scaling_gallery(plt, scaling["gallery"]), "gallery", "scaling_gallery.png")
+    return plots
 
+
+def _plot_threshold_sweep(plt, sweep: list, threshold: Optional[float]):
+    """A figure of the naive baseline's wrong-name rate, naming recall and
+    named-after-warmup (in %) against the similarity threshold of each
+    ``sweep`` row (:func:`evaluation.metrics.naming_sweep`), with the
+    configured ``threshold`` marked when given."""
+    t = [r["threshold"] for r in sweep]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(t, [100 * r["wrong_name_rate"] if r["wrong_name_rate"] == r["wrong_name_rate"] else float("nan")
+                for r in sweep], label="wrong names, % of named boxes")
+    ax.plot(t, [100 * r["naming_recall"] for r in sweep], label="enrolled matched boxes named correctly, %")
+    ax.plot(t, [100 * r["named_after_warmup"] for r in sweep], label="enrolled gt boxes named after 1 s, %")
+    if threshold is not None:
+        ax.axvline(threshold, color="grey", ls="--", label=f"configured threshold {threshold}")
+    ax.set_xlabel("cosine similarity threshold (per-face naming, naive baseline)")
+    ax.set_ylabel("%")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _plot_stages(plt, bench_res: dict):
+    """A figure of stacked horizontal bars: ms per frame per stage
+    (:data:`evaluation.bench.STAGES`), one bar per device and mode."""
     from .bench import STAGES
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -275,39 +418,46 @@ def make_plots(out: Path, bench_res: dict, scaling: dict) -> dict:
         left = [a + v for a, v in zip(left, vals)]
     ax.set_xlabel("ms per frame")
     ax.legend(fontsize=7, ncol=4, loc="lower right")
-    save(fig, "stages", "stages.png")
+    return fig
 
-    if scaling.get("faces"):
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-        x = [r["faces_per_frame"] for r in scaling["faces"]]
-        for mode in ("pipeline", "baseline"):
-            a1.plot(x, [r[mode]["fps"] for r in scaling["faces"]], "o-", label=mode)
-            a2.plot(x, [r[mode]["peak_rss_mb"] for r in scaling["faces"]], "o-", label=mode)
-        a1.set_xlabel("faces per frame (cast size)")
-        a1.set_ylabel("FPS")
-        a2.set_xlabel("faces per frame (cast size)")
-        a2.set_ylabel("peak RSS (MiB)")
-        for a in (a1, a2):
-            a.grid(alpha=0.3)
-            a.legend()
-        save(fig, "faces", "scaling_faces.png")
-    if scaling.get("gallery"):
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-        x = [r["embeddings"] for r in scaling["gallery"]]
-        a1.semilogx(x, [r["fps"] for r in scaling["gallery"]], "o-", label="pipeline FPS")
-        a1b = a1.twinx()
-        a1b.semilogx(x, [r["query_ms_5_faces"] for r in scaling["gallery"]], "s--", color="C1",
-                     label="query ms (5 faces)")
-        a1.set_xlabel("gallery embeddings")
-        a1.set_ylabel("FPS")
-        a1b.set_ylabel("ms per query of 5 faces")
-        a2.semilogx(x, [r["peak_rss_mb"] for r in scaling["gallery"]], "o-")
-        a2.set_xlabel("gallery embeddings")
-        a2.set_ylabel("peak RSS (MiB)")
-        a1.grid(alpha=0.3)
-        a2.grid(alpha=0.3)
-        save(fig, "gallery", "scaling_gallery.png")
-    return plots
+
+def _plot_scaling_faces(plt, rows: list):
+    """A figure of two panels, FPS and peak RSS of the pipeline and the
+    baseline against faces per frame (``run_scaling``'s ``faces`` rows)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    x = [r["faces_per_frame"] for r in rows]
+    for mode in ("pipeline", "baseline"):
+        a1.plot(x, [r[mode]["fps"] for r in rows], "o-", label=mode)
+        a2.plot(x, [r[mode]["peak_rss_mb"] for r in rows], "o-", label=mode)
+    a1.set_xlabel("faces per frame (cast size)")
+    a1.set_ylabel("FPS")
+    a2.set_xlabel("faces per frame (cast size)")
+    a2.set_ylabel("peak RSS (MiB)")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+        a.legend()
+    return fig
+
+
+def _plot_scaling_gallery(plt, rows: list):
+    """A figure of two panels against the gallery size (log scale): the
+    pipeline's FPS with the query time of 5 faces, and peak RSS
+    (``run_scaling``'s ``gallery`` rows)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    x = [r["embeddings"] for r in rows]
+    a1.semilogx(x, [r["fps"] for r in rows], "o-", label="pipeline FPS")
+    a1b = a1.twinx()
+    a1b.semilogx(x, [r["query_ms_5_faces"] for r in rows], "s--", color="C1",
+                 label="query ms (5 faces)")
+    a1.set_xlabel("gallery embeddings")
+    a1.set_ylabel("FPS")
+    a1b.set_ylabel("ms per query of 5 faces")
+    a2.semilogx(x, [r["peak_rss_mb"] for r in rows], "o-")
+    a2.set_xlabel("gallery embeddings")
+    a2.set_ylabel("peak RSS (MiB)")
+    a1.grid(alpha=0.3)
+    a2.grid(alpha=0.3)
+    return fig
 
 
 #: Hand-labelled real clips (``frame,x,y,w,h,name``; see the README there).
@@ -361,38 +511,92 @@ def validation_table(runs) -> list:
 
 def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, plots, commands, *,
                     quick=False, validation=None, real=None) -> str:
-    from . import metrics
-    from .bench import environment, format_bench, format_environment
+    """The text of ``report.md``.
 
+    Parameters
+    ----------
+    truth : GroundTruth
+        The main sequence's ground truth.
+    synth_info : dict
+        Its ``synth.json``.
+    bench_res, score, scaling : dict
+        :func:`evaluation.bench.run_bench`, :func:`evaluation.metrics.score`
+        of the pipeline's CPU run, :func:`evaluation.bench.run_scaling`.
+    calibration : str or None
+        ``python -m gallery calibrate`` output (None: no section).
+    plots : dict
+        :func:`make_plots`' result; a missing plot is left out.
+    commands : list of str
+        The command lines, listed last.
+    quick : bool
+        Say that this is a smoke test.
+    validation : list of (seed, run_bench result), optional
+        Per-seed accuracy table (:func:`validation_table`).
+    real : dict, optional
+        :func:`score_labelled_clip`'s result.
+    """
     L = ["# Evaluation report", ""]
     if quick:
         L += ["**Quick run (small sizes): a smoke test, not the figures for the README.**", ""]
-    L += ["Produced by `python -m evaluation report`; every figure below comes from the files next to this one.",
-          "", "## The sequence", "",
-          f"Simulator sequence: {synth_info['num_frames']} frames, {synth_info['width']}x{synth_info['height']} at "
-          f"{synth_info['fps']:g} fps, seed {synth_info['seed']}, {synth_info['num_shots']} shots "
-          f"({len(truth.cuts)} hard cuts), {len(truth.identities)} people "
-          f"({sum(i.enrolled for i in truth.identities.values())} enrolled), {len(truth.boxes)} gt boxes; "
-          f"paths: {', '.join(f'{k} {v}' for k, v in synth_info['paths'].items())}.", ""]
+    L += _md_sequence(truth, synth_info) + _md_settings(bench_res) + _md_targets(score, bench_res)
+    L += _md_accuracy(score, validation, real)
+    L += _md_speed(bench_res, plots) + _md_scaling(scaling, plots)
+    if calibration:
+        L += ["## Verification pairs (`python -m gallery calibrate`)", "", "```", calibration.rstrip(), "```", ""]
+        L += ["![calibration](calibration.png)", ""]
+    L += ["## Commands", "", "```"] + commands + ["```", ""]
+    return "\n".join(L)
+
+
+def _md_sequence(truth, synth_info: dict) -> List[str]:
+    """Markdown lines: where the figures come from and the simulator sequence in one paragraph."""
+    return ["Produced by `python -m evaluation report`; every figure below comes from the files next to this one.",
+            "", "## The sequence", "",
+            f"Simulator sequence: {synth_info['num_frames']} frames, {synth_info['width']}x{synth_info['height']} "
+            f"at {synth_info['fps']:g} fps, seed {synth_info['seed']}, {synth_info['num_shots']} shots "
+            f"({len(truth.cuts)} hard cuts), {len(truth.identities)} people "
+            f"({sum(i.enrolled for i in truth.identities.values())} enrolled), {len(truth.boxes)} gt boxes; "
+            f"paths: {', '.join(f'{k} {v}' for k, v in synth_info['paths'].items())}.", ""]
+
+
+def _md_settings(bench_res: dict) -> List[str]:
+    """Markdown lines: the pipeline and identifier settings of the bench and
+    its machine (this machine, said so, for a ``bench.json`` without one)."""
+    from .bench import environment, format_environment
+
     cfg = bench_res.get("config", {})
-    L += ["Settings (`configs/default.yaml` at the time of the run): "
-          + "; ".join(f"{sec}: " + ", ".join(f"{k}={v}" for k, v in sorted(cfg.get(sec, {}).items()))
-                      for sec in ("pipeline", "identifier") if cfg.get(sec)), ""]
+    L = ["Settings (`configs/default.yaml` at the time of the run): "
+         + "; ".join(f"{sec}: " + ", ".join(f"{k}={v}" for k, v in sorted(cfg.get(sec, {}).items()))
+                     for sec in ("pipeline", "identifier") if cfg.get(sec)), ""]
     if not bench_res.get("environment"):  # a bench.json from before the environment was recorded
         L += [f"Machine (read when this page was written, not by the timed runs): "
               f"{format_environment(environment())}.", ""]
     else:
         L += [f"Machine of the timed runs: {format_environment(bench_res['environment'])}.", ""]
-    L += ["## Targets (CPU, default settings)", "",
-          "Wall-clock figures were measured on a machine shared with other jobs (2 cores); the CPU-time ratio "
-          "in the speed section is less sensitive to that"
-          + (f", and each speed figure is the median of {bench_res.get('repeats', 1)} timed runs, the pipeline's "
-             "and the baseline's interleaved" if bench_res.get("repeats", 1) > 1 else "") + ".", "",
-          "| target | measured | goal | met |", "|---|---|---|---|"]
+    return L
+
+
+def _md_targets(score: dict, bench_res: dict) -> List[str]:
+    """Markdown lines: the targets table (:func:`targets`) with how the speed was measured."""
+    L = ["## Targets (CPU, default settings)", "",
+         "Wall-clock figures were measured on a machine shared with other jobs (2 cores); the CPU-time ratio "
+         "in the speed section is less sensitive to that"
+         + (f", and each speed figure is the median of {bench_res.get('repeats', 1)} timed runs, the pipeline's "
+            "and the baseline's interleaved" if bench_res.get("repeats", 1) > 1 else "") + ".", "",
+         "| target | measured | goal | met |", "|---|---|---|---|"]
     for label, v, goal, met in targets(score, bench_res):
         L.append(f"| {label} | {_fmt(v, '.3f') if isinstance(v, float) else v} | {goal} | "
                  f"{'yes' if met else '**no**'} |")
-    L += ["", "## Tracking and naming (pipeline, CPU run)", "", metrics.format_table(score), ""]
+    return L
+
+
+def _md_accuracy(score: dict, validation, real: Optional[dict]) -> List[str]:
+    """Markdown lines: the pipeline's tracking and naming table, then the
+    other seeds' table (when ``validation``) and the hand-labelled clip's
+    (when ``real``)."""
+    from . import metrics
+
+    L = ["", "## Tracking and naming (pipeline, CPU run)", "", metrics.format_table(score), ""]
     if validation:
         L += ["## Other simulator seeds (same settings; accuracy only)", "",
               "Which seeds were looked at while the defaults were tuned is written in the README (\"Evaluation and "
@@ -404,19 +608,33 @@ def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, p
               f"(`evaluation/labels/`; how they were made is in the README there), pipeline with the default "
               "settings on the CPU, scored on the labelled frames only. Boxes that nobody labelled (blurred "
               "background faces) count as false positives.", "", metrics.format_table(real["score"]), ""]
-    L += ["## Speed: pipeline vs naive baseline", "",
-          "Naive baseline: detect and embed every face on every frame, name each face on its own against the "
-          "gallery (no tracking). Both run through the same loop with the overlay and an mp4 sink. "
-          "Peak RSS is the process's resident memory during the run.", "", format_bench(bench_res, machine=False)]
+    return L
+
+
+def _md_speed(bench_res: dict, plots: dict) -> List[str]:
+    """Markdown lines: the speed tables (:func:`evaluation.bench.format_bench`)
+    with the stages plot, and the accuracy-versus-threshold plot, each when drawn."""
+    from .bench import format_bench
+
+    L = ["## Speed: pipeline vs naive baseline", "",
+         "Naive baseline: detect and embed every face on every frame, name each face on its own against the "
+         "gallery (no tracking). Both run through the same loop with the overlay and an mp4 sink. "
+         "Peak RSS is the process's resident memory during the run.", "", format_bench(bench_res, machine=False)]
     if "stages" in plots:
         L += [f"![per-stage latency]({plots['stages']})", ""]
     if "threshold" in plots:
         L += ["## Accuracy versus threshold (per-face naming)", "",
               f"![accuracy vs threshold]({plots['threshold']})", ""]
-    L += ["## Scaling", "", f"Device {scaling['device']}, {scaling['frames']} frames per point.", "",
-          "| faces per frame (cast) | mean gt boxes / frame | pipeline FPS | baseline FPS | pipeline CPU ms/frame "
-          "| baseline CPU ms/frame | pipeline peak RSS (MiB) | baseline peak RSS (MiB) |",
-          "|---|---|---|---|---|---|---|---|"]
+    return L
+
+
+def _md_scaling(scaling: dict, plots: dict) -> List[str]:
+    """Markdown lines: the faces-per-frame and gallery-size tables of
+    ``scaling`` and their plots, each when drawn."""
+    L = ["## Scaling", "", f"Device {scaling['device']}, {scaling['frames']} frames per point.", "",
+         "| faces per frame (cast) | mean gt boxes / frame | pipeline FPS | baseline FPS | pipeline CPU ms/frame "
+         "| baseline CPU ms/frame | pipeline peak RSS (MiB) | baseline peak RSS (MiB) |",
+         "|---|---|---|---|---|---|---|---|"]
     for r in scaling.get("faces", []):
         L.append(f"| {r['faces_per_frame']} | {r['mean_gt_boxes_per_frame']:.1f} | {r['pipeline']['fps']:.2f} | "
                  f"{r['baseline']['fps']:.2f} | {r['pipeline'].get('cpu_ms_per_frame', float('nan')):.0f} | "
@@ -435,8 +653,4 @@ def render_markdown(truth, synth_info, bench_res, score, scaling, calibration, p
     for k in ("faces", "gallery"):
         if k in plots:
             L += [f"![scaling {k}]({plots[k]})", ""]
-    if calibration:
-        L += ["## Verification pairs (`python -m gallery calibrate`)", "", "```", calibration.rstrip(), "```", ""]
-        L += ["![calibration](calibration.png)", ""]
-    L += ["## Commands", "", "```"] + commands + ["```", ""]
-    return "\n".join(L)
+    return L

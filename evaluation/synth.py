@@ -126,6 +126,7 @@ class Scenario:
 
 
 def _check_positive(name: str, value, allow_zero: bool = False) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` > 0 (>= 0 with ``allow_zero``)."""
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
@@ -144,6 +145,8 @@ def face_height_range(width: int, height: int, faces_per_frame: float, *, min_fa
 
 
 def _smooth_path(rng, n_frames, lo, hi, n_points=4):
+    """``(n_frames, 2)`` clamped cubic spline through ``n_points`` random
+    waypoints in ``[lo, hi]`` (a fixed point for a single frame)."""
     from scipy.interpolate import CubicSpline
 
     t = np.linspace(0, n_frames - 1, n_points) if n_frames > 1 else np.zeros(1)
@@ -154,6 +157,8 @@ def _smooth_path(rng, n_frames, lo, hi, n_points=4):
 
 
 def _abrupt_path(rng, n_frames, lo, hi):
+    """``(n_frames, 2)`` piecewise-linear path through 4 to 6 random
+    waypoints in ``[lo, hi]``, one of them reached in a three-frame dash."""
     n_points = int(rng.integers(4, 7))
     t = np.sort(rng.choice(np.arange(1, max(n_frames - 1, 2)), size=min(n_points - 2, max(n_frames - 2, 1)),
                            replace=False))
@@ -168,6 +173,10 @@ def _abrupt_path(rng, n_frames, lo, hi):
 
 
 def _walk_path(rng, n_frames, width, height, size, y=None, direction=None, span=None):
+    """``(n_frames, 2)`` walk across the frame from outside to outside at
+    height ``y`` (random when None) with a small vertical wobble, in
+    ``direction`` (+1: left to right; random when None), lasting ``span``
+    frames (random when None; 2 to ``n_frames``) and starting at a random frame."""
     direction = direction if direction is not None else (1 if rng.random() < 0.5 else -1)
     out_x = (-1.2 * size, width + 1.2 * size)
     x0, x1 = (out_x if direction > 0 else out_x[::-1])
@@ -182,6 +191,8 @@ def _walk_path(rng, n_frames, width, height, size, y=None, direction=None, span=
 
 
 def _reenter_path(rng, n_frames, width, height, size, lo, hi):
+    """``(n_frames, 2)`` path that starts still inside ``[lo, hi]``, walks out
+    of one side, stays out, and comes back to a random point inside."""
     frames = np.arange(n_frames)
     p0 = rng.uniform(lo, hi)
     side = 1 if rng.random() < 0.5 else -1
@@ -196,6 +207,9 @@ def _reenter_path(rng, n_frames, width, height, size, lo, hi):
 
 
 def _scale_curve(rng, n_frames, h0):
+    """``(n_frames,)`` face heights from ``h0``: a slow oscillation (log
+    amplitude 0.05 to 0.25, period 40 to 160 frames) or, as often, a linear
+    zoom to 0.6 to 1.6 times ``h0``."""
     frames = np.arange(n_frames)
     if rng.random() < 0.5:
         amp = rng.uniform(0.05, 0.25)
@@ -236,6 +250,33 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
     -------
     Scenario
     """
+    _check_plan_keywords(people, num_frames=num_frames, width=width, height=height, fps=fps,
+                         faces_per_frame=faces_per_frame, min_face=min_face, num_cameras=num_cameras,
+                         shot_frames=shot_frames)
+    # Every random draw comes from this one generator, in a fixed order: per
+    # shot, its length and camera, lighting, defocus, cast, then per actor
+    # (see _plan_shot); reordering draws changes every sequence of a seed.
+    rng = np.random.default_rng(seed)
+    h_range = face_height_range(width, height, faces_per_frame, min_face=min_face, max_face=max_face)
+    shots: List[Shot] = []
+    ids: Dict[int, Tuple[str, bool]] = {}
+    start, prev_cam = 0, -1
+    while start < num_frames:
+        length, camera = _plan_shot_frames(rng, start, num_frames, shot_frames, num_cameras, prev_cam)
+        prev_cam = camera
+        gain, tint = _plan_lighting(rng, length, lighting)
+        sigma = _plan_defocus(rng, length, blur)
+        shot = Shot(start, start + length, camera, gain, tint, sigma)
+        _plan_cast(rng, shot, people, ids, width=width, height=height, faces_per_frame=faces_per_frame,
+                   h_range=h_range, min_face=min_face)
+        shots.append(shot)
+        start += length
+    return Scenario(width, height, fps, num_frames, seed, shots, ids, motion_blur=blur)
+
+
+def _check_plan_keywords(people: Sequence[Person], *, num_frames, width, height, fps, faces_per_frame, min_face,
+                         num_cameras, shot_frames) -> None:
+    """``ValueError`` naming the first keyword of :func:`plan_sequence` that is out of range."""
     _check_positive("num_frames", num_frames)
     _check_positive("width", width)
     _check_positive("height", height)
@@ -249,73 +290,123 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
     if not people or any(not p.sprites for p in people):
         raise ValueError("people must be non-empty and every person needs at least one sprite")
 
-    rng = np.random.default_rng(seed)
-    n_people = len(people)
-    h_lo, h_hi = face_height_range(width, height, faces_per_frame, min_face=min_face, max_face=max_face)
-    shots: List[Shot] = []
-    ids: Dict[int, Tuple[str, bool]] = {}
-    start, prev_cam = 0, -1
-    while start < num_frames:
-        length = int(rng.integers(shot_frames[0], shot_frames[1] + 1))
-        if num_frames - (start + length) < shot_frames[0]:
-            length = num_frames - start  # no stub shot at the end
-        cams = [c for c in range(num_cameras) if c != prev_cam] or [0]
-        camera = int(rng.choice(cams))
-        prev_cam = camera
-        frames = np.arange(length)
-        if lighting:
-            gain = rng.uniform(0.75, 1.2) * (1 + 0.12 * np.sin(2 * np.pi * frames / rng.uniform(60, 240)))
-            if rng.random() < 0.4 and length > 20:  # a light switched on/off
-                gain[int(rng.integers(10, length - 5)):] *= rng.uniform(0.75, 1.25)
-            tint = rng.uniform(-18, 18, 3)
-        else:
-            gain, tint = np.ones(length), np.zeros(3)
-        sigma = np.zeros(length)
-        if blur and rng.random() < 0.5 and length > 40:
-            b0 = int(rng.integers(0, length - 30))
-            sigma[b0:b0 + int(rng.integers(15, 30))] = rng.uniform(1.0, 2.5)
-        shot = Shot(start, start + length, camera, gain, tint, sigma)
 
-        k = max(1, int(round(faces_per_frame + rng.integers(-1, 2) * (faces_per_frame >= 3))))
-        if k <= n_people:
-            cast = list(rng.choice(n_people, size=k, replace=False))
-            copies = [0] * k
-        else:
-            cast, copies = [], []
-            for i in range(k):
-                cast.append(i % n_people)
-                copies.append(i // n_people)
-            order = rng.permutation(k)
-            cast, copies = [cast[i] for i in order], [copies[i] for i in order]
-        z_order = rng.permutation(k)
-        lo = np.array([0.12 * width, 0.15 * height])
-        hi = np.array([0.88 * width, 0.85 * height])
-        cross_y = rng.uniform(0.3 * height, 0.7 * height)
-        cross_span = int(rng.uniform(0.5, 0.9) * length)
-        for j, (p, copy) in enumerate(zip(cast, copies)):
-            h0 = rng.uniform(h_lo, h_hi)
-            if k >= 2 and j < 2:  # the crossing pair
-                kind = "walk"
-                xy = _walk_path(rng, length, width, height, h0, y=cross_y + rng.uniform(-0.1, 0.1) * h0,
-                                direction=1 if j == 0 else -1, span=cross_span)
-            else:
-                kind = str(rng.choice(PATH_KINDS, p=_PATH_P))
-                if kind == "wander":
-                    xy = _smooth_path(rng, length, lo, hi)
-                elif kind == "abrupt":
-                    xy = _abrupt_path(rng, length, lo, hi)
-                elif kind == "walk":
-                    xy = _walk_path(rng, length, width, height, h0)
-                else:
-                    xy = _reenter_path(rng, length, width, height, h0, lo, hi)
-            hcurve = np.clip(_scale_curve(rng, length, h0), min_face, None)
-            gt_id = int(p) + 1 + copy * n_people
-            ids[gt_id] = (people[p].name, people[p].enrolled)
-            shot.appearances.append(Appearance(gt_id, int(p), int(rng.integers(len(people[p].sprites))), start,
-                                               xy[:, 0], xy[:, 1], hcurve, int(z_order[j]), kind))
-        shots.append(shot)
-        start += length
-    return Scenario(width, height, fps, num_frames, seed, shots, ids, motion_blur=blur)
+def _plan_shot_frames(rng, start: int, num_frames: int, shot_frames: Tuple[int, int], num_cameras: int,
+                      prev_cam: int) -> Tuple[int, int]:
+    """Length and camera of the shot starting at frame ``start`` (0-based).
+
+    The length is drawn from ``shot_frames`` (inclusive); when what would
+    remain after it is shorter than a shot, the shot runs to the end
+    instead. The camera differs from ``prev_cam`` unless there is only one.
+    Draws: one integer, one choice.
+    """
+    length = int(rng.integers(shot_frames[0], shot_frames[1] + 1))
+    if num_frames - (start + length) < shot_frames[0]:
+        length = num_frames - start  # no stub shot at the end
+    cams = [c for c in range(num_cameras) if c != prev_cam] or [0]
+    camera = int(rng.choice(cams))
+    return length, camera
+
+
+def _plan_lighting(rng, length: int, lighting: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """``(length,)`` brightness gain and ``(3,)`` BGR tint of a shot.
+
+    With ``lighting``: a random level with a slow sinusoidal drift, in 40 %
+    of shots longer than 20 frames a step (a light switched on or off), and
+    a random tint. Without: gain 1, tint 0, and nothing is drawn.
+    """
+    if not lighting:
+        return np.ones(length), np.zeros(3)
+    frames = np.arange(length)
+    gain = rng.uniform(0.75, 1.2) * (1 + 0.12 * np.sin(2 * np.pi * frames / rng.uniform(60, 240)))
+    if rng.random() < 0.4 and length > 20:  # a light switched on/off
+        gain[int(rng.integers(10, length - 5)):] *= rng.uniform(0.75, 1.25)
+    tint = rng.uniform(-18, 18, 3)
+    return gain, tint
+
+
+def _plan_defocus(rng, length: int, blur: bool) -> np.ndarray:
+    """``(length,)`` Gaussian sigma per frame: 0 (sharp), except, with
+    ``blur``, a 15 to 29 frame defocus episode in half of the shots longer
+    than 40 frames. Without ``blur`` nothing is drawn."""
+    sigma = np.zeros(length)
+    if blur and rng.random() < 0.5 and length > 40:
+        b0 = int(rng.integers(0, length - 30))
+        sigma[b0:b0 + int(rng.integers(15, 30))] = rng.uniform(1.0, 2.5)
+    return sigma
+
+
+def _draw_cast(rng, faces_per_frame: float, n_people: int) -> Tuple[List[int], List[int]]:
+    """Who is in a shot: person indices and, per actor, which copy of that person.
+
+    The cast size is ``faces_per_frame`` rounded, varied by -1, 0 or +1 when
+    it is at least 3, and at least 1. Up to ``n_people`` actors are distinct
+    people (copy 0); beyond that people repeat (copies 1, 2, ...) in a
+    random order.
+    """
+    k = max(1, int(round(faces_per_frame + rng.integers(-1, 2) * (faces_per_frame >= 3))))
+    if k <= n_people:
+        return list(rng.choice(n_people, size=k, replace=False)), [0] * k
+    cast, copies = [], []
+    for i in range(k):
+        cast.append(i % n_people)
+        copies.append(i // n_people)
+    order = rng.permutation(k)
+    return [cast[i] for i in order], [copies[i] for i in order]
+
+
+def _plan_cast(rng, shot: Shot, people: Sequence[Person], ids: Dict[int, Tuple[str, bool]], *, width: int,
+               height: int, faces_per_frame: float, h_range: Tuple[float, float], min_face: int) -> None:
+    """Draw a shot's cast and give each actor a path, a scale curve and a
+    sprite: appends to ``shot.appearances`` and records each gt id's
+    ``(name, enrolled)`` in ``ids``.
+
+    A person's gt id is ``index + 1``, plus ``copy * len(people)`` for the
+    repeated copies. With two actors or more, the first two are the
+    crossing pair (:func:`_plan_path`).
+    """
+    n_people = len(people)
+    length = shot.end - shot.start
+    cast, copies = _draw_cast(rng, faces_per_frame, n_people)
+    k = len(cast)
+    z_order = rng.permutation(k)
+    lo = np.array([0.12 * width, 0.15 * height])
+    hi = np.array([0.88 * width, 0.85 * height])
+    cross_y = rng.uniform(0.3 * height, 0.7 * height)
+    cross_span = int(rng.uniform(0.5, 0.9) * length)
+    for j, (p, copy) in enumerate(zip(cast, copies)):
+        h0 = rng.uniform(*h_range)
+        crossing = (cross_y, cross_span) if k >= 2 and j < 2 else None
+        kind, xy = _plan_path(rng, length, width, height, h0, lo, hi, crossing=crossing, direction=1 if j == 0 else -1)
+        hcurve = np.clip(_scale_curve(rng, length, h0), min_face, None)
+        gt_id = int(p) + 1 + copy * n_people
+        ids[gt_id] = (people[p].name, people[p].enrolled)
+        shot.appearances.append(Appearance(gt_id, int(p), int(rng.integers(len(people[p].sprites))), shot.start,
+                                           xy[:, 0], xy[:, 1], hcurve, int(z_order[j]), kind))
+
+
+def _plan_path(rng, length: int, width: int, height: int, h0: float, lo: np.ndarray, hi: np.ndarray, *,
+               crossing: Optional[Tuple[float, int]], direction: int) -> Tuple[str, np.ndarray]:
+    """The kind and ``(length, 2)`` centre path of one actor with face height ``h0``.
+
+    With ``crossing`` ``(y, span)`` the actor is one of a shot's crossing
+    pair: a ``walk`` at about height ``y`` lasting ``span`` frames in
+    ``direction`` (+1 left to right). Otherwise the kind is drawn from
+    :data:`PATH_KINDS` with probabilities ``_PATH_P``; ``wander``,
+    ``abrupt`` and ``reenter`` keep their waypoints inside ``[lo, hi]``.
+    """
+    if crossing is not None:
+        cross_y, cross_span = crossing
+        return "walk", _walk_path(rng, length, width, height, h0, y=cross_y + rng.uniform(-0.1, 0.1) * h0,
+                                  direction=direction, span=cross_span)
+    kind = str(rng.choice(PATH_KINDS, p=_PATH_P))
+    if kind == "wander":
+        return kind, _smooth_path(rng, length, lo, hi)
+    if kind == "abrupt":
+        return kind, _abrupt_path(rng, length, lo, hi)
+    if kind == "walk":
+        return kind, _walk_path(rng, length, width, height, h0)
+    return kind, _reenter_path(rng, length, width, height, h0, lo, hi)
 
 
 def make_backgrounds(num_cameras: int, width: int, height: int, seed: int) -> List[np.ndarray]:
@@ -337,6 +428,7 @@ def make_backgrounds(num_cameras: int, width: int, height: int, seed: int) -> Li
 
 
 def _num_cameras(scenario: Scenario) -> int:
+    """Backgrounds the scenario needs: one more than the highest camera index."""
     return max(s.camera for s in scenario.shots) + 1
 
 
@@ -407,6 +499,10 @@ def _paste(frame, owner, index, sprite: Sprite, cx, cy, face_h, speed) -> np.nda
 
 
 def _gt_rows(frame_no, apps, boxes, owner, W, H) -> gtio.BoxTable:
+    """Ground truth of one drawn frame: per appearance whose face box
+    (``boxes``, unclipped xyxy) overlaps the frame, the clipped tlwh box and
+    its visibility (the fraction of the unclipped box whose pixels ``owner``
+    gives to that appearance, i.e. drawn last there); ``frame_no`` is 1-based."""
     ids, tlwh, vis = [], [], []
     for i, (a, box) in enumerate(zip(apps, boxes)):
         clipped = clip_xyxy(box, W, H)
