@@ -212,19 +212,25 @@ def resolve_weights(
     folders = _search_folders(models_dir, cache_dir)
     names = _candidates(raw)
     if not names:  # not registered: a path or bare file name to look for
-        filename = explicit.name
-        found = _find(filename, folders)
-        if found is not None:
-            return found
-        raise WeightsNotFoundError(_not_found_message(raw, [filename], folders, registered=False))
+        found = _find(explicit.name, folders)
+        if found is None:
+            raise WeightsNotFoundError(_not_found_message(raw, [explicit.name], folders, registered=False))
+        return found
+    found = _find_registered(raw, names, folders)
+    if found is not None:
+        return found
+    return _download_registered(raw, names, folders, cache_dir, allow_download=allow_download, progress=progress)
 
+
+def _find_registered(raw: str, names: List[str], folders: List[Path]) -> Optional[Path]:
+    """The first of the registered ``names`` whose file is in ``folders``."""
     for name in names:
         found = _find(REGISTRY[name].filename, folders)
         if found is not None:
             if raw in ROLES:
                 logger.info("role %r resolved to %s", raw, found)
             return found
-    return _download_registered(raw, names, folders, cache_dir, allow_download=allow_download, progress=progress)
+    return None
 
 
 def _download_registered(raw: str, names: List[str], folders: List[Path], cache_dir, *, allow_download: bool,
