@@ -2,9 +2,7 @@
 
 Modules (nothing is imported here, so ``import pipeline`` stays cheap):
 
-- :mod:`pipeline.sources` -- video files, image folders and ``open_source`` (cameras, files, folders, URLs).
-- :mod:`pipeline.source_base` -- ``Frame``, the ``Source`` base class, ``SourceError``.
-- :mod:`pipeline.live_source` -- cameras and network streams (``LiveSource``, ``ReconnectPolicy``).
+- :mod:`pipeline.sources` -- cameras, files, image folders, network streams (``open_source``).
 - :mod:`pipeline.scene_cut` -- colour-histogram shot-cut detection (the tracker's cut mode).
 - :mod:`pipeline.runner` -- ``Pipeline.process(frame, frame_index, timestamp) -> FrameResult`` and ``run``.
 - :mod:`pipeline.overlay` -- boxes, names and the FPS readout.
