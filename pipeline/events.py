@@ -155,11 +155,6 @@ class EventWriter(_LineWriter):
 
     what = "events"
 
-    @property
-    def written(self) -> int:
-        """Appearances written."""
-        return self.lines
-
     def write(self, appearances: Iterable[Appearance]) -> None:
         for app in appearances:
             self._write_line(json.dumps(app.to_dict()))
@@ -173,11 +168,6 @@ class TracksWriter(_LineWriter):
     """
 
     what = "tracks"
-
-    @property
-    def rows(self) -> int:
-        """Rows written."""
-        return self.lines
 
     def write(self, result) -> None:
         """Write the rows of one frame (``frame_index``, ``track_ids``, ``xyxy``, ``confidence``)."""
@@ -199,7 +189,6 @@ class NamesWriter(_LineWriter):
 
     what = "names"
     HEADER = ("frame", "track_id", "name")
-    rows = TracksWriter.rows
 
     def __init__(self, path) -> None:
         super().__init__(path)
