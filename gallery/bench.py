@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from gallery.index import SCORE_MODES, GalleryIndex
+from tracker.checks import check_choice, check_int
+from tracker.vectors import random_unit_vectors  # noqa: F401  (re-exported: evaluation.bench imports it from here)
 
 logger = logging.getLogger(__name__)
 
@@ -32,29 +34,13 @@ class BenchResult:
     query_ms_min: float
 
 
-def random_unit_vectors(n: int, dim: int, rng: np.random.Generator, chunk: int = 65536,
-                        out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``(n, dim)`` float32 random unit vectors, generated in chunks to bound memory
-    (written into ``out``, an ``(n, dim)`` float32 array or view, when given)."""
-    if out is None:
-        out = np.empty((n, dim), np.float32)
-    elif out.shape != (n, dim):
-        raise ValueError(f"out must have shape ({n}, {dim}), got {out.shape}")
-    for start in range(0, n, chunk):
-        block = rng.standard_normal((min(chunk, n - start), dim), dtype=np.float32)
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[start:start + len(block)] = block
-    return out
-
-
 def benchmark_query(sizes: Sequence[int] = (1_000, 100_000, 1_000_000), *, batch: int = 16, dim: int = 512,
                     per_person: int = 10, repeats: int = 5, score_mode: str = "mean",
                     seed: int = 0) -> list[BenchResult]:
     """Time one query batch against galleries of each size in ``sizes``."""
-    if batch < 1 or dim < 1 or per_person < 1 or repeats < 1:
-        raise ValueError("batch, dim, per_person and repeats must all be >= 1")
-    if score_mode not in SCORE_MODES:
-        raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {score_mode!r}")
+    for name, value in (("batch", batch), ("dim", dim), ("per_person", per_person), ("repeats", repeats)):
+        check_int(name, value, 1)
+    check_choice("score_mode", score_mode, SCORE_MODES)
     if any(int(m) < 1 for m in sizes):
         raise ValueError(f"sizes must be positive, got {list(sizes)}")
     rng = np.random.default_rng(seed)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gallery.index import l2_normalize
+from tracker.checks import check_choice, check_int, check_number
+from tracker.vectors import l2_normalize
 
 LINKAGES = ("average", "single", "complete")
 
@@ -56,10 +57,8 @@ def cluster_embeddings(embeddings: np.ndarray, *, similarity_threshold: float = 
     ndarray
         ``(N,)`` int64 labels ``0..C-1``, numbered by first appearance.
     """
-    if linkage not in LINKAGES:
-        raise ValueError(f"linkage must be one of {LINKAGES}, got {linkage!r}")
-    if not -1.0 <= similarity_threshold <= 1.0:
-        raise ValueError(f"similarity_threshold must be in [-1, 1], got {similarity_threshold}")
+    check_choice("linkage", linkage, LINKAGES)
+    check_number("similarity_threshold", similarity_threshold, -1, 1)
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"embeddings must have shape (N, D), got {x.shape}")
@@ -85,8 +84,7 @@ def cluster_embeddings(embeddings: np.ndarray, *, similarity_threshold: float = 
 
 def summarize_clusters(embeddings: np.ndarray, labels: np.ndarray, *, min_size: int = 1) -> list[Cluster]:
     """The clusters with at least ``min_size`` members, largest first."""
-    if min_size < 1:
-        raise ValueError(f"min_size must be >= 1, got {min_size}")
+    check_int("min_size", min_size, 1)
     x = l2_normalize(np.asarray(embeddings, dtype=np.float32))
     labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (len(x),):

@@ -37,6 +37,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from gallery.photos import choose_face, default_image_reader, default_quality_fn, embed_rows, sha256_file
+from tracker.checks import check_number
 
 logger = logging.getLogger(__name__)
 
@@ -179,17 +180,12 @@ class Enroller:
             raise ValueError("detector must have a detect(image) method")
         if not hasattr(embedder, "embed"):
             raise ValueError("embedder must have an embed(image, detections) method")
-        if not min_face_size >= 0:
-            raise ValueError(f"min_face_size must be >= 0, got {min_face_size}")
-        if not min_sharpness >= 0:
-            raise ValueError(f"min_sharpness must be >= 0, got {min_sharpness}")
-        if not 0.0 < comparable_face_ratio <= 1.0:
-            raise ValueError(f"comparable_face_ratio must be in (0, 1], got {comparable_face_ratio}")
         self.detector = detector
         self.embedder = embedder
-        self.min_face_size = float(min_face_size)
-        self.min_sharpness = float(min_sharpness)
-        self.comparable_face_ratio = float(comparable_face_ratio)
+        self.min_face_size = check_number("min_face_size", min_face_size, 0)
+        self.min_sharpness = check_number("min_sharpness", min_sharpness, 0)
+        self.comparable_face_ratio = check_number("comparable_face_ratio", comparable_face_ratio, 0, 1,
+                                                  low_open=True)
         self._read = image_reader
         self._quality = quality_fn
 
@@ -243,63 +239,86 @@ class Enroller:
 
         items = scan_photo_dir(photo_dir)
         root = Path(photo_dir).expanduser().resolve()
-        by_path: dict[str, list] = {}
-        for rec in store.sources():
-            if rec.source_path:
-                by_path.setdefault(rec.source_path, []).append(rec)
-        known_hashes = {rec.source_sha256: rec for recs in by_path.values() for rec in recs if rec.source_sha256}
-
-        report = EnrollReport()
-        additions: list[tuple[str, np.ndarray, str, str, float]] = []   # person, vector, path, sha, quality
-        removals: list[int] = []
-        seen_hashes: dict[str, tuple[str, str]] = {}
-        scanned = set()
+        plan = _EnrollPlan(store.sources())
         for person, path in tqdm(items, desc="enrolling", unit="photo", disable=not progress):
-            key = str(path)
-            scanned.add(key)
-            try:
-                sha = sha256_file(path)
-            except OSError as exc:
-                report.results.append(PhotoResult(path, person, SKIPPED, f"cannot read file ({exc.strerror})"))
-                continue
-            old = by_path.get(key, [])
-            if old and all(r.source_sha256 == sha for r in old):
-                report.results.append(PhotoResult(path, old[0].person, UNCHANGED))
-                seen_hashes[sha] = (old[0].person, key)
-                continue
-            dup = seen_hashes.get(sha) or (
-                (known_hashes[sha].person, known_hashes[sha].source_path)
-                if sha in known_hashes and known_hashes[sha].source_path != key else None)
-            if dup is not None:
-                report.results.append(PhotoResult(path, person, SKIPPED,
-                                                  f"same photo as {dup[1]} (enrolled as {dup[0]})"))
-                continue
-            emb, quality, reason = self.embed_photo(path)
-            removals.extend(r.embedding_id for r in old)       # a changed photo replaces its old embedding
-            if emb is None:
-                note = "; its old embedding is removed" if old else ""
-                report.results.append(PhotoResult(path, person, SKIPPED, reason + note))
-                continue
-            seen_hashes[sha] = (person, key)
-            additions.append((person, emb, key, sha, quality))
-            report.results.append(PhotoResult(path, person, UPDATED if old else ENROLLED))
-
+            self._plan_photo(plan, person, path)
         if sync:
-            for key, recs in by_path.items():
-                if key not in scanned and _is_under(Path(key), root):
-                    removals.extend(r.embedding_id for r in recs)
-                    report.results.append(PhotoResult(Path(key), recs[0].person, REMOVED, "photo is gone"))
-
-        if additions or removals:
+            plan.remove_gone(root)
+        if plan.additions or plan.removals:
             with store.write() as w:                       # one transaction
-                w.remove_embeddings(removals)
-                for person, emb, key, sha, quality in additions:
+                w.remove_embeddings(plan.removals)
+                for person, emb, key, sha, quality in plan.additions:
                     w.add_embedding(person, emb, source_path=key, source_sha256=sha,
                                     quality=None if not np.isfinite(quality) else quality)
                 if sync:
-                    report.removed_people = w.remove_empty_people()
-        logger.info("enrollment of %s: %s", root, dict(report.counts()))
-        return report
+                    plan.report.removed_people = w.remove_empty_people()
+        logger.info("enrollment of %s: %s", root, dict(plan.report.counts()))
+        return plan.report
+
+    def _plan_photo(self, plan: "_EnrollPlan", person: str, path: Path) -> None:
+        """Decide what one photo changes (embedding it when new or changed) and record it in ``plan``."""
+        key = str(path)
+        plan.scanned.add(key)
+        try:
+            sha = sha256_file(path)
+        except OSError as exc:
+            plan.add_result(path, person, SKIPPED, f"cannot read file ({exc.strerror})")
+            return
+        old = plan.by_path.get(key, [])
+        if old and all(r.source_sha256 == sha for r in old):
+            plan.add_result(path, old[0].person, UNCHANGED)
+            plan.seen_hashes[sha] = (old[0].person, key)
+            return
+        dup = plan.duplicate_of(sha, key)
+        if dup is not None:
+            plan.add_result(path, person, SKIPPED, f"same photo as {dup[1]} (enrolled as {dup[0]})")
+            return
+        emb, quality, reason = self.embed_photo(path)
+        plan.removals.extend(r.embedding_id for r in old)       # a changed photo replaces its old embedding
+        if emb is None:
+            note = "; its old embedding is removed" if old else ""
+            plan.add_result(path, person, SKIPPED, reason + note)
+            return
+        plan.seen_hashes[sha] = (person, key)
+        plan.additions.append((person, emb, key, sha, quality))
+        plan.add_result(path, person, UPDATED if old else ENROLLED)
+
+
+class _EnrollPlan:
+    """What one enrollment run will change, gathered before the one write transaction."""
+
+    def __init__(self, sources) -> None:
+        #: The stored embeddings' provenance by photo path.
+        self.by_path: dict[str, list] = {}
+        for rec in sources:
+            if rec.source_path:
+                self.by_path.setdefault(rec.source_path, []).append(rec)
+        self.known_hashes = {rec.source_sha256: rec for recs in self.by_path.values() for rec in recs
+                             if rec.source_sha256}
+        self.report = EnrollReport()
+        self.additions: list[tuple[str, np.ndarray, str, str, float]] = []   # person, vector, path, sha, quality
+        self.removals: list[int] = []
+        self.seen_hashes: dict[str, tuple[str, str]] = {}                   # sha -> (person, path) this run
+        self.scanned: set = set()
+
+    def add_result(self, path: Path, person: str, status: str, reason: str = "") -> None:
+        self.report.results.append(PhotoResult(path, person, status, reason))
+
+    def duplicate_of(self, sha: str, key: str) -> Optional[tuple[str, str]]:
+        """``(person, path)`` of another photo with the same content (this run or stored), else None."""
+        if sha in self.seen_hashes:
+            return self.seen_hashes[sha]
+        known = self.known_hashes.get(sha)
+        if known is not None and known.source_path != key:
+            return known.person, known.source_path
+        return None
+
+    def remove_gone(self, root: Path) -> None:
+        """``sync``: remove the embeddings of photos under ``root`` that were not scanned."""
+        for key, recs in self.by_path.items():
+            if key not in self.scanned and _is_under(Path(key), root):
+                self.removals.extend(r.embedding_id for r in recs)
+                self.add_result(Path(key), recs[0].person, REMOVED, "photo is gone")
 
 
 def _is_under(path: Path, root: Path) -> bool:

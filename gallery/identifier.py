@@ -32,22 +32,21 @@ A good face outweighs poor ones through the quality weight, so a track seen
 both frontally and in profile is named from its frontal frames. Poor faces
 are not thrown away by default (``min_quality = 0``): the quality score
 multiplies size, sharpness and frontalness, so a three-quarter face gets 0
-although its embedding still carries identity. Measured on the Hamilton
-clip (frames 211-274, EdgeFace-XS): Barack Obama's three-quarter face,
-frontalness 0, scores 0.44 on average to his template against at most 0.16
-for the other enrolled people. Raise ``min_quality`` for embedders that
-break down on profiles.
+although its embedding still carries identity (the measurement behind
+this: ``docs/tuning.md``). Raise ``min_quality`` for embedders that break
+down on profiles.
 """
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from gallery.index import GalleryIndex, l2_normalize
+from gallery.index import GalleryIndex
+from tracker.checks import check_int, check_number
+from tracker.vectors import l2_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +120,9 @@ class Identifier:
         The weight is also multiplied by the detector score ramped from 0 at
         ``min_confidence`` to 1 at ``full_confidence`` (the product still
         floored at ``min_weight``); ``full_confidence <= min_confidence``
-        (the default 0, 0) turns the ramp off. Face quality (size, blur,
-        pose) says nothing of a face half out of the frame or half hidden,
-        and the detector score does: on the seed-0 simulator sequence, one
-        face on its own passed the naming rule for the right person in 10 %
-        of the detections scoring under 0.74, 71 % of those at 0.74-0.785,
-        94 % at 0.785-0.80 and 99 % above 0.80.
+        turns the ramp off. Face quality (size, blur, pose) says nothing of
+        a face half out of the frame or half hidden, and the detector score
+        does.
     """
 
     def __init__(
@@ -140,38 +136,21 @@ class Identifier:
         min_weight: float = 0.05,
         hysteresis: float = 0.05,
         evidence_half_life: float = 50.0,
-        min_confidence: float = 0.0,
-        full_confidence: float = 0.0,
+        min_confidence: float = 0.7,
+        full_confidence: float = 0.85,
     ) -> None:
         if not isinstance(index, GalleryIndex):
             raise ValueError(f"index must be a GalleryIndex, got {type(index).__name__}")
-        if not -1.0 <= similarity_threshold <= 1.0:
-            raise ValueError(f"similarity_threshold must be in [-1, 1], got {similarity_threshold}")
-        if not 0.0 <= min_margin <= 2.0:
-            raise ValueError(f"min_margin must be in [0, 2], got {min_margin}")
-        if int(min_observations) != min_observations or min_observations < 1:
-            raise ValueError(f"min_observations must be an integer >= 1, got {min_observations}")
-        if not 0.0 <= min_quality <= 1.0:
-            raise ValueError(f"min_quality must be in [0, 1], got {min_quality}")
-        if not 0.0 < min_weight <= 1.0:
-            raise ValueError(f"min_weight must be in (0, 1], got {min_weight}")
-        if not 0.0 <= hysteresis <= 1.0:
-            raise ValueError(f"hysteresis must be in [0, 1], got {hysteresis}")
-        if not (evidence_half_life >= 0.0 and math.isfinite(evidence_half_life)):
-            raise ValueError(f"evidence_half_life must be a finite number >= 0, got {evidence_half_life}")
-        for name, value in (("min_confidence", min_confidence), ("full_confidence", full_confidence)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.index = index
-        self.min_confidence = float(min_confidence)
-        self.full_confidence = float(full_confidence)
-        self.similarity_threshold = float(similarity_threshold)
-        self.min_margin = float(min_margin)
-        self.min_observations = int(min_observations)
-        self.min_quality = float(min_quality)
-        self.min_weight = float(min_weight)
-        self.hysteresis = float(hysteresis)
-        self.evidence_half_life = float(evidence_half_life)
+        self.similarity_threshold = check_number("similarity_threshold", similarity_threshold, -1, 1)
+        self.min_margin = check_number("min_margin", min_margin, 0, 2)
+        self.min_observations = check_int("min_observations", min_observations, 1)
+        self.min_quality = check_number("min_quality", min_quality, 0, 1)
+        self.min_weight = check_number("min_weight", min_weight, 0, 1, low_open=True)
+        self.hysteresis = check_number("hysteresis", hysteresis, 0, 1)
+        self.evidence_half_life = check_number("evidence_half_life", evidence_half_life, 0)
+        self.min_confidence = check_number("min_confidence", min_confidence, 0, 1)
+        self.full_confidence = check_number("full_confidence", full_confidence, 0, 1)
         self._decay = 0.5 ** (1.0 / evidence_half_life) if evidence_half_life > 0 else 1.0
         self._tracks: dict[int, _TrackEvidence] = {}
 
@@ -216,28 +195,35 @@ class Identifier:
                 )
             if detections.embedding is None:
                 raise ValueError("detections have no embeddings; run the embedder before the identifier")
-            tid = int(track.track_id)
-            ev = self._tracks.get(tid)
-            if ev is None:
-                ev = self._tracks[tid] = _TrackEvidence(np.zeros(detections.embedding.shape[1], np.float64))
-            quality_score = 1.0 if q is None else float(q[row])
-            if not np.isfinite(quality_score) or quality_score < self.min_quality:
-                continue
-            if self.full_confidence > self.min_confidence:
-                ramp = (float(detections.confidence[row]) - self.min_confidence) / (
-                    self.full_confidence - self.min_confidence)
-                quality_score *= min(max(ramp, 0.0), 1.0)
-            w = max(quality_score, self.min_weight)
-            emb = detections.embedding[row].astype(np.float64)
-            ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)
-            ev.observations += 1
-            if track.is_confirmed() or getattr(track, "held", False):   # held: confirmed but not shown yet
-                ev.confirmed = True
-                updated.append(tid)
-            else:
-                ev.identity = Identity(None, 0.0, 0.0, ev.observations)    # tentative: evidence, no name yet
+            if self._add_evidence(track, detections, row, 1.0 if q is None else float(q[row])):
+                updated.append(int(track.track_id))
         if updated:
             self._decide(updated)
+
+    def _add_evidence(self, track, detections, row: int, quality_score: float) -> bool:
+        """Add detection ``row`` to ``track``'s evidence; True when the track may be named now."""
+        tid = int(track.track_id)
+        ev = self._tracks.get(tid)
+        if ev is None:
+            ev = self._tracks[tid] = _TrackEvidence(np.zeros(detections.embedding.shape[1], np.float64))
+        if not np.isfinite(quality_score) or quality_score < self.min_quality:
+            return False
+        w = self._weight(quality_score, float(detections.confidence[row]))
+        emb = detections.embedding[row].astype(np.float64)
+        ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)
+        ev.observations += 1
+        if track.is_confirmed() or getattr(track, "held", False):   # held: confirmed but not shown yet
+            ev.confirmed = True
+            return True
+        ev.identity = Identity(None, 0.0, 0.0, ev.observations)    # tentative: evidence, no name yet
+        return False
+
+    def _weight(self, quality_score: float, confidence: float) -> float:
+        """Evidence weight: quality times the detector-score ramp, at least ``min_weight``."""
+        if self.full_confidence > self.min_confidence:
+            ramp = (confidence - self.min_confidence) / (self.full_confidence - self.min_confidence)
+            quality_score *= min(max(ramp, 0.0), 1.0)
+        return max(quality_score, self.min_weight)
 
     def _decide(self, track_ids: list[int]) -> None:
         means = np.stack([self._tracks[t].mean() for t in track_ids]).astype(np.float32)

@@ -22,15 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
+from tracker.checks import check_choice
+from tracker.vectors import l2_normalize  # noqa: F401  (re-exported: gallery modules import it from here)
+
 #: The per-person score rules :class:`GalleryIndex` knows.
 SCORE_MODES = ("max", "mean", "blend")
-
-
-def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
-    """``x`` divided by its L2 norm along ``axis`` (zero rows stay zero), as float32."""
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=axis, keepdims=True)
-    return x / np.maximum(norm, eps)
 
 
 @dataclass(frozen=True)
@@ -69,12 +65,8 @@ class GalleryIndex:
     vectors : ndarray
         An ``(M, D)`` matrix of embeddings (normalised here).
     score_mode : {"mean", "max", "blend"}
-        How a person's score is made from its embeddings (see the module doc).
-        ``"mean"`` (the default) separated best on ``../shared/data`` (34
-        gallery photos of 18 people, the largest face of the 44 single-face
-        probes, EdgeFace-XS): similarity to the right person mean 0.772 vs
-        0.748 for ``"max"`` and 0.760 for ``"blend"``; best wrong person mean
-        0.165 vs 0.181 and 0.173; all three name 44/44 probes correctly.
+        How a person's score is made from its embeddings (see the module doc;
+        why ``"mean"`` is the default: ``docs/tuning.md``).
 
     Notes
     -----
@@ -90,8 +82,7 @@ class GalleryIndex:
         *,
         score_mode: str = "mean",
     ) -> None:
-        if score_mode not in SCORE_MODES:
-            raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {score_mode!r}")
+        check_choice("score_mode", score_mode, SCORE_MODES)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2:
             raise ValueError(f"vectors must have shape (M, D), got {vectors.shape}")
@@ -113,7 +104,7 @@ class GalleryIndex:
             labels, vectors = labels[order], vectors[order]
         norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
         if len(norms) and np.any(np.abs(norms - 1.0) > 1e-4):
-            vectors = vectors / np.maximum(norms, 1e-12)[:, None]
+            vectors = l2_normalize(vectors, axis=1)
         self.labels = labels
         # Start of each person's contiguous block of rows.
         self._starts = np.searchsorted(self.labels, np.arange(len(self.people)))

@@ -1,27 +1,15 @@
 """The gallery file: people, their embeddings and the embedding model's identity.
 
-One SQLite file, no server. Every write is one ``BEGIN IMMEDIATE``
-transaction that is rolled back on any exception (``KeyboardInterrupt``
-included), so an interrupted enrollment leaves the gallery as it was. The file
-is created readable and writable by its owner only (mode ``0600``) before
-SQLite opens it; SQLite gives its rollback journal the same mode
-(``journal_mode=DELETE``, the journal lives only during a write).
+One SQLite file, no server (its layout, metadata and transactions:
+:mod:`gallery.schema`). Every write is one transaction that is rolled back
+on any exception (``KeyboardInterrupt`` included), so an interrupted
+enrollment leaves the gallery as it was. The file is created readable and
+writable by its owner only (mode ``0600``).
 
 The model identity (name, embedding dimension, sha256 of the weights) is
 stored once when the gallery is created. Opening the gallery with another
 model raises :class:`ModelMismatchError`: embeddings of two models are never
 mixed.
-
-Tables
-------
-``meta(key, value)``
-    ``schema_version``, ``model_name``, ``model_dim``, ``model_sha256``.
-``people(id, name, created)``
-    One row per person, ``name`` unique.
-``embeddings(id, person_id, vector, source_path, source_sha256, quality, created)``
-    ``vector`` is a little-endian float32 blob of ``model_dim`` values,
-    L2-normalised; ``source_path`` is the absolute path of the photo it was
-    computed from and ``source_sha256`` the hash of that file's bytes.
 """
 from __future__ import annotations
 
@@ -29,73 +17,21 @@ import contextlib
 import logging
 import os
 import sqlite3
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Protocol, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
+from gallery import schema
+# Re-exported: callers import the errors, the model record and file_mode from here.
+from gallery.schema import (FILE_MODE, SCHEMA_VERSION, GalleryCorruptError, GalleryError,  # noqa: F401
+                            ModelIdentityLike, ModelMismatchError, StoredModel, file_mode)
+from tracker.checks import check_number
+from tracker.vectors import l2_normalize
+
 logger = logging.getLogger(__name__)
-
-#: Version of the table layout written in ``meta``.
-SCHEMA_VERSION = 1
-#: The file mode of a gallery we create: owner read/write only.
-FILE_MODE = 0o600
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-_SCHEMA = """
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE people (
-    id      INTEGER PRIMARY KEY,
-    name    TEXT NOT NULL UNIQUE,
-    created REAL NOT NULL
-);
-CREATE TABLE embeddings (
-    id            INTEGER PRIMARY KEY,
-    person_id     INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    vector        BLOB NOT NULL,
-    source_path   TEXT,
-    source_sha256 TEXT,
-    quality       REAL,
-    created       REAL NOT NULL
-);
-CREATE INDEX embeddings_person ON embeddings(person_id);
-CREATE INDEX embeddings_source ON embeddings(source_path);
-"""
-
-
-class GalleryError(Exception):
-    """A gallery cannot be opened or changed as asked."""
-
-
-class GalleryCorruptError(GalleryError):
-    """The file is not a readable facetrack gallery."""
-
-
-class ModelMismatchError(GalleryError):
-    """The gallery was built with another embedding model."""
-
-
-class ModelIdentityLike(Protocol):
-    """What the store needs of ``models.embedder.ModelIdentity``."""
-
-    name: str
-    dim: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class StoredModel:
-    """The embedding model a gallery was built with (as stored in ``meta``)."""
-
-    name: str
-    dim: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -114,18 +50,6 @@ class SourceRecord:
     person: str
     source_path: Optional[str]
     source_sha256: Optional[str]
-
-
-def _stored_model(model: ModelIdentityLike) -> StoredModel:
-    try:
-        name, dim, sha = str(model.name), int(model.dim), str(model.sha256 or "")
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"model must have name, dim and sha256 attributes, got {model!r}") from exc
-    if not name:
-        raise ValueError("model.name must not be empty")
-    if dim <= 0:
-        raise ValueError(f"model.dim must be positive, got {dim}")
-    return StoredModel(name=name, dim=dim, sha256=sha)
 
 
 def _check_name(name: str, what: str = "name") -> str:
@@ -170,7 +94,7 @@ class GalleryWriter:
         norm = float(np.linalg.norm(vec))
         if not np.isfinite(norm) or norm == 0.0:
             raise ValueError("vector must be finite and non-zero")
-        vec = (vec / norm).astype("<f4")
+        vec = l2_normalize(vec).astype("<f4")
         pid = self.person_id(name)
         cur = self._conn.execute(
             "INSERT INTO embeddings(person_id, vector, source_path, source_sha256, quality, created)"
@@ -254,114 +178,22 @@ class GalleryStore:
         create: bool = True,
         timeout: float = 10.0,
     ) -> None:
-        if timeout < 0:
-            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        check_number("timeout", timeout, 0)
         self.path = Path(path).expanduser()
-        requested = None if model is None else _stored_model(model)
+        requested = None if model is None else schema.stored_model(model)
         if self.path.is_dir():
             raise GalleryError(f"gallery path {self.path} is a directory, expected a file")
         parent = self.path.parent
         if not parent.is_dir():
             raise GalleryError(f"cannot open gallery {self.path}: directory {parent} does not exist")
-
-        new_file = False
         if not self.path.exists():
             if not create:
                 raise GalleryError(f"no gallery at {self.path} (enroll some photos first)")
             if requested is None:
                 raise GalleryError(f"no gallery at {self.path}; creating one needs the embedding model")
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-            except FileExistsError:
-                pass  # another process created it just now; open it below
-            except OSError as exc:
-                raise GalleryError(f"cannot create gallery {self.path}: {exc.strerror}") from exc
-            else:
-                os.close(fd)
-                os.chmod(self.path, FILE_MODE)  # in case of an unusual umask or ACL default
-                new_file = True
-        self._check_header()
-
-        try:
-            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise GalleryError(f"cannot open gallery {self.path}: {exc}") from exc
-        try:
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = DELETE")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._model = self._init_or_read_meta(requested, new_file)
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise GalleryCorruptError(
-                f"{self.path} is not a readable facetrack gallery ({exc}); "
-                "restore it from a backup or enroll into a new file"
-            ) from exc
-        except BaseException:
-            self._conn.close()
-            raise
-
-    # -- opening ---------------------------------------------------------
-    def _check_header(self) -> None:
-        try:
-            with open(self.path, "rb") as fh:
-                head = fh.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            raise GalleryError(f"cannot read gallery {self.path}: {exc.strerror}") from exc
-        if head and head != _SQLITE_MAGIC:
-            raise GalleryCorruptError(
-                f"{self.path} is not a facetrack gallery (not an SQLite database file); "
-                "restore it from a backup or enroll into a new file"
-            )
-
-    def _init_or_read_meta(self, requested: Optional[StoredModel], new_file: bool) -> StoredModel:
-        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables:
-            if requested is None:
-                raise GalleryError(f"{self.path} is an empty file; creating a gallery needs the embedding model")
-            with self._transaction():
-                for statement in _SCHEMA.strip().split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
-                self._conn.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)",
-                    [("schema_version", str(SCHEMA_VERSION)), ("model_name", requested.name),
-                     ("model_dim", str(requested.dim)), ("model_sha256", requested.sha256)],
-                )
-            logger.info("created gallery %s for model %s (dim %d)", self.path, requested.name, requested.dim)
-            return requested
-        if not {"meta", "people", "embeddings"} <= tables:
-            raise GalleryCorruptError(
-                f"{self.path} is an SQLite database but not a facetrack gallery (tables: {sorted(tables)})"
-            )
-        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
-        try:
-            version = int(meta["schema_version"])
-            stored = StoredModel(meta["model_name"], int(meta["model_dim"]), meta["model_sha256"])
-        except (KeyError, ValueError) as exc:
-            raise GalleryCorruptError(f"{self.path}: gallery metadata is incomplete ({exc})") from exc
-        if version != SCHEMA_VERSION:
-            raise GalleryError(f"{self.path}: gallery schema version {version}, this program reads {SCHEMA_VERSION}")
-        if requested is not None and requested != stored:
-            raise ModelMismatchError(
-                f"gallery {self.path} was built with embedding model {stored.name!r} "
-                f"(dim {stored.dim}, sha256 {stored.sha256[:12] or '?'}), but the model in use is "
-                f"{requested.name!r} (dim {requested.dim}, sha256 {requested.sha256[:12] or '?'}); "
-                "embeddings of different models cannot be compared: use the same model or enroll into a new gallery"
-            )
-        return stored
-
-    # -- transactions ------------------------------------------------------
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+            schema.create_file(self.path)
+        schema.check_header(self.path)
+        self._conn, self._model = schema.open_gallery(self.path, requested, timeout)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[GalleryWriter]:
@@ -372,7 +204,7 @@ class GalleryStore:
         >>> with store.write() as w:                       # doctest: +SKIP
         ...     w.add_embedding("ada", vector, source_path="/photos/ada/1.jpg")
         """
-        with self._transaction() as conn:
+        with schema.transaction(self._conn) as conn:
             yield GalleryWriter(conn, self._model)
 
     # -- reading -----------------------------------------------------------
@@ -429,7 +261,7 @@ class GalleryStore:
 
     def integrity_ok(self) -> bool:
         """True when SQLite's ``PRAGMA integrity_check`` reports ``ok``."""
-        return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return schema.integrity_ok(self._conn)
 
     # -- one-shot writes -----------------------------------------------------
     def remove_person(self, name: str) -> int:
@@ -453,7 +285,3 @@ class GalleryStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def file_mode(path: str | os.PathLike) -> int:
-    """The permission bits of ``path`` (e.g. ``0o600``)."""
-    return stat.S_IMODE(os.stat(path).st_mode)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracker.checks import check_int, check_number
+
 __all__ = ["ARCFACE_TEMPLATE", "arcface_template", "estimate_similarity", "align_face", "crop_face"]
 
 #: ``(5, 2)`` landmark positions in a 112x112 ArcFace crop: left eye, right eye,
@@ -144,12 +146,8 @@ def crop_face(image: np.ndarray, xyxy: np.ndarray, size: int = 112, *, scale: fl
     The crop is the square of side ``scale * max(w, h)`` centred on the box
     centre, so the face keeps its aspect ratio; parts outside the image are
     black. It is not aligned: recognition from it is weaker than from
-    ``align_face`` and should be used only when the detector has no landmarks.
-    Measured with edgeface_xs on the 300 pairs of ``verify/deepface_master.csv``
-    (largest face per image, yolov8n-face.onnx boxes): ROC AUC 0.996 with this
-    crop (``scale=1.0``) against 1.000 aligned; same-person mean cosine 0.59
-    against 0.72; the crop's embedding has cosine 0.76 on average with the
-    aligned one (the highest of scales 0.8-1.2).
+    ``align_face`` and should be used only when the detector has no landmarks
+    (how much weaker, and why ``scale=1.0``: ``docs/tuning.md``).
 
     Parameters
     ----------
@@ -171,8 +169,7 @@ def crop_face(image: np.ndarray, xyxy: np.ndarray, size: int = 112, *, scale: fl
 
     _check_image(image)
     size = _check_size(size)
-    if not scale > 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
+    check_number("scale", scale, 0, low_open=True)
     box = np.asarray(xyxy, dtype=np.float64).reshape(-1)
     if box.shape != (4,) or not np.all(np.isfinite(box)):
         raise ValueError(f"xyxy must be 4 finite numbers, got {xyxy!r}")
@@ -214,6 +211,4 @@ def _check_image(image: np.ndarray) -> None:
 
 
 def _check_size(size: int) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:
-        raise ValueError(f"size must be an integer >= 16, got {size!r}")
-    return int(size)
+    return check_int("size", size, 16)

@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tracker.checks import check_int
+
 __all__ = ["Timing", "bench_detector", "bench_embedder", "bench_frame"]
 
 
@@ -36,8 +38,8 @@ class Timing:
 def _time(fn, *, units: int, warmup: int, repeats: int, label: str, progress: bool) -> Timing:
     from tqdm import tqdm
 
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    check_int("repeats", repeats, 1)
+    check_int("warmup", warmup, 0)
     for _ in range(warmup):
         fn()
     samples: List[float] = []

@@ -41,6 +41,7 @@ import numpy as np
 from models.device import resolve_device
 from models.io import to_bgr
 from tracker.boxes import clip_xyxy
+from tracker.checks import check_bool, check_choice, check_int, check_number
 from tracker.detections import NUM_LANDMARKS, Detections
 
 logger = logging.getLogger(__name__)
@@ -128,64 +129,68 @@ class FaceDetector:
         task: Optional[str] = None,
         max_detections: int = 300,
     ) -> None:
-        _check_unit("confidence_threshold", confidence_threshold)
-        _check_unit("nms_iou_threshold", nms_iou_threshold)
-        if isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer)) or input_size < 32 \
-                or input_size % 32:
+        self.confidence_threshold = check_number("confidence_threshold", confidence_threshold, 0, 1)
+        self.nms_iou_threshold = check_number("nms_iou_threshold", nms_iou_threshold, 0, 1)
+        self.input_size = check_int("input_size", input_size, 32)
+        if self.input_size % 32:
             raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
-        if not isinstance(half, bool):
-            raise ValueError(f"half must be True or False, got {half!r}")
-        if task is not None and task not in _TASKS:
-            raise ValueError(f"task must be None, 'pose' or 'detect', got {task!r}")
-        if isinstance(max_detections, bool) or not isinstance(max_detections, (int, np.integer)) \
-                or max_detections < 1:
-            raise ValueError(f"max_detections must be a positive integer, got {max_detections!r}")
+        check_bool("half", half)
+        check_choice("task", task, (None,) + _TASKS)
+        self.max_detections = check_int("max_detections", max_detections, 1)
         path = Path(weights).expanduser()
         if not path.exists():
             raise FileNotFoundError(
                 f"detector weights {path} not found (resolve a model name with models.weights.resolve_weights)"
             )
         self.path = path.resolve()
-        self.confidence_threshold = float(confidence_threshold)
-        self.nms_iou_threshold = float(nms_iou_threshold)
-        self.input_size = int(input_size)
-        self.max_detections = int(max_detections)
         self.device = resolve_device(device)
         self.half = bool(half) and self.device.startswith("cuda")
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
-
-        meta = _export_metadata(self.path)
-        if self.path.suffix != ".pt":
-            file_task = task or meta.get("task")
-            if file_task is None:
-                raise ValueError(
-                    f"cannot tell whether {self.path.name} is a pose (landmarks) or a detect YOLO model: it has no "
-                    "ultralytics metadata and its output is not a single-class YOLO head (is it a face detector?); "
-                    "pass task='pose' or task='detect' if it is one"
-                )
-            fixed = meta.get("fixed_size")
-            if fixed is not None and fixed != self.input_size:
-                raise ValueError(
-                    f"input_size={self.input_size} but {self.path.name} was exported for a fixed {fixed}x{fixed} "
-                    f"input; use input_size={fixed}"
-                )
-        with ultralytics_offline() as ultralytics:
-            if self.path.suffix == ".pt":
-                self._model = ultralytics.YOLO(str(self.path), task=task) if task else ultralytics.YOLO(str(self.path))
-                self.task = task or self._model.task
-                kpt_shape = _pt_kpt_shape(self._model)
-            else:
-                self.task = file_task
-                self._model = ultralytics.YOLO(str(self.path), task=self.task)
-                kpt_shape = meta.get("kpt_shape")
+        kpt_shape = self._load(task)
         if self.task not in _TASKS:
             raise ValueError(f"{self.path.name} is a {self.task!r} model; a face detector must be 'pose' or 'detect'")
         if self.task == "pose" and kpt_shape is not None and int(kpt_shape[0]) != NUM_LANDMARKS:
             logger.warning("%s has %s keypoints, not %d: landmarks are not used",
                            self.path.name, kpt_shape[0], NUM_LANDMARKS)
         self.has_landmarks = self.task == "pose" and (kpt_shape is None or int(kpt_shape[0]) == NUM_LANDMARKS)
-        self._predict_args = dict(
+        self._predict_args = self._predict_arguments()
+        logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
+                    self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
+
+    def _load(self, task: Optional[str]) -> Optional[Tuple[int, int]]:
+        """Load the model through ultralytics, set ``self.task``; return the keypoint shape (None: unknown)."""
+        meta = _export_metadata(self.path)
+        if self.path.suffix != ".pt":
+            file_task = self._exported_task(meta, task)
+        with ultralytics_offline() as ultralytics:
+            if self.path.suffix == ".pt":
+                self._model = ultralytics.YOLO(str(self.path), task=task) if task else ultralytics.YOLO(str(self.path))
+                self.task = task or self._model.task
+                return _pt_kpt_shape(self._model)
+            self.task = file_task
+            self._model = ultralytics.YOLO(str(self.path), task=self.task)
+            return meta.get("kpt_shape")
+
+    def _exported_task(self, meta: dict, task: Optional[str]) -> str:
+        """The task of an exported (not ``.pt``) model, checking its fixed input size against ``input_size``."""
+        file_task = task or meta.get("task")
+        if file_task is None:
+            raise ValueError(
+                f"cannot tell whether {self.path.name} is a pose (landmarks) or a detect YOLO model: it has no "
+                "ultralytics metadata and its output is not a single-class YOLO head (is it a face detector?); "
+                "pass task='pose' or task='detect' if it is one"
+            )
+        fixed = meta.get("fixed_size")
+        if fixed is not None and fixed != self.input_size:
+            raise ValueError(
+                f"input_size={self.input_size} but {self.path.name} was exported for a fixed {fixed}x{fixed} "
+                f"input; use input_size={fixed}"
+            )
+        return file_task
+
+    def _predict_arguments(self) -> dict:
+        args = dict(
             conf=self.confidence_threshold,
             iou=self.nms_iou_threshold,
             imgsz=self.input_size,
@@ -195,9 +200,8 @@ class FaceDetector:
         )
         if self.half:
             # ultralytics 8.4 spells fp16 ``quantize=16`` (``half`` is deprecated and warns on every call).
-            self._predict_args["quantize"] = 16
-        logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
-                    self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
+            args["quantize"] = 16
+        return args
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:
         """Detect the faces of one frame.
@@ -261,12 +265,6 @@ def _make_detections(xyxy, conf, landmarks, width: int, height: int) -> Detectio
         confidence=conf[order],
         landmarks=None if landmarks is None else np.asarray(landmarks, np.float32)[order],
     )
-
-
-def _check_unit(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
 
 
 def _pt_kpt_shape(model) -> Optional[Tuple[int, int]]:

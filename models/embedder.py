@@ -20,14 +20,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Union
 
 import numpy as np
 
 from models.alignment import align_face, crop_face
 from models.device import onnx_providers, resolve_device
 from models.io import to_bgr
+from tracker.checks import check_int
 from tracker.detections import Detections
+from tracker.vectors import l2_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +99,8 @@ class FaceEmbedder:
         batch_size: int = 32,
         num_threads: int = 0,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 0:
-            raise ValueError(f"num_threads must be an integer >= 0, got {num_threads!r}")
+        batch_size = check_int("batch_size", batch_size, 1)
+        num_threads = check_int("num_threads", num_threads, 0)
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(
@@ -202,7 +202,7 @@ class FaceEmbedder:
                 blob = np.concatenate([blob, pad])
             features = self._session.run([self._output_name], {self._input_name: blob})[0]
             out[start:start + len(chunk)] = features[: len(chunk)]
-        return _l2_normalise(out)
+        return _unit_embeddings(out)
 
     def _preprocess(self, crops: np.ndarray) -> np.ndarray:
         """``(n, 112, 112, 3)`` BGR uint8 -> ``(n, 3, 112, 112)`` scaled RGB float32."""
@@ -264,8 +264,9 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+def _unit_embeddings(x: np.ndarray) -> np.ndarray:
+    """``(N, D)`` raw model outputs as unit vectors; a zero or non-finite row is an error, not a zero vector."""
+    norms = np.linalg.norm(x, axis=1)
     if np.any(norms <= 1e-12) or not np.all(np.isfinite(x)):
         raise FloatingPointError("the embedder produced a zero or non-finite embedding")
-    return (x / norms).astype(np.float32, copy=False)
+    return l2_normalize(x, axis=1)

@@ -13,8 +13,7 @@ sharpness
     64x64 (area interpolation) and its intensities stretched so that the 1st
     and 99th percentiles map to 0 and 1. Resizing makes the value independent
     of the face size and stretching of the exposure/contrast, so it measures
-    blur. Measured on the shared verify photos: sharp faces 0.02-0.06; the same
-    faces after a Gaussian blur of sigma = image side / 300: 0.005-0.016.
+    blur (typical values: ``docs/tuning.md``).
 frontalness
     From the 5 landmarks, in the frame rotated so that the eye line is
     horizontal (roll is removed, since alignment undoes it). With the eye
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.io import to_bgr
+from tracker.checks import check_number
 from tracker.detections import Detections
 
 __all__ = ["FaceQuality", "face_quality", "frontalness", "sharpness"]
@@ -106,10 +106,9 @@ def face_quality(
     """
     if not isinstance(detections, Detections):
         raise ValueError(f"detections must be a tracker.detections.Detections, got {type(detections).__name__}")
-    if not 0 <= min_size < good_size:
-        raise ValueError(f"min_size and good_size must satisfy 0 <= min_size < good_size, got {min_size}, {good_size}")
-    if not good_sharpness > 0:
-        raise ValueError(f"good_sharpness must be > 0, got {good_sharpness}")
+    good_size = check_number("good_size", good_size, 0, low_open=True)
+    min_size = check_number("min_size", min_size, 0, good_size, high_open=True)
+    good_sharpness = check_number("good_sharpness", good_sharpness, 0, low_open=True)
     frame = to_bgr(frame_bgr, name="frame_bgr")
     n = len(detections)
     size = np.minimum(detections.width, detections.height).astype(np.float32)

@@ -212,20 +212,32 @@ def resolve_weights(
     folders = _search_folders(models_dir, cache_dir)
     names = _candidates(raw)
     if not names:  # not registered: a path or bare file name to look for
-        filename = explicit.name
-        found = _find(filename, folders)
-        if found is not None:
-            return found
-        raise WeightsNotFoundError(_not_found_message(raw, [filename], folders, registered=False))
+        found = _find(explicit.name, folders)
+        if found is None:
+            raise WeightsNotFoundError(_not_found_message(raw, [explicit.name], folders, registered=False))
+        return found
+    found = _find_registered(raw, names, folders)
+    if found is not None:
+        return found
+    return _download_registered(raw, names, folders, cache_dir, allow_download=allow_download, progress=progress)
 
+
+def _find_registered(raw: str, names: List[str], folders: List[Path]) -> Optional[Path]:
+    """The first of the registered ``names`` whose file is in ``folders``."""
     for name in names:
         found = _find(REGISTRY[name].filename, folders)
         if found is not None:
             if raw in ROLES:
                 logger.info("role %r resolved to %s", raw, found)
             return found
+    return None
 
+
+def _download_registered(raw: str, names: List[str], folders: List[Path], cache_dir, *, allow_download: bool,
+                         progress: bool) -> Path:
+    """Download the first of the registered ``names`` that has a URL, or say why it cannot be had."""
     downloadable = [n for n in names if REGISTRY[n].url]
+    filenames = [REGISTRY[n].filename for n in names]
     if allow_download and downloadable:
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         try:
@@ -235,12 +247,12 @@ def resolve_weights(
         except DownloadError as exc:
             # Offline users need to know where to put the file, not only that the network failed.
             raise DownloadError(
-                f"{exc}. " + _not_found_message(raw, [REGISTRY[n].filename for n in names], folders, registered=True)
+                f"{exc}. " + _not_found_message(raw, filenames, folders, registered=True)
             ) from exc
     raise WeightsNotFoundError(
         _not_found_message(
             raw,
-            [REGISTRY[n].filename for n in names],
+            filenames,
             folders,
             registered=True,
             urls=[REGISTRY[n].url for n in downloadable],

@@ -124,7 +124,13 @@ def _check_output_path(path: Path, what: str) -> None:
 
 
 class _LineWriter:
-    """A text file written line by line and flushed per line (``path``, ``close()``)."""
+    """A text file written line by line and flushed per line (``path``, ``close()``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file (overwritten).
+    """
 
     what = "output"
 
@@ -132,6 +138,12 @@ class _LineWriter:
         self.path = Path(path)
         _check_output_path(self.path, self.what)
         self._file = open(self.path, "w", encoding="utf-8", buffering=1, newline="")
+        #: Lines written, a header not counted.
+        self.lines = 0
+
+    def _write_line(self, text: str) -> None:
+        self._file.write(text + "\n")
+        self.lines += 1
 
     def close(self) -> None:
         if not self._file.closed:
@@ -139,66 +151,40 @@ class _LineWriter:
 
 
 class EventWriter(_LineWriter):
-    """Write appearances as JSON lines, one object per line, flushed per line.
-
-    Parameters
-    ----------
-    path : str or Path
-        The output file (overwritten).
-    """
+    """Write appearances as JSON lines, one object per line, flushed per line (``path``: the file)."""
 
     what = "events"
 
-    def __init__(self, path) -> None:
-        super().__init__(path)
-        self.written = 0
-
     def write(self, appearances: Iterable[Appearance]) -> None:
         for app in appearances:
-            self._file.write(json.dumps(app.to_dict()) + "\n")
-            self.written += 1
+            self._write_line(json.dumps(app.to_dict()))
 
 
 class TracksWriter(_LineWriter):
-    """Write MOTChallenge-style rows ``frame,id,x,y,w,h,score,-1,-1,-1``.
+    """Write MOTChallenge-style rows ``frame,id,x,y,w,h,score,-1,-1,-1`` to ``path``.
 
     ``frame`` is 1-based as in MOTChallenge; ``x, y, w, h`` is the ``tlwh``
     box in pixels and ``score`` the detection confidence.
-
-    Parameters
-    ----------
-    path : str or Path
-        The output file (overwritten).
     """
 
     what = "tracks"
-
-    def __init__(self, path) -> None:
-        super().__init__(path)
-        self.rows = 0
 
     def write(self, result) -> None:
         """Write the rows of one frame (``frame_index``, ``track_ids``, ``xyxy``, ``confidence``)."""
         frame = int(result.frame_index) + 1
         for track_id, box, conf in zip(result.track_ids, result.xyxy, result.confidence):
             x1, y1, x2, y2 = (float(v) for v in box)
-            self._file.write(f"{frame},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
-                             f"{float(conf):.4f},-1,-1,-1\n")
-            self.rows += 1
+            self._write_line(f"{frame},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                             f"{float(conf):.4f},-1,-1,-1")
 
 
 class NamesWriter(_LineWriter):
-    """Write the name shown for each track on each frame: CSV ``frame,track_id,name``.
+    """Write the name shown for each track on each frame to ``path``: CSV ``frame,track_id,name``.
 
     One row per row of :class:`TracksWriter` (same ``frame``, 1-based, and
     ``track_id``), after a header line; ``name`` is empty for Unknown. This is
     the ``--names`` file of ``python -m evaluation score``
     (:func:`evaluation.gt.read_names`).
-
-    Parameters
-    ----------
-    path : str or Path
-        The output file (overwritten).
     """
 
     what = "names"
@@ -208,14 +194,13 @@ class NamesWriter(_LineWriter):
         super().__init__(path)
         self._csv = csv.writer(self._file, lineterminator="\n")
         self._csv.writerow(self.HEADER)
-        self.rows = 0
 
     def write(self, result) -> None:
         """Write the rows of one frame (``frame_index``, ``track_ids``, ``names``)."""
         frame = int(result.frame_index) + 1
         for track_id, name in zip(result.track_ids, result.names):
             self._csv.writerow((frame, int(track_id), name or ""))
-            self.rows += 1
+            self.lines += 1
 
 
 class FrameWriters:

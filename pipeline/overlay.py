@@ -12,6 +12,8 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from tracker.checks import check_bool, check_int, check_number
+
 Color = Tuple[int, int, int]
 
 #: Short side (pixels) at which ``font_scale`` and ``line_thickness`` apply unscaled.
@@ -67,16 +69,12 @@ class Overlay:
         self.text_color = _check_color("text_color", text_color)
         if not isinstance(unknown_label, str):
             raise ValueError(f"unknown_label must be a string, got {unknown_label!r}")
-        if float(font_scale) <= 0:
-            raise ValueError(f"font_scale must be > 0, got {font_scale!r}")
-        if int(line_thickness) < 1:
-            raise ValueError(f"line_thickness must be >= 1, got {line_thickness!r}")
         self.unknown_label = unknown_label
-        self.font_scale = float(font_scale)
-        self.line_thickness = int(line_thickness)
-        self.show_track_id = bool(show_track_id)
-        self.show_score = bool(show_score)
-        self.show_fps = bool(show_fps)
+        self.font_scale = check_number("font_scale", font_scale, 0, low_open=True)
+        self.line_thickness = check_int("line_thickness", line_thickness, 1)
+        self.show_track_id = check_bool("show_track_id", show_track_id)
+        self.show_score = check_bool("show_score", show_score)
+        self.show_fps = check_bool("show_fps", show_fps)
         self.font = cv2.FONT_HERSHEY_SIMPLEX
 
     def _scale(self, scene: np.ndarray) -> float:

@@ -15,6 +15,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from tracker.checks import check_int, check_number
+
 
 class HistogramSceneCutDetector:
     """Detect hard cuts between consecutive frames.
@@ -23,11 +25,8 @@ class HistogramSceneCutDetector:
     ----------
     threshold : float
         Bhattacharyya distance between the hue-saturation histograms of two
-        consecutive frames above which a cut is reported, in ``(0, 1)``.
-        Measured on ``../shared/data/video``: the three hard cuts of the
-        Hamilton clip score 0.39, 0.47 and 0.49, while no other frame pair of
-        it scores above 0.15 and no pair of the crowd or talking-head videos
-        above 0.06; 0.25 sits between the two.
+        consecutive frames above which a cut is reported, in ``(0, 1)``
+        (why 0.25: ``docs/tuning.md``).
     hue_bins : int
         Number of hue bins (>= 2).
     saturation_bins : int
@@ -50,21 +49,11 @@ class HistogramSceneCutDetector:
         analysis_width: int = 160,
         min_gap_frames: int = 5,
     ) -> None:
-        if not 0.0 < float(threshold) < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-        if int(hue_bins) < 2:
-            raise ValueError(f"hue_bins must be >= 2, got {hue_bins!r}")
-        if int(saturation_bins) < 2:
-            raise ValueError(f"saturation_bins must be >= 2, got {saturation_bins!r}")
-        if int(analysis_width) < 16:
-            raise ValueError(f"analysis_width must be >= 16, got {analysis_width!r}")
-        if int(min_gap_frames) < 0:
-            raise ValueError(f"min_gap_frames must be >= 0, got {min_gap_frames!r}")
-        self.threshold = float(threshold)
-        self.hue_bins = int(hue_bins)
-        self.saturation_bins = int(saturation_bins)
-        self.analysis_width = int(analysis_width)
-        self.min_gap_frames = int(min_gap_frames)
+        self.threshold = check_number("threshold", threshold, 0, 1, low_open=True, high_open=True)
+        self.hue_bins = check_int("hue_bins", hue_bins, 2)
+        self.saturation_bins = check_int("saturation_bins", saturation_bins, 2)
+        self.analysis_width = check_int("analysis_width", analysis_width, 16)
+        self.min_gap_frames = check_int("min_gap_frames", min_gap_frames, 0)
         self._previous: Optional[np.ndarray] = None
         self._since_cut = self.min_gap_frames
         #: The distance computed on the last call to :meth:`update` (0 on the first frame).

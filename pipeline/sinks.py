@@ -22,6 +22,8 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
+from tracker.checks import check_int, check_number
+
 logger = logging.getLogger(__name__)
 
 #: File extensions written directly with OpenCV's VideoWriter, and their codec.
@@ -174,8 +176,7 @@ class VideoFileSink(Sink):
 
     def __init__(self, path, *, fps: float) -> None:
         self.path = Path(path)
-        if float(fps) <= 0:
-            raise ValueError(f"fps must be > 0, got {fps!r}")
+        fps = check_number("fps", fps, 0, low_open=True)
         suffix = self.path.suffix.lower()
         if suffix not in VIDEO_FILE_CODECS:
             raise SinkError(f"cannot write {self.path}: unknown video extension {suffix or '(none)'} "
@@ -251,8 +252,7 @@ class FFmpegStreamSink(Sink):
     """
 
     def __init__(self, target: str, *, fps: float) -> None:
-        if float(fps) <= 0:
-            raise ValueError(f"fps must be > 0, got {fps!r}")
+        fps = check_number("fps", fps, 0, low_open=True)
         self.target = str(target)
         self.fps = float(fps)
         self._args = ffmpeg_output_args(self.target, self.fps)
@@ -334,8 +334,7 @@ class BackgroundSink(Sink):
     _END = object()
 
     def __init__(self, sink: Sink, *, queue_size: int = 4) -> None:
-        if int(queue_size) < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
+        queue_size = check_int("queue_size", queue_size, 1)
         import queue
 
         self.sink = sink

@@ -14,7 +14,9 @@ returns ``None`` (the end). Two kinds behave differently on purpose:
 
 :func:`open_source` turns what the user typed (``webcam``, ``0``, a path, a
 URL) into the right source and raises :class:`SourceError` with one clear
-sentence when it cannot be opened.
+sentence when it cannot be opened. The base types are in
+:mod:`pipeline.source_base` and the live sources in
+:mod:`pipeline.live_source`; every name is importable from here too.
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -31,6 +32,10 @@ import cv2
 import numpy as np
 
 from models.io import read_image
+# Re-exported: the run loop, the command lines and the tests import these from here.
+from pipeline.live_source import LiveSource, ReconnectPolicy  # noqa: F401
+from pipeline.source_base import FALLBACK_FPS, Frame, Source, SourceError, usable_fps  # noqa: F401
+from tracker.checks import check_int, check_number
 
 logger = logging.getLogger(__name__)
 
@@ -38,84 +43,6 @@ logger = logging.getLogger(__name__)
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp", "mms")
 #: File name extensions read as still images (image folders and single images).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-#: Frame rate assumed when a file or stream does not report a usable one.
-FALLBACK_FPS = 25.0
-
-
-class SourceError(RuntimeError):
-    """A source cannot be opened or read; the message says which and why."""
-
-
-@dataclass
-class Frame:
-    """One decoded frame.
-
-    Attributes
-    ----------
-    image : ndarray
-        An ``(H, W, 3)`` uint8 BGR image.
-    index : int
-        Position in the source: the frame number in a file, or the count of
-        frames decoded so far in a live source (dropped frames leave gaps).
-    timestamp : float
-        Seconds since the start of the source (the file's presentation time,
-        or wall-clock time since the live source was opened).
-    discontinuity : bool
-        True on the first frame after a live stream was reconnected.
-    decode_seconds : float
-        Time spent decoding this frame (in the background thread).
-    """
-
-    image: np.ndarray
-    index: int
-    timestamp: float
-    discontinuity: bool = False
-    decode_seconds: float = 0.0
-
-
-class Source:
-    """Base class: ``read() -> Frame | None``, ``close()``, and what is known of the stream."""
-
-    #: True for cameras and network streams (newest frame, drops allowed).
-    is_live: bool = False
-
-    def __init__(self, description: str) -> None:
-        self.description = description
-        self.fps: float = FALLBACK_FPS
-        self.width: int = 0
-        self.height: int = 0
-        #: Number of frames when known (files), else None.
-        self.frame_count: Optional[int] = None
-        #: Frames decoded but never returned because a newer one replaced them.
-        self.dropped_frames = 0
-        #: Number of times a network stream was reopened after a drop.
-        self.reconnects = 0
-
-    def read(self) -> Optional[Frame]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Stop background threads and release the device or file."""
-
-    def __iter__(self):
-        while True:
-            frame = self.read()
-            if frame is None:
-                return
-            yield frame
-
-    def __enter__(self) -> "Source":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.description!r})"
-
-
-def _usable_fps(value: float) -> float:
-    return float(value) if value and np.isfinite(value) and 0.5 < value < 1000 else FALLBACK_FPS
 
 
 class _PrefetchingSource(Source):
@@ -123,9 +50,7 @@ class _PrefetchingSource(Source):
 
     def __init__(self, description: str, prefetch: int) -> None:
         super().__init__(description)
-        if int(prefetch) < 1:
-            raise ValueError(f"prefetch must be >= 1, got {prefetch!r}")
-        self._queue: "queue.Queue[object]" = queue.Queue(maxsize=int(prefetch))
+        self._queue: "queue.Queue[object]" = queue.Queue(maxsize=check_int("prefetch", prefetch, 1))
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
@@ -209,7 +134,7 @@ class VideoFileSource(_PrefetchingSource):
             cap.release()
             raise SourceError(f"{path} has no decodable video frames (not a video file, or an unsupported codec)")
         self._cap = cap
-        self.fps = _usable_fps(cap.get(cv2.CAP_PROP_FPS))
+        self.fps = usable_fps(cap.get(cv2.CAP_PROP_FPS))
         self.height, self.width = first.shape[:2]
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if count > 0 else None
@@ -258,8 +183,7 @@ class ImageFolderSource(_PrefetchingSource):
     def __init__(self, paths: Sequence[Path], *, fps: float = FALLBACK_FPS, prefetch: int = 4,
                  description: Optional[str] = None) -> None:
         super().__init__(description or (str(paths[0].parent) if paths else "images"), prefetch)
-        if float(fps) <= 0:
-            raise ValueError(f"fps must be > 0, got {fps!r}")
+        fps = check_number("fps", fps, 0, low_open=True)
         if not paths:
             raise SourceError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {self.description}")
         self._paths: List[Path] = list(paths)
@@ -267,7 +191,7 @@ class ImageFolderSource(_PrefetchingSource):
             first = read_image(self._paths[0])
         except ValueError as exc:
             raise SourceError(str(exc)) from exc
-        self.fps = float(fps)
+        self.fps = fps
         self.height, self.width = first.shape[:2]
         self.frame_count = len(self._paths)
         self._index = 0
@@ -292,183 +216,6 @@ class ImageFolderSource(_PrefetchingSource):
                 continue
             return Frame(image, index, index / self.fps, decode_seconds=time.perf_counter() - start)
         return None
-
-
-class LiveSource(Source):
-    """A camera or network stream decoded in a thread that keeps only the newest frame.
-
-    Parameters
-    ----------
-    target : int or str
-        A camera index or a URL for OpenCV's FFmpeg backend.
-    reconnect : bool
-        Reopen the stream with exponential backoff when it drops (network
-        streams); when False a drop ends the source.
-    reconnect_initial_delay : float
-        First wait before reopening, in seconds (> 0); doubled after every failed attempt.
-    reconnect_max_delay : float
-        Longest wait between attempts, in seconds (>= ``reconnect_initial_delay``).
-    reconnect_max_attempts : int
-        Consecutive failed reopen attempts after which the source ends with
-        a :class:`SourceError` from :meth:`read` (0 = never give up; Ctrl-C
-        stops the run).
-    open_timeout : float
-        Seconds allowed for opening the stream and for each read before it
-        counts as dropped (> 0).
-    """
-
-    is_live = True
-
-    def __init__(
-        self,
-        target,
-        *,
-        description: Optional[str] = None,
-        reconnect: bool = True,
-        reconnect_initial_delay: float = 0.5,
-        reconnect_max_delay: float = 10.0,
-        reconnect_max_attempts: int = 0,
-        open_timeout: float = 10.0,
-    ) -> None:
-        super().__init__(description or str(target))
-        if float(reconnect_initial_delay) <= 0:
-            raise ValueError(f"reconnect_initial_delay must be > 0, got {reconnect_initial_delay!r}")
-        if float(reconnect_max_delay) < float(reconnect_initial_delay):
-            raise ValueError(
-                f"reconnect_max_delay must be >= reconnect_initial_delay, got {reconnect_max_delay!r}")
-        if int(reconnect_max_attempts) < 0:
-            raise ValueError(f"reconnect_max_attempts must be >= 0, got {reconnect_max_attempts!r}")
-        if float(open_timeout) <= 0:
-            raise ValueError(f"open_timeout must be > 0, got {open_timeout!r}")
-        self._target = target
-        self.reconnect = bool(reconnect)
-        self.reconnect_initial_delay = float(reconnect_initial_delay)
-        self.reconnect_max_delay = float(reconnect_max_delay)
-        self.reconnect_max_attempts = int(reconnect_max_attempts)
-        self.open_timeout = float(open_timeout)
-        self._cond = threading.Condition()
-        self._latest: Optional[Frame] = None
-        self._ended = False
-        self._stop = threading.Event()
-        self._error: Optional[str] = None
-        self._count = 0
-        self._t0 = time.monotonic()
-        cap = self._open()
-        if cap is None:
-            raise SourceError(self._open_failure_message())
-        ok, first = cap.read()
-        if not ok or first is None:
-            cap.release()
-            raise SourceError(self._open_failure_message())
-        self.height, self.width = first.shape[:2]
-        self.fps = _usable_fps(cap.get(cv2.CAP_PROP_FPS))
-        self._publish(first, 0.0, discontinuity=False)
-        self._thread = threading.Thread(target=self._worker, args=(cap,), name=f"live:{self.description}",
-                                        daemon=True)
-        self._thread.start()
-
-    def _open_failure_message(self) -> str:
-        if isinstance(self._target, int):
-            return f"cannot open camera {self._target} (no such camera, or it is in use)"
-        return f"cannot open stream {self.description} (nothing is serving it, or the URL is wrong)"
-
-    def _open(self) -> Optional["cv2.VideoCapture"]:
-        timeout_ms = int(self.open_timeout * 1000)
-        if isinstance(self._target, int):
-            cap = cv2.VideoCapture(self._target)
-        else:
-            cap = cv2.VideoCapture(self._target, cv2.CAP_FFMPEG,
-                                   [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms,
-                                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms])
-        if not cap.isOpened():
-            cap.release()
-            return None
-        return cap
-
-    def _publish(self, image: np.ndarray, decode_seconds: float, discontinuity: bool) -> None:
-        frame = Frame(image, self._count, time.monotonic() - self._t0, discontinuity, decode_seconds)
-        self._count += 1
-        with self._cond:
-            if self._latest is not None:
-                self.dropped_frames += 1
-            self._latest = frame
-            self._cond.notify_all()
-
-    def _worker(self, cap) -> None:
-        discontinuity = False
-        try:
-            while not self._stop.is_set():
-                start = time.perf_counter()
-                ok, image = cap.read()
-                if ok and image is not None:
-                    self._publish(image, time.perf_counter() - start, discontinuity)
-                    discontinuity = False
-                    continue
-                cap.release()
-                if not self.reconnect:
-                    logger.warning("%s: stream ended", self.description)
-                    return
-                logger.warning("%s: stream dropped; reconnecting", self.description)
-                cap = self._reconnect()
-                if cap is None:  # stopped, or gave up (self._error says so)
-                    return
-                self.reconnects += 1
-                discontinuity = True
-        finally:
-            if cap is not None:
-                cap.release()
-            with self._cond:
-                self._ended = True
-                self._cond.notify_all()
-
-    def _reconnect(self):
-        delay = self.reconnect_initial_delay
-        attempt = 0
-        while not self._stop.is_set():
-            attempt += 1
-            if self._stop.wait(delay):
-                return None
-            cap = self._open()
-            if cap is not None:
-                logger.info("%s: reconnected after %d attempt(s)", self.description, attempt)
-                return cap
-            if self.reconnect_max_attempts and attempt >= self.reconnect_max_attempts:
-                self._error = f"gave up after {attempt} reconnect attempts"
-                logger.error("%s: %s", self.description, self._error)
-                return None
-            logger.info("%s: reconnect attempt %d failed; next in %.1f s", self.description, attempt,
-                        min(delay * 2, self.reconnect_max_delay))
-            delay = min(delay * 2, self.reconnect_max_delay)
-        return None
-
-    def read(self) -> Optional[Frame]:
-        """The newest frame not returned yet; blocks until one arrives, None at the end.
-
-        Raises
-        ------
-        SourceError
-            Once, when the stream dropped and reconnecting gave up
-            (``reconnect_max_attempts``); None afterwards.
-        """
-        with self._cond:
-            while self._latest is None and not self._ended and not self._stop.is_set():
-                self._cond.wait(timeout=0.2)
-            frame, self._latest = self._latest, None
-            if frame is None and self._ended and self._error is not None and not self._stop.is_set():
-                error, self._error = self._error, None
-                raise SourceError(f"{self.description}: stream dropped and {error}")
-            return frame
-
-    def interrupt(self) -> None:
-        """Make :meth:`read` return None promptly (safe to call from a signal handler)."""
-        self._stop.set()
-
-    def close(self) -> None:
-        self._stop.set()
-        thread = getattr(self, "_thread", None)
-        if thread is not None:
-            thread.join(timeout=self.open_timeout + 2.0)
-            self._thread = None
 
 
 def parse_camera(spec: str) -> Optional[int]:
@@ -509,8 +256,10 @@ def open_source(
         Frames decoded ahead for files and folders (>= 1).
     image_fps : float
         Frame rate given to image folders (> 0).
-    reconnect_initial_delay, reconnect_max_delay, reconnect_max_attempts, open_timeout
-        Network stream reconnection, see :class:`LiveSource`.
+    reconnect_initial_delay, reconnect_max_delay, reconnect_max_attempts
+        Network stream reconnection, see :class:`ReconnectPolicy`.
+    open_timeout
+        Seconds allowed to open a camera or stream and to read one frame, see :class:`LiveSource`.
 
     Raises
     ------
@@ -522,12 +271,11 @@ def open_source(
     else:
         camera = parse_camera(spec)
     if camera is not None:
-        return LiveSource(camera, description=f"camera {camera}", reconnect=False, open_timeout=open_timeout)
+        return LiveSource(camera, description=f"camera {camera}", reconnect=None, open_timeout=open_timeout)
     spec = str(spec)
     if is_network_url(spec):
-        return LiveSource(spec, reconnect=True, reconnect_initial_delay=reconnect_initial_delay,
-                          reconnect_max_delay=reconnect_max_delay,
-                          reconnect_max_attempts=reconnect_max_attempts, open_timeout=open_timeout)
+        policy = ReconnectPolicy(reconnect_initial_delay, reconnect_max_delay, reconnect_max_attempts)
+        return LiveSource(spec, reconnect=policy, open_timeout=open_timeout)
     if "://" in spec:
         raise SourceError(f"unsupported URL scheme in {spec!r} (use one of: {', '.join(NETWORK_SCHEMES)})")
     path = Path(os.path.expanduser(spec))

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.sources import (ImageFolderSource, LiveSource, SourceError, VideoFileSource, is_network_url,
-                              open_source, parse_camera)
+from pipeline.sources import (ImageFolderSource, LiveSource, ReconnectPolicy, SourceError, VideoFileSource,
+                              is_network_url, open_source, parse_camera)
 
 
 def write_video(path, n=30, size=(160, 120), fps=25.0):
@@ -93,7 +93,7 @@ def test_spec_parsing():
 
 def test_live_source_keeps_only_the_newest_frame(video):
     # A file opened as a live source decodes as fast as it can; a slow reader must see gaps, not a backlog.
-    src = LiveSource(str(video), reconnect=False)
+    src = LiveSource(str(video), reconnect=None)
     got = []
     while True:
         f = src.read()
@@ -108,7 +108,7 @@ def test_live_source_keeps_only_the_newest_frame(video):
 
 
 def test_live_source_reconnects_after_a_drop_and_marks_the_discontinuity(video):
-    src = LiveSource(str(video), reconnect=True, reconnect_initial_delay=0.05, reconnect_max_delay=0.1)
+    src = LiveSource(str(video), reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.1))
     frames = []
     deadline = time.monotonic() + 20
     while src.reconnects < 2 and time.monotonic() < deadline:
@@ -123,7 +123,7 @@ def test_live_source_reconnects_after_a_drop_and_marks_the_discontinuity(video):
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_live_source_interrupt_unblocks_read(video):
-    src = LiveSource(str(video), reconnect=True, reconnect_initial_delay=5.0, reconnect_max_delay=5.0)
+    src = LiveSource(str(video), reconnect=ReconnectPolicy(initial_delay=5.0, max_delay=5.0))
     while src.reconnects == 0 and src.read() is not None:
         pass
     src.interrupt()
@@ -140,8 +140,7 @@ def test_live_source_that_gives_up_reconnecting_says_so_once(tmp_path):
     returns the frames it had, then one SourceError, then None, and the
     decoding thread ends cleanly."""
     clip = write_video(tmp_path / "gone.mp4", n=10)
-    src = LiveSource(str(clip), reconnect=True, reconnect_initial_delay=0.05, reconnect_max_delay=0.05,
-                     reconnect_max_attempts=2)
+    src = LiveSource(str(clip), reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.05, max_attempts=2))
     clip.unlink()
     watchdog = threading.Timer(15.0, src.interrupt)  # so that a read() that never ends fails the test
     watchdog.start()
@@ -171,5 +170,19 @@ def test_live_source_that_gives_up_reconnecting_says_so_once(tmp_path):
     ("open_timeout", 0),
 ])
 def test_live_source_bad_keywords(video, keyword, value):
+    # The reconnect keywords of open_source are checked by ReconnectPolicy, open_timeout by LiveSource.
     with pytest.raises(ValueError, match=keyword):
-        LiveSource(str(video), **{keyword: value})
+        if keyword == "open_timeout":
+            LiveSource(str(video), open_timeout=value)
+        else:
+            ReconnectPolicy(**{keyword.replace("reconnect_", ""): value})
+
+
+def test_reconnect_policy_backs_off_and_gives_up():
+    policy = ReconnectPolicy(initial_delay=0.5, max_delay=1.5, max_attempts=3)
+    delays = policy.delays()
+    assert [next(delays) for _ in range(4)] == [0.5, 1.0, 1.5, 1.5]
+    assert not policy.gives_up(2) and policy.gives_up(3)
+    assert not ReconnectPolicy().gives_up(10 ** 6)            # 0 = never give up
+    with pytest.raises(ValueError, match="reconnect"):
+        LiveSource(0, reconnect=True)

@@ -1,0 +1,230 @@
+"""The gallery file itself: table layout, metadata, integrity checks and transactions.
+
+:class:`gallery.store.GalleryStore` is the public API; this module is what it
+stands on. The file is created readable and writable by its owner only (mode
+``0600``) before SQLite opens it; SQLite gives its rollback journal the same
+mode (``journal_mode=DELETE``, the journal lives only during a write). Every
+write is one ``BEGIN IMMEDIATE`` transaction that is rolled back on any
+exception (``KeyboardInterrupt`` included).
+
+Tables
+------
+``meta(key, value)``
+    ``schema_version``, ``model_name``, ``model_dim``, ``model_sha256``.
+``people(id, name, created)``
+    One row per person, ``name`` unique.
+``embeddings(id, person_id, vector, source_path, source_sha256, quality, created)``
+    ``vector`` is a little-endian float32 blob of ``model_dim`` values,
+    L2-normalised; ``source_path`` is the absolute path of the photo it was
+    computed from and ``source_sha256`` the hash of that file's bytes.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Protocol
+
+logger = logging.getLogger(__name__)
+
+#: Version of the table layout written in ``meta``.
+SCHEMA_VERSION = 1
+#: The file mode of a gallery we create: owner read/write only.
+FILE_MODE = 0o600
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE people (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+);
+CREATE TABLE embeddings (
+    id            INTEGER PRIMARY KEY,
+    person_id     INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    vector        BLOB NOT NULL,
+    source_path   TEXT,
+    source_sha256 TEXT,
+    quality       REAL,
+    created       REAL NOT NULL
+);
+CREATE INDEX embeddings_person ON embeddings(person_id);
+CREATE INDEX embeddings_source ON embeddings(source_path);
+"""
+
+
+class GalleryError(Exception):
+    """A gallery cannot be opened or changed as asked."""
+
+
+class GalleryCorruptError(GalleryError):
+    """The file is not a readable facetrack gallery."""
+
+
+class ModelMismatchError(GalleryError):
+    """The gallery was built with another embedding model."""
+
+
+class ModelIdentityLike(Protocol):
+    """What the store needs of ``models.embedder.ModelIdentity``."""
+
+    name: str
+    dim: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """The embedding model a gallery was built with (as stored in ``meta``)."""
+
+    name: str
+    dim: int
+    sha256: str
+
+
+def stored_model(model: ModelIdentityLike) -> StoredModel:
+    """``model`` (anything with ``name``, ``dim``, ``sha256``) as a :class:`StoredModel`, checked."""
+    try:
+        name, dim, sha = str(model.name), int(model.dim), str(model.sha256 or "")
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"model must have name, dim and sha256 attributes, got {model!r}") from exc
+    if not name:
+        raise ValueError("model.name must not be empty")
+    if dim <= 0:
+        raise ValueError(f"model.dim must be positive, got {dim}")
+    return StoredModel(name=name, dim=dim, sha256=sha)
+
+
+def create_file(path: Path) -> None:
+    """Create an empty gallery file with :data:`FILE_MODE` (nothing when another process just did)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return  # another process created it just now; it is opened as it is
+    except OSError as exc:
+        raise GalleryError(f"cannot create gallery {path}: {exc.strerror}") from exc
+    os.close(fd)
+    os.chmod(path, FILE_MODE)  # in case of an unusual umask or ACL default
+
+
+def check_header(path: Path) -> None:
+    """Refuse a non-empty file that does not start with SQLite's magic bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise GalleryError(f"cannot read gallery {path}: {exc.strerror}") from exc
+    if head and head != _SQLITE_MAGIC:
+        raise GalleryCorruptError(
+            f"{path} is not a facetrack gallery (not an SQLite database file); "
+            "restore it from a backup or enroll into a new file"
+        )
+
+
+def open_gallery(path: Path, requested: Optional[StoredModel], timeout: float) -> tuple[sqlite3.Connection,
+                                                                                       StoredModel]:
+    """Connect to the gallery file, create its tables when it is empty, and read its model.
+
+    Returns
+    -------
+    conn : sqlite3.Connection
+        In autocommit mode (transactions are explicit, see :func:`transaction`).
+    model : StoredModel
+        The model the gallery was built with.
+    """
+    try:
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise GalleryError(f"cannot open gallery {path}: {exc}") from exc
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn, _init_or_read_meta(conn, path, requested)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise GalleryCorruptError(
+            f"{path} is not a readable facetrack gallery ({exc}); "
+            "restore it from a backup or enroll into a new file"
+        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def _init_or_read_meta(conn: sqlite3.Connection, path: Path, requested: Optional[StoredModel]) -> StoredModel:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        if requested is None:
+            raise GalleryError(f"{path} is an empty file; creating a gallery needs the embedding model")
+        _create_tables(conn, requested)
+        logger.info("created gallery %s for model %s (dim %d)", path, requested.name, requested.dim)
+        return requested
+    if not {"meta", "people", "embeddings"} <= tables:
+        raise GalleryCorruptError(
+            f"{path} is an SQLite database but not a facetrack gallery (tables: {sorted(tables)})"
+        )
+    stored = _read_meta(conn, path)
+    if requested is not None and requested != stored:
+        raise ModelMismatchError(
+            f"gallery {path} was built with embedding model {stored.name!r} "
+            f"(dim {stored.dim}, sha256 {stored.sha256[:12] or '?'}), but the model in use is "
+            f"{requested.name!r} (dim {requested.dim}, sha256 {requested.sha256[:12] or '?'}); "
+            "embeddings of different models cannot be compared: use the same model or enroll into a new gallery"
+        )
+    return stored
+
+
+def _create_tables(conn: sqlite3.Connection, model: StoredModel) -> None:
+    with transaction(conn):
+        for statement in _SCHEMA.strip().split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?)",
+            [("schema_version", str(SCHEMA_VERSION)), ("model_name", model.name),
+             ("model_dim", str(model.dim)), ("model_sha256", model.sha256)],
+        )
+
+
+def _read_meta(conn: sqlite3.Connection, path: Path) -> StoredModel:
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    try:
+        version = int(meta["schema_version"])
+        stored = StoredModel(meta["model_name"], int(meta["model_dim"]), meta["model_sha256"])
+    except (KeyError, ValueError) as exc:
+        raise GalleryCorruptError(f"{path}: gallery metadata is incomplete ({exc})") from exc
+    if version != SCHEMA_VERSION:
+        raise GalleryError(f"{path}: gallery schema version {version}, this program reads {SCHEMA_VERSION}")
+    return stored
+
+
+def integrity_ok(conn: sqlite3.Connection) -> bool:
+    """True when SQLite's ``PRAGMA integrity_check`` reports ``ok``."""
+    return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def file_mode(path: str | os.PathLike) -> int:
+    """The permission bits of ``path`` (e.g. ``0o600``)."""
+    return stat.S_IMODE(os.stat(path).st_mode)
