@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from gallery.__main__ import EXIT_ERROR, load_config, main
+from facetrack.gallery_cli import EXIT_ERROR, load_config, main
 from gallery.enroll import Enroller
 from gallery.identifier import Identifier
 from gallery.store import GalleryStore

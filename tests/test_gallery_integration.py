@@ -64,7 +64,7 @@ def test_probe_identification_accuracy(enrolled, models, shared_data):
 
 
 def test_identify_cli_names_both_people(enrolled, shared_data, shared_models, capsys):
-    from gallery.__main__ import main
+    from facetrack.gallery_cli import main
 
     db, _ = enrolled
     rc = main(["identify", str(shared_data / "probe" / "_group" / "fr_two_people.jpg"), "--db", str(db),

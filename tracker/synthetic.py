@@ -20,15 +20,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tracker.detections import Detections
+from tracker.vectors import l2_normalize, random_unit_vectors  # noqa: F401  (re-exported for the tests)
 
 BoxFn = Callable[[int], Optional[Sequence[float]]]
-
-
-def random_unit_vectors(n: int, dim: int = 512, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-    """``(n, dim)`` random unit vectors (nearly orthogonal for large ``dim``)."""
-    rng = np.random.default_rng() if rng is None else rng
-    v = rng.normal(size=(n, dim))
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
 def linear_path(start_xyxy: Sequence[float], velocity_xy: Sequence[float], visible=None) -> BoxFn:
@@ -107,7 +101,7 @@ def render(
             b[2:] = np.maximum(b[2:], b[:2] + 2)
             e = face.embedding + rng.normal(scale=sigma / np.sqrt(dim), size=dim)
             boxes.append(b)
-            embs.append(e / np.linalg.norm(e))
+            embs.append(l2_normalize(e))
             ids.append(face.gt_id)
         order = rng.permutation(len(boxes)) if shuffle else np.arange(len(boxes))
         n = len(boxes)
