@@ -9,12 +9,12 @@ from setuptools import setup
 
 INSTALL_REQUIRES = [
     # The user's package list (insightface is installed separately, see above).
-    "torch>=2.14",
-    "torchvision>=0.29",
+    "torch>=2.14",           # ultralytics runs the YOLO detector on it (CUDA build from PyPI)
+    "torchvision>=0.29",     # imported by ultralytics (NMS ops), never by our code
     "ultralytics>=8.4,<8.5",
     "onnxruntime-gpu>=1.20",
     "opencv-python>=4.8",
-    "filterpy>=1.4.5",
+    "filterpy>=1.4.5",       # only a test oracle for tracker/kalman_filter.py (tests/test_tracker_kalman.py)
     "scipy>=1.10",
     # What we truly need besides.
     "numpy>=1.24",

@@ -3,7 +3,8 @@
 Modules (nothing is imported here, so ``import pipeline`` stays cheap):
 
 - :mod:`pipeline.protocols` -- what every part must provide (detector, embedder, tracker, identifier, source, sink).
-- :mod:`pipeline.sources` -- cameras, files, image folders, network streams (``open_source``).
+- :mod:`pipeline.sources` -- cameras, files, image folders, network streams (``open_source``); the base
+  types in :mod:`pipeline.source_base`, the reconnecting stream reader in :mod:`pipeline.live_source`.
 - :mod:`pipeline.scene_cut` -- colour-histogram shot-cut detection (the tracker's cut mode).
 - :mod:`pipeline.schedule` -- when the detector runs.
 - :mod:`pipeline.reuse` -- which faces are embedded and which borrow their track's embedding.

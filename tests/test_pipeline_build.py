@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gallery.store import GalleryStore
-from pipeline import build
+from facetrack import build
 from test_gallery_fakes import FakeIdentity, person_vector
 
 
