@@ -161,11 +161,26 @@ def run_demo(args) -> int:
     summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
                   progress=not args.quiet and not source.is_live)
-    print_summary(summary, args)
+    print_summary(summary, args, unknown_people(identifier))
     return EXIT_INTERRUPTED if summary.stop_reason == "interrupted" else 0
 
 
-def print_summary(summary, args) -> None:
+def unknown_people(identifier) -> Optional[str]:
+    """A summary line of the run's Unknown tracks grouped into people (gallery.cluster), or None."""
+    if identifier is None:
+        return None
+    from gallery.cluster import cluster_embeddings
+
+    ids, vectors = identifier.unknown_embeddings(include_ended=True)
+    if not ids:
+        return None
+    labels = cluster_embeddings(vectors, similarity_threshold=identifier.similarity_threshold)
+    people = int(labels.max()) + 1
+    return (f"Unknown: {len(ids)} track{'s' if len(ids) != 1 else ''} of about {people} "
+            f"{'person' if people == 1 else 'people'} (clustered at similarity {identifier.similarity_threshold:g})")
+
+
+def print_summary(summary, args, unknowns: Optional[str] = None) -> None:
     ms = summary.stage_ms()
     stages = ", ".join(f"{k} {v:.1f}" for k, v in ms.items() if v > 0.0)
     people = ", ".join(summary.names_seen) if summary.names_seen else "nobody named"
@@ -176,6 +191,8 @@ def print_summary(summary, args) -> None:
         f"per frame (ms): {stages}",
         f"{summary.track_ids} tracks, {summary.appearances} appearances; people seen: {people}",
     ]
+    if unknowns:
+        lines.append(unknowns)
     if summary.dropped_frames or summary.reconnects:
         lines.append(f"live source: {summary.dropped_frames} stale frames dropped, "
                      f"{summary.reconnects} reconnects")

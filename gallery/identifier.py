@@ -39,6 +39,7 @@ down on profiles.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
@@ -123,6 +124,10 @@ class Identifier:
         turns the ramp off. Face quality (size, blur, pose) says nothing of
         a face half out of the frame or half hidden, and the detector score
         does.
+    max_ended_unknowns : int
+        Mean embeddings of ended tracks that stayed Unknown kept in memory
+        for :meth:`unknown_embeddings` (the newest ones; 0 keeps none). They
+        are never written anywhere.
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class Identifier:
         evidence_half_life: float = 50.0,
         min_confidence: float = 0.7,
         full_confidence: float = 0.85,
+        max_ended_unknowns: int = 1000,
     ) -> None:
         if not isinstance(index, GalleryIndex):
             raise ValueError(f"index must be a GalleryIndex, got {type(index).__name__}")
@@ -152,7 +158,9 @@ class Identifier:
         self.min_confidence = check_number("min_confidence", min_confidence, 0, 1)
         self.full_confidence = check_number("full_confidence", full_confidence, 0, 1)
         self._decay = 0.5 ** (1.0 / evidence_half_life) if evidence_half_life > 0 else 1.0
+        self.max_ended_unknowns = check_int("max_ended_unknowns", max_ended_unknowns, 0)
         self._tracks: dict[int, _TrackEvidence] = {}
+        self._ended_unknowns: deque = deque(maxlen=self.max_ended_unknowns)
 
     # -- per frame -------------------------------------------------------------
     def update(self, tracks: Sequence, detections, quality: Optional[np.ndarray] = None) -> None:
@@ -265,13 +273,17 @@ class Identifier:
 
     # -- lifetime of tracks ---------------------------------------------------
     def forget(self, track_ids: Iterable[int]) -> None:
-        """Drop the evidence of tracks the tracker deleted (``tracker.ended_ids``)."""
+        """Drop the evidence of tracks the tracker ended; an Unknown one's mean embedding is
+        kept (up to ``max_ended_unknowns``) for :meth:`unknown_embeddings`."""
         for tid in track_ids:
-            self._tracks.pop(int(tid), None)
+            ev = self._tracks.pop(int(tid), None)
+            if ev is not None and self.max_ended_unknowns and self._is_unknown(ev, self.min_observations):
+                self._ended_unknowns.append((int(tid), ev.mean()))
 
     def reset(self) -> None:
-        """Forget every track."""
+        """Forget every track, and the ended Unknown ones."""
         self._tracks.clear()
+        self._ended_unknowns.clear()
 
     # -- reading ----------------------------------------------------------------
     def get(self, track_id: int) -> Identity:
@@ -290,8 +302,12 @@ class Identifier:
             return None
         return ev.mean().astype(np.float32)
 
-    def unknown_embeddings(self, min_observations: Optional[int] = None) -> tuple[list[int], np.ndarray]:
+    def unknown_embeddings(self, min_observations: Optional[int] = None, *,
+                           include_ended: bool = False) -> tuple[list[int], np.ndarray]:
         """Mean embeddings of tracks that are still Unknown, for :mod:`gallery.cluster`.
+
+        With ``include_ended``, the ended Unknown tracks kept by :meth:`forget` come first
+        (their own ``min_observations`` check was the identifier's).
 
         Returns
         -------
@@ -302,8 +318,13 @@ class Identifier:
             A ``(K, D)`` float32 matrix of their mean embeddings.
         """
         need = self.min_observations if min_observations is None else int(min_observations)
-        ids = [tid for tid, ev in self._tracks.items()
-               if ev.confirmed and ev.identity.name is None and ev.observations >= max(need, 1)]
-        if not ids:
+        rows = [(tid, ev.mean()) for tid, ev in self._tracks.items() if self._is_unknown(ev, need)]
+        if include_ended:
+            rows = list(self._ended_unknowns) + rows
+        if not rows:
             return [], np.zeros((0, self.index.dim), np.float32)
-        return ids, np.stack([self._tracks[t].mean() for t in ids]).astype(np.float32)
+        return [t for t, _ in rows], np.stack([v for _, v in rows]).astype(np.float32)
+
+    @staticmethod
+    def _is_unknown(ev: "_TrackEvidence", min_observations: int) -> bool:
+        return ev.confirmed and ev.identity.name is None and ev.observations >= max(min_observations, 1)

@@ -9,9 +9,11 @@ display only: association and embedding reuse use the tracker's own state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
+
+from pipeline.per_track import PerTrack
 
 
 @dataclass
@@ -22,18 +24,18 @@ class _Shown:
     confidence: float
 
 
-class ShownBoxes:
+class ShownBoxes(PerTrack[_Shown]):
     """Last shown box, velocity and detector score of every shown track, by track id."""
 
     def __init__(self) -> None:
-        self._shown: Dict[int, _Shown] = {}
+        super().__init__()
 
     def observe(self, track_id: int, box: np.ndarray, confidence: float, frame: int, *, restart: bool) -> None:
         """A detection frame showed ``track_id`` at ``box``; ``restart`` forgets its motion (a cut, a revival)."""
         box = np.asarray(box, np.float32).reshape(4)
-        memo = self._shown.get(track_id)
+        memo = self._by_id.get(track_id)
         if memo is None or restart:
-            self._shown[track_id] = _Shown(box, frame, np.zeros(4, np.float32), confidence)
+            self._by_id[track_id] = _Shown(box, frame, np.zeros(4, np.float32), confidence)
             return
         gap = frame - memo.frame
         if gap > 0:
@@ -44,34 +46,20 @@ class ShownBoxes:
         """``(N, 4)`` float32 boxes of ``track_ids`` extrapolated to ``frame``."""
         if not track_ids:
             return np.zeros((0, 4), np.float32)
-        return np.asarray([self._shown[t].box + self._shown[t].velocity * (frame - self._shown[t].frame)
+        return np.asarray([self._by_id[t].box + self._by_id[t].velocity * (frame - self._by_id[t].frame)
                            for t in track_ids], np.float32)
 
     def confidence(self, track_ids: Sequence[int]) -> np.ndarray:
         """``(N,)`` float32 detector scores of the tracks' last detections."""
-        return np.asarray([self._shown[t].confidence for t in track_ids], np.float32)
+        return np.asarray([self._by_id[t].confidence for t in track_ids], np.float32)
 
     def moving_fast(self, track_ids: Iterable[int], interval: int, fraction: float) -> bool:
         """Some track's box moves more than ``fraction`` of its width per ``interval`` frames."""
         if fraction <= 0 or interval == 1:
             return False
         for tid in track_ids:
-            memo = self._shown[tid]
+            memo = self._by_id[tid]
             width = float(memo.box[2] - memo.box[0])
             if float(np.abs(memo.velocity[[0, 2]]).max()) * interval > fraction * max(width, 1.0):
                 return True
         return False
-
-    def forget(self, track_ids: Iterable[int]) -> None:
-        """Forget these tracks (lost or ended)."""
-        for tid in track_ids:
-            self._shown.pop(tid, None)
-
-    def keep(self, track_ids: Iterable[int]) -> None:
-        """Forget every track not in ``track_ids``."""
-        alive = set(track_ids)
-        for tid in [t for t in self._shown if t not in alive]:
-            del self._shown[tid]
-
-    def clear(self) -> None:
-        self._shown.clear()

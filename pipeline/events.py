@@ -218,11 +218,17 @@ class FrameWriters:
             writer.write(result)
 
     def close(self) -> None:
-        errors = []
-        for writer in self.writers:
-            try:
-                writer.close()
-            except Exception as exc:  # noqa: BLE001 - close the others, report afterwards
-                errors.append(exc)
+        errors = close_all(self.writers)
         if errors:
             raise errors[0]
+
+
+def close_all(closables) -> list:
+    """Close every one of ``closables``, even after one fails; returns the errors, first first."""
+    errors = []
+    for item in closables:
+        try:
+            item.close()
+        except Exception as exc:  # noqa: BLE001 - close the others, report afterwards
+            errors.append(exc)
+    return errors

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Callable, Optional, Sequence
 
-from pipeline.events import AppearanceLog
+from pipeline.events import AppearanceLog, close_all
 from pipeline.results import FrameResult, RunSummary
 
 logger = logging.getLogger(__name__)
@@ -120,12 +120,8 @@ class _Run:
 
     def close(self) -> None:
         """Close sinks, writers and source; raise the first sink error afterwards."""
-        errors = []
+        errors = close_all(self.sinks)
         for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception as exc:  # noqa: BLE001 - close the others, report afterwards
-                errors.append(exc)
             self.summary.stage_seconds["encode_busy"] += float(getattr(sink, "busy_seconds", 0.0))
         finished = self.log.finish()
         if self.event_writer is not None:

@@ -17,6 +17,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pipeline.per_track import PerTrack
 from tracker.boxes import iou_matrix
 from tracker.checks import check_choice, check_int, check_number
 
@@ -46,7 +47,7 @@ class EmbedPlan:
     borrow: Dict[int, int]
 
 
-class EmbeddingReuse:
+class EmbeddingReuse(PerTrack[_Embedded]):
     """Keeps each track's last embedding and plans each frame's embedder work.
 
     Parameters
@@ -69,19 +70,19 @@ class EmbeddingReuse:
         self.settled_observations = check_int("settled_observations", settled_observations, 1)
         self.reuse_iou_threshold = check_number("reuse_iou_threshold", reuse_iou_threshold, 0, 1, low_open=True)
         self.max_faces_per_frame = check_int("max_faces_per_frame", max_faces_per_frame, 0)
-        self._tracks: Dict[int, _Embedded] = {}
+        super().__init__()
 
     def reusable(self, track_ids: Iterable[int]) -> list:
         """The tracks among ``track_ids`` that have an embedding to lend."""
-        return [t for t in track_ids if t in self._tracks]
+        return [t for t in track_ids if t in self._by_id]
 
     def settled(self, track_id: int) -> bool:
         """The track has had at least ``settled_observations`` fresh embeddings."""
-        memo = self._tracks.get(track_id)
+        memo = self._by_id.get(track_id)
         return memo is not None and memo.count >= self.settled_observations
 
     def embedding(self, track_id: int) -> np.ndarray:
-        return self._tracks[track_id].embedding
+        return self._by_id[track_id].embedding
 
     def plan(self, xyxy: np.ndarray, frame: int, candidates: Sequence[int], predicted_xyxy: Optional[np.ndarray],
              *, cut: bool) -> EmbedPlan:
@@ -98,7 +99,7 @@ class EmbeddingReuse:
             need[list(settled)] = False
         if self.max_faces_per_frame and need.sum() > self.max_faces_per_frame:
             rows = np.flatnonzero(need)
-            age = np.array([np.inf if r not in borrow else frame - self._tracks[borrow[r]].frame for r in rows])
+            age = np.array([np.inf if r not in borrow else frame - self._by_id[borrow[r]].frame for r in rows])
             keep = rows[np.argsort(-age, kind="stable")[: self.max_faces_per_frame]]
             need[:] = False
             need[keep] = True
@@ -116,27 +117,13 @@ class EmbeddingReuse:
                 continue  # a crossing: embed it afresh
             tid = candidates[k]
             borrow[r] = tid
-            memo = self._tracks[tid]
+            memo = self._by_id[tid]
             if memo.count >= self.settled_observations and frame - memo.frame < self.embed_refresh_interval:
                 settled.append(r)
         return borrow, settled
 
     def record(self, track_id: int, embedding: np.ndarray, frame: int) -> None:
         """A fresh embedding of ``track_id`` was computed on ``frame``."""
-        memo = self._tracks.get(track_id)
+        memo = self._by_id.get(track_id)
         count = 0 if memo is None else memo.count
-        self._tracks[track_id] = _Embedded(np.array(embedding, copy=True), frame, count + 1)
-
-    def forget(self, track_ids: Iterable[int]) -> None:
-        """Forget these tracks (lost or ended)."""
-        for tid in track_ids:
-            self._tracks.pop(tid, None)
-
-    def keep(self, track_ids: Iterable[int]) -> None:
-        """Forget every track not in ``track_ids``."""
-        alive = set(track_ids)
-        for tid in [t for t in self._tracks if t not in alive]:
-            del self._tracks[tid]
-
-    def clear(self) -> None:
-        self._tracks.clear()
+        self._by_id[track_id] = _Embedded(np.array(embedding, copy=True), frame, count + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -99,6 +100,8 @@ def test_end_to_end_on_the_hamilton_clip(tmp_path, shared_data, shared_models):
     assert proc.returncode == 0, proc.stderr
     assert "no display" in proc.stderr            # headless detected, window skipped with a message
     assert "275 frames" in proc.stderr and "lin_manuel_miranda" in proc.stderr
+    # The audience's Unknown faces are grouped into people in the summary (gallery.cluster).
+    assert re.search(r"Unknown: \d+ tracks? of about \d+ (person|people)", proc.stderr), proc.stderr
 
     assert count_frames(out) == 275
     cap = cv2.VideoCapture(str(out))

@@ -162,6 +162,39 @@ def test_unknown_embeddings_for_clustering():
     np.testing.assert_allclose(ident.track_embedding(1), person_vector("alice"), atol=1e-5)
 
 
+def test_ended_unknown_tracks_are_kept_in_memory_for_clustering_up_to_the_cap():
+    index = GalleryIndex(["alice"], person_vector("alice")[None])
+    ident = Identifier(index, min_observations=2, max_ended_unknowns=2)
+    for tid, who in ((1, "alice"), (2, "zed"), (3, "yan"), (4, "xia")):
+        for _ in range(3):
+            ident.update([FakeTrack(tid, 0)], frame(person_vector(who)))
+        ident.forget([tid])
+    assert ident.unknown_embeddings()[0] == []                           # nothing live
+    ids, embs = ident.unknown_embeddings(include_ended=True)
+    assert ids == [3, 4]                                                 # the newest two; named alice never kept
+    np.testing.assert_allclose(embs[1], person_vector("xia"), atol=1e-5)
+    ident.reset()
+    assert ident.unknown_embeddings(include_ended=True)[0] == []
+    off = Identifier(index, min_observations=2, max_ended_unknowns=0)
+    for _ in range(3):
+        off.update([FakeTrack(9, 0)], frame(person_vector("zed")))
+    off.forget([9])
+    assert off.unknown_embeddings(include_ended=True)[0] == []
+
+
+def test_the_demo_summary_groups_unknown_tracks_into_people():
+    from facetrack.demo_cli import unknown_people
+
+    index = GalleryIndex(["alice"], person_vector("alice")[None])
+    ident = Identifier(index, min_observations=2)
+    for tid, who in ((1, "zed"), (2, "zed"), (3, "yan")):
+        for _ in range(3):
+            ident.update([FakeTrack(tid, 0)], frame(person_vector(who)))
+        ident.forget([tid])
+    assert unknown_people(ident) == "Unknown: 3 tracks of about 2 people (clustered at similarity 0.35)"
+    assert unknown_people(None) is None and unknown_people(Identifier(index)) is None
+
+
 def test_errors(index):
     ident = Identifier(index)
     with pytest.raises(ValueError, match="no embeddings"):

@@ -133,23 +133,9 @@ class KalmanFilter:
         return mean, np.diag(np.square(std))
 
     def predict(self, mean: np.ndarray, covariance: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Run the prediction step for one track.
-
-        Parameters
-        ----------
-        mean : ndarray
-            The ``(8,)`` state mean at the previous step.
-        covariance : ndarray
-            The ``(8, 8)`` state covariance at the previous step.
-
-        Returns
-        -------
-        (ndarray, ndarray)
-            The predicted ``(8,)`` mean and ``(8, 8)`` covariance.
-        """
-        F = self._motion_mat
-        Q = self.process_noise(mean)
-        return F @ mean, F @ covariance @ F.T + Q
+        """The prediction step of one track: ``(8,)`` mean and ``(8, 8)`` covariance in and out (see :meth:`multi_predict`)."""
+        means, covariances = self.multi_predict(np.asarray(mean)[None], np.asarray(covariance)[None])
+        return means[0], covariances[0]
 
     def multi_predict(self, means: np.ndarray, covariances: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Run the prediction step for many tracks at once.
@@ -167,8 +153,7 @@ class KalmanFilter:
             The predicted ``(N, 8)`` means and ``(N, 8, 8)`` covariances, equal
             to calling :meth:`predict` on each track.
         """
-        means = np.asarray(means, dtype=np.float64).reshape(-1, 2 * _NDIM)
-        covariances = np.asarray(covariances, dtype=np.float64).reshape(-1, 2 * _NDIM, 2 * _NDIM)
+        means, covariances = _as_states(means, covariances)
         F = self._motion_mat
         var = np.square(self._process_std(means[:, 3]))
         new_cov = F @ covariances @ F.T
@@ -177,28 +162,13 @@ class KalmanFilter:
         return means @ F.T, new_cov
 
     def project(self, mean: np.ndarray, covariance: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Project a state distribution to measurement space.
-
-        Parameters
-        ----------
-        mean : ndarray
-            The ``(8,)`` state mean.
-        covariance : ndarray
-            The ``(8, 8)`` state covariance.
-
-        Returns
-        -------
-        (ndarray, ndarray)
-            The projected ``(4,)`` mean and ``(4, 4)`` covariance (including
-            measurement noise).
-        """
-        H = self._update_mat
-        return H @ mean, H @ covariance @ H.T + self.measurement_noise(mean)
+        """One state projected to measurement space: ``(4,)`` mean and ``(4, 4)`` covariance with measurement noise."""
+        means, covariances = self.multi_project(np.asarray(mean)[None], np.asarray(covariance)[None])
+        return means[0], covariances[0]
 
     def multi_project(self, means: np.ndarray, covariances: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Project many states to measurement space: ``(N, 4)`` and ``(N, 4, 4)``."""
-        means = np.asarray(means, dtype=np.float64).reshape(-1, 2 * _NDIM)
-        covariances = np.asarray(covariances, dtype=np.float64).reshape(-1, 2 * _NDIM, 2 * _NDIM)
+        means, covariances = _as_states(means, covariances)
         proj_cov = covariances[:, :_NDIM, :_NDIM].copy()
         idx = np.arange(_NDIM)
         proj_cov[:, idx, idx] += np.square(self._measurement_std(means[:, 3]))
@@ -207,31 +177,10 @@ class KalmanFilter:
     def update(
         self, mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray
     ) -> Tuple[np.ndarray, np.ndarray]:
-        """Run the correction step.
-
-        Parameters
-        ----------
-        mean : ndarray
-            The predicted ``(8,)`` state mean.
-        covariance : ndarray
-            The predicted ``(8, 8)`` state covariance.
-        measurement : ndarray
-            The ``(4,)`` measurement ``(cx, cy, a, h)``.
-
-        Returns
-        -------
-        (ndarray, ndarray)
-            The corrected ``(8,)`` mean and ``(8, 8)`` covariance.
-        """
-        z = np.asarray(measurement, dtype=np.float64).reshape(_NDIM)
-        projected_mean, projected_cov = self.project(mean, covariance)
-        # K = P H^T S^-1, solved with S symmetric positive definite.
-        pht = covariance @ self._update_mat.T  # (8, 4)
-        kalman_gain = np.linalg.solve(projected_cov, pht.T).T
-        innovation = z - projected_mean
-        new_mean = mean + kalman_gain @ innovation
-        new_cov = covariance - kalman_gain @ projected_cov @ kalman_gain.T
-        return new_mean, new_cov
+        """The correction step of one track with a ``(4,)`` ``(cx, cy, a, h)`` measurement (see :meth:`multi_update`)."""
+        means, covariances = self.multi_update(np.asarray(mean)[None], np.asarray(covariance)[None],
+                                               np.asarray(measurement, dtype=np.float64).reshape(1, _NDIM))
+        return means[0], covariances[0]
 
     def multi_update(
         self, means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray
@@ -253,8 +202,7 @@ class KalmanFilter:
             The corrected ``(N, 8)`` means and ``(N, 8, 8)`` covariances, equal
             to calling :meth:`update` on each track.
         """
-        means = np.asarray(means, dtype=np.float64).reshape(-1, 2 * _NDIM)
-        covariances = np.asarray(covariances, dtype=np.float64).reshape(-1, 2 * _NDIM, 2 * _NDIM)
+        means, covariances = _as_states(means, covariances)
         z = np.asarray(measurements, dtype=np.float64).reshape(-1, _NDIM)
         projected_mean, projected_cov = self.multi_project(means, covariances)
         pht = covariances[:, :, :_NDIM]  # P H^T with H = [I 0]: (N, 8, 4)
@@ -271,26 +219,9 @@ class KalmanFilter:
         measurements: np.ndarray,
         only_position: bool = False,
     ) -> np.ndarray:
-        """Squared Mahalanobis distance between a state and measurements.
+        """``(M,)`` squared Mahalanobis distances of one state to ``(M, 4)`` measurements.
 
-        Compare the result with ``CHI2INV95[4]`` (or ``CHI2INV95[2]`` when
-        ``only_position``) to gate out unlikely associations.
-
-        Parameters
-        ----------
-        mean : ndarray
-            The ``(8,)`` state mean.
-        covariance : ndarray
-            The ``(8, 8)`` state covariance.
-        measurements : ndarray
-            An ``(M, 4)`` matrix of measurements ``(cx, cy, a, h)``.
-        only_position : bool
-            Use only the box centre (2 degrees of freedom).
-
-        Returns
-        -------
-        ndarray
-            An ``(M,)`` array of squared Mahalanobis distances.
+        Compare with ``CHI2INV95[4]`` (``CHI2INV95[2]`` with ``only_position``); see :meth:`multi_gating_distance`.
         """
         return self.multi_gating_distance(
             np.asarray(mean)[None], np.asarray(covariance)[None], measurements, only_position
@@ -333,3 +264,9 @@ class KalmanFilter:
         chol = np.linalg.cholesky(proj_cov)  # (N, k, k)
         sol = np.linalg.solve(chol, np.swapaxes(d, 1, 2))  # (N, k, M)
         return np.sum(sol * sol, axis=1)
+
+
+def _as_states(means, covariances) -> Tuple[np.ndarray, np.ndarray]:
+    """``(N, 8)`` float64 means and ``(N, 8, 8)`` float64 covariances."""
+    return (np.asarray(means, dtype=np.float64).reshape(-1, 2 * _NDIM),
+            np.asarray(covariances, dtype=np.float64).reshape(-1, 2 * _NDIM, 2 * _NDIM))
