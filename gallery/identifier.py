@@ -46,7 +46,9 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from gallery.index import GalleryIndex
-from tracker.checks import check_int, check_number
+from gallery.evidence import EvidenceModel, TrackEvidence
+from gallery.naming_rules import RULES, EvidenceRule, MeanSimilarityRule, margin_of
+from tracker.checks import check_choice, check_int, check_number
 from tracker.vectors import l2_normalize
 
 logger = logging.getLogger(__name__)
@@ -67,12 +69,16 @@ class Identity:
         ``score`` minus the best other person's score.
     observations : int
         Pieces of evidence gathered (matched frames of good enough quality).
+    posterior : float
+        With the evidence rule: the open-set posterior of ``name`` (or of the
+        most probable person when Unknown); NaN with the mean rule.
     """
 
     name: Optional[str]
     score: float
     margin: float
     observations: int
+    posterior: float = float("nan")
 
 
 UNKNOWN = Identity(name=None, score=0.0, margin=0.0, observations=0)
@@ -84,6 +90,7 @@ class _TrackEvidence:
     observations: int = 0
     identity: Identity = field(default=UNKNOWN)
     confirmed: bool = False                  # seen confirmed (or held) at least once: may be named
+    evidence: TrackEvidence = field(default_factory=TrackEvidence)   # the evidence rule's sums
 
     def mean(self) -> np.ndarray:
         return l2_normalize(self.weighted_sum)
@@ -128,6 +135,22 @@ class Identifier:
         Mean embeddings of ended tracks that stayed Unknown kept in memory
         for :meth:`unknown_embeddings` (the newest ones; 0 keeps none). They
         are never written anywhere.
+    naming_rule : {"mean", "evidence"}
+        ``"mean"``: ``similarity_threshold``, ``min_margin`` and ``hysteresis``
+        on the mean embedding; ``"evidence"``: the open-set posterior of
+        :mod:`gallery.evidence`, which weighs each face by how informative its
+        size makes it (:mod:`gallery.naming_rules`).
+    evidence_heights, same_mean, different_mean, frame_std : sequence of float
+        The evidence rule's similarity distributions by face height (see
+        :class:`gallery.evidence.EvidenceModel`); measure them with
+        ``python -m gallery calibrate --heights``.
+    same_spread, different_spread : float
+        Identity-level spreads of the evidence rule.
+    unknown_prior : float
+        Prior probability that a face is nobody enrolled, in ``(0, 1)``.
+    min_posterior, keep_posterior : float
+        The evidence rule names a track at ``min_posterior`` and keeps the name
+        down to ``keep_posterior``.
     """
 
     def __init__(
@@ -144,16 +167,30 @@ class Identifier:
         min_confidence: float = 0.7,
         full_confidence: float = 0.85,
         max_ended_unknowns: int = 1000,
+        naming_rule: str = "mean",
+        evidence_heights: Sequence[float] = (16, 24, 32, 48, 64, 112),
+        same_mean: Sequence[float] = (0.256, 0.424, 0.556, 0.674, 0.721, 0.769),
+        different_mean: Sequence[float] = (0.003, 0.009, 0.004, 0.009, 0.013, 0.013),
+        frame_std: Sequence[float] = (0.101, 0.099, 0.094, 0.078, 0.074, 0.073),
+        same_spread: float = 0.12,
+        different_spread: float = 0.07,
+        unknown_prior: float = 0.5,
+        min_posterior: float = 0.99,
+        keep_posterior: float = 0.5,
     ) -> None:
         if not isinstance(index, GalleryIndex):
             raise ValueError(f"index must be a GalleryIndex, got {type(index).__name__}")
         self.index = index
+        self.naming_rule = check_choice("naming_rule", naming_rule, RULES)
         self.similarity_threshold = check_number("similarity_threshold", similarity_threshold, -1, 1)
-        self.min_margin = check_number("min_margin", min_margin, 0, 2)
         self.min_observations = check_int("min_observations", min_observations, 1)
+        mean_rule = MeanSimilarityRule(similarity_threshold, min_margin, hysteresis, min_observations)
+        self.rule = mean_rule if naming_rule == "mean" else EvidenceRule(
+            EvidenceModel(tuple(evidence_heights), tuple(same_mean), tuple(different_mean), tuple(frame_std),
+                          same_spread, different_spread),
+            unknown_prior, min_posterior, keep_posterior, min_observations)
         self.min_quality = check_number("min_quality", min_quality, 0, 1)
         self.min_weight = check_number("min_weight", min_weight, 0, 1, low_open=True)
-        self.hysteresis = check_number("hysteresis", hysteresis, 0, 1)
         self.evidence_half_life = check_number("evidence_half_life", evidence_half_life, 0)
         self.min_confidence = check_number("min_confidence", min_confidence, 0, 1)
         self.full_confidence = check_number("full_confidence", full_confidence, 0, 1)
@@ -193,6 +230,7 @@ class Identifier:
                 raise ValueError(f"quality must have shape ({len(detections)},), got {q.shape}")
 
         updated: list[int] = []
+        evidence_rows: list = []
         for track in tracks:
             if track.time_since_update != 0 or track.det_index is None:
                 continue
@@ -203,28 +241,42 @@ class Identifier:
                 )
             if detections.embedding is None:
                 raise ValueError("detections have no embeddings; run the embedder before the identifier")
-            if self._add_evidence(track, detections, row, 1.0 if q is None else float(q[row])):
+            added, may_name = self._add_evidence(track, detections, row, 1.0 if q is None else float(q[row]))
+            if added:
+                evidence_rows.append((int(track.track_id), row))
+            if may_name:
                 updated.append(int(track.track_id))
+        if evidence_rows and isinstance(self.rule, EvidenceRule):
+            self._add_frame_evidence(evidence_rows, detections)
         if updated:
             self._decide(updated)
 
-    def _add_evidence(self, track, detections, row: int, quality_score: float) -> bool:
-        """Add detection ``row`` to ``track``'s evidence; True when the track may be named now."""
+    def _add_frame_evidence(self, rows: list, detections) -> None:
+        """Evidence rule: each frame's ``u`` and precision, weighted by the detector-score ramp."""
+        idx = np.asarray([r for _, r in rows])
+        u, precision, inverse_gap2 = self.rule.model.normalise(self.index.person_scores(detections.embedding[idx]),
+                                                               detections.height[idx])
+        for k, (tid, row) in enumerate(rows):
+            w = self._weight(1.0, float(detections.confidence[row])) * precision[k]
+            self._tracks[tid].evidence.add(u[k], w, inverse_gap2[k], self._decay)
+
+    def _add_evidence(self, track, detections, row: int, quality_score: float) -> tuple:
+        """Add detection ``row`` to ``track``'s evidence; (added, the track may be named now)."""
         tid = int(track.track_id)
         ev = self._tracks.get(tid)
         if ev is None:
             ev = self._tracks[tid] = _TrackEvidence(np.zeros(detections.embedding.shape[1], np.float64))
         if not np.isfinite(quality_score) or quality_score < self.min_quality:
-            return False
+            return False, False
         w = self._weight(quality_score, float(detections.confidence[row]))
         emb = detections.embedding[row].astype(np.float64)
         ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)
         ev.observations += 1
         if track.is_confirmed() or getattr(track, "held", False):   # held: confirmed but not shown yet
             ev.confirmed = True
-            return True
+            return True, True
         ev.identity = Identity(None, 0.0, 0.0, ev.observations)    # tentative: evidence, no name yet
-        return False
+        return True, False
 
     def _weight(self, quality_score: float, confidence: float) -> float:
         """Evidence weight: quality times the detector-score ramp, at least ``min_weight``."""
@@ -245,31 +297,8 @@ class Identifier:
         n = ev.observations
         if len(people) == 0:
             return Identity(None, 0.0, 0.0, n)
-        best = int(np.argmax(scores))
-        best_score = float(scores[best])
-
-        def margin_of(i: int) -> float:
-            if len(people) == 1:
-                return float(scores[i])           # runner-up "nobody" scores 0
-            others = np.delete(scores, i)
-            return float(scores[i] - others.max())
-
-        current = ev.identity.name
-        if current is not None and current in people:
-            cur = people.index(current)
-            cur_score = float(scores[cur])
-            challenger_wins = (
-                best != cur
-                and best_score >= self.similarity_threshold
-                and best_score - cur_score >= self.min_margin
-            )
-            if cur_score >= self.similarity_threshold - self.hysteresis and not challenger_wins:
-                return Identity(current, cur_score, margin_of(cur), n)   # sticky
-            logger.debug("name %r withdrawn (score %.3f, best %r %.3f)", current, cur_score, people[best], best_score)
-        margin = margin_of(best)
-        if n >= self.min_observations and best_score >= self.similarity_threshold and margin >= self.min_margin:
-            return Identity(people[best], best_score, margin, n)
-        return Identity(None, best_score, margin, n)
+        d = self.rule.decide(scores, people, ev.identity.name, n, evidence=ev.evidence)
+        return Identity(d.name, float(scores[d.person]), margin_of(scores, d.person), n, d.posterior)
 
     # -- lifetime of tracks ---------------------------------------------------
     def forget(self, track_ids: Iterable[int]) -> None:

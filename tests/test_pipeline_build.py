@@ -20,13 +20,16 @@ def test_build_pipeline_passes_every_section_to_its_constructor():
         "pipeline": {"detect_interval": 3, "warmup_detect_interval": 2},
     }
     p = build.build_pipeline(config, detector, None, None, warmup_detect_interval=1)
-    assert (p.detect_interval, p.warmup_detect_interval) == (3, 1)            # overrides win
+    assert (p.schedule.detect_interval, p.schedule.warmup_detect_interval) == (3, 1)   # overrides win
     assert (p.tracker.max_age, p.tracker.n_init) == (7, 2)
     assert p.scene_cut_detector.threshold == pytest.approx(0.77)
     assert p.quality_fn.keywords == {"min_size": 33.0}
     assert config["pipeline"] == {"detect_interval": 3, "warmup_detect_interval": 2}    # not modified
-    # Absent sections are the constructors' defaults.
-    assert build.build_pipeline({}, detector, None).detect_interval == 1
+    # Absent sections are the constructors' defaults (the configured values, one home each).
+    from pipeline.runner import Pipeline
+    import inspect
+    default = inspect.signature(Pipeline).parameters["detect_interval"].default
+    assert build.build_pipeline({}, detector, None).schedule.detect_interval == default == 3
 
 
 def test_a_bad_value_names_the_keyword():
