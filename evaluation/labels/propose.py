@@ -82,7 +82,7 @@ def tile_crops(img, boxes, captions, crop_size, context):
     return np.vstack(rows)
 
 
-def main():
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("video")
     p.add_argument("--frames", type=int, nargs="+", required=True, help="1-based frame numbers")
@@ -98,8 +98,56 @@ def main():
     p.add_argument("--roi", type=int, nargs=4, metavar=("X", "Y", "W", "H"),
                    help="also write f<frame>_roi.png: this region upscaled by --roi-scale")
     p.add_argument("--roi-scale", type=float, default=4.0)
-    args = p.parse_args()
+    return p
 
+
+def proposals(detector, img, csv_path):
+    """Detector boxes (tlwh), captions and colours; also written to ``csv_path``."""
+    boxes, captions = [], []
+    det = detector.detect(img)
+    with open(csv_path, "w") as fh:
+        fh.write("index,x,y,w,h,score\n")
+        for i, ((x1, y1, x2, y2), s) in enumerate(zip(det.xyxy, det.confidence)):
+            w, h = x2 - x1, y2 - y1
+            fh.write(f"{i},{x1:.0f},{y1:.0f},{w:.0f},{h:.0f},{s:.2f}\n")
+            boxes.append((x1, y1, w, h))
+            captions.append(f"{i} {w:.0f}x{h:.0f} {s:.2f}")
+    return boxes, captions, [(0, 255, 0)] * len(boxes)
+
+
+def draw_full(img, boxes, captions, colours, scale):
+    big = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    for (x, y, w, h), cap, col in zip(boxes, captions, colours):
+        s = scale
+        cv2.rectangle(big, (int(x * s), int(y * s)), (int((x + w) * s), int((y + h) * s)), col, 1)
+        cv2.putText(big, cap.split(" ")[0], (int(x * s), int(y * s) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, col, 1)
+    return big
+
+
+def draw_roi(img, boxes, captions, colours, roi, r):
+    """The region ``roi`` (x, y, w, h) upscaled by ``r`` with the boxes and a pixel ruler."""
+    x, y, w, h = roi
+    out = cv2.resize(img[y:y + h, x:x + w], None, fx=r, fy=r, interpolation=cv2.INTER_CUBIC)
+    for (bx, by, bw, bh), cap, col in zip(boxes, captions, colours):
+        p0 = (int((bx - x) * r), int((by - y) * r))
+        p1 = (int((bx + bw - x) * r), int((by + bh - y) * r))
+        cv2.rectangle(out, p0, p1, col, 1)
+        cv2.putText(out, cap.split(" ")[0], (p0[0], p0[1] - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.6, col, 2)
+    # ticks every 10 source pixels and coordinates every 50, for reading positions by eye
+    for g in range(0, max(w, h), 10):
+        if g < w:
+            cv2.line(out, (int(g * r), 0), (int(g * r), 4), (255, 255, 0), 1)
+            if g % 50 == 0:
+                cv2.putText(out, str(x + g), (int(g * r), 12), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 0), 1)
+        if g < h:
+            cv2.line(out, (0, int(g * r)), (4, int(g * r)), (255, 255, 0), 1)
+            if g % 50 == 0:
+                cv2.putText(out, str(y + g), (0, int(g * r)), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 0), 1)
+    return out
+
+
+def main():
+    args = build_parser().parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = read_frames(args.video, args.frames)
@@ -111,47 +159,18 @@ def main():
     for frame, img in sorted(frames.items()):
         boxes, captions, colours = [], [], []
         if detector is not None:
-            det = detector.detect(img)
-            with open(out / f"f{frame}_props.csv", "w") as fh:
-                fh.write("index,x,y,w,h,score\n")
-                for i, ((x1, y1, x2, y2), s) in enumerate(zip(det.xyxy, det.confidence)):
-                    w, h = x2 - x1, y2 - y1
-                    fh.write(f"{i},{x1:.0f},{y1:.0f},{w:.0f},{h:.0f},{s:.2f}\n")
-                    boxes.append((x1, y1, w, h))
-                    captions.append(f"{i} {w:.0f}x{h:.0f} {s:.2f}")
-                    colours.append((0, 255, 0))
+            boxes, captions, colours = proposals(detector, img, out / f"f{frame}_props.csv")
         if args.labels:
             for x, y, w, h, name in label_rows(args.labels, frame):
                 boxes.append((x, y, w, h))
                 captions.append(f"{name.split('/')[-1][:18]} {h:.0f}")
                 colours.append((0, 128, 255))
-        big = cv2.resize(img, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_CUBIC)
-        for (x, y, w, h), cap, col in zip(boxes, captions, colours):
-            s = args.scale
-            cv2.rectangle(big, (int(x * s), int(y * s)), (int((x + w) * s), int((y + h) * s)), col, 1)
-            cv2.putText(big, cap.split(" ")[0], (int(x * s), int(y * s) - 3),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.5, col, 1)
-        cv2.imwrite(str(out / f"f{frame}_full.png"), big)
+        cv2.imwrite(str(out / f"f{frame}_full.png"), draw_full(img, boxes, captions, colours, args.scale))
         tiles = tile_crops(img, boxes, captions, args.crop_size, args.context)
         if tiles is not None:
             cv2.imwrite(str(out / f"f{frame}_crops.png"), tiles)
         if args.roi:
-            x, y, w, h = args.roi
-            roi = img[y:y + h, x:x + w]
-            roi = cv2.resize(roi, None, fx=args.roi_scale, fy=args.roi_scale, interpolation=cv2.INTER_CUBIC)
-            r = args.roi_scale
-            for (bx, by, bw, bh), cap, col in zip(boxes, captions, colours):
-                p0 = (int((bx - x) * r), int((by - y) * r))
-                p1 = (int((bx + bw - x) * r), int((by + bh - y) * r))
-                cv2.rectangle(roi, p0, p1, col, 1)
-                cv2.putText(roi, cap.split(" ")[0], (p0[0], p0[1] - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.6, col, 2)
-            # pixel grid every 10 source pixels, for reading coordinates by eye
-            for gx in range(0, w, 10):
-                cv2.putText(roi, str(x + gx), (int(gx * r), 12), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 0), 1) if gx % 50 == 0 else None
-                cv2.line(roi, (int(gx * r), 0), (int(gx * r), 4), (255, 255, 0), 1)
-            for gy in range(0, h, 10):
-                cv2.putText(roi, str(y + gy), (0, int(gy * r)), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 0), 1) if gy % 50 == 0 else None
-                cv2.line(roi, (0, int(gy * r)), (4, int(gy * r)), (255, 255, 0), 1)
+            roi = draw_roi(img, boxes, captions, colours, args.roi, args.roi_scale)
             cv2.imwrite(str(out / f"f{frame}_roi.png"), roi)
         print(f"frame {frame}: {len(boxes)} boxes -> {out}")
 
