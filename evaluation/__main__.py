@@ -55,16 +55,32 @@ def cmd_synth(args) -> int:
         log.error("no usable face photos under %s", args.photos)
         return 1
     w, h = args.size
+    extra = {}
+    if args.preset == "broadcast":
+        from .broadcast import crowd_people
+
+        crowd = args.crowd if args.crowd is not None else [c for c in _default_crowd() if c.exists()]
+        people = people + crowd_people(crowd, detect)
+        extra = {"preset": "broadcast", "crowd": [str(c) for c in crowd], "faces_per_frame": None}
     scenario = synth.plan_sequence(people, seed=args.seed, num_frames=args.frames, width=w, height=h, fps=args.fps,
-                                   faces_per_frame=args.faces, num_cameras=args.cameras)
+                                   faces_per_frame=args.faces, num_cameras=args.cameras,
+                                   preset=None if args.preset == "default" else args.preset)
     gt = synth.write_sequence(args.out, scenario, people, progress=not args.quiet,
                               extra_info={"photos": [str(p) for p in args.photos],
                                           "gallery": str(args.gallery) if args.gallery else None,
-                                          "faces_per_frame": args.faces})
+                                          "faces_per_frame": args.faces, **extra},
+                              codec=args.codec or ("h264" if args.preset == "broadcast" else "mp4v"))
     enrolled = sum(i.enrolled for i in gt.identities.values())
     print(f"wrote {args.out}: {scenario.num_frames} frames, {len(scenario.shots)} shots, {len(gt.boxes)} gt boxes, "
           f"{len(gt.identities)} ids ({enrolled} enrolled)")
     return 0
+
+
+def _default_crowd():
+    """The crowd photos of the broadcast preset under ``../shared/data``."""
+    from .broadcast import DEFAULT_CROWD_PHOTOS
+
+    return [DEFAULT_SHARED / "data" / c for c in DEFAULT_CROWD_PHOTOS]
 
 
 def cmd_score(args) -> int:
@@ -171,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cameras", type=int, default=4)
     s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt",
                    help="face detector weights used once to cut sprites")
+    s.add_argument("--preset", choices=("default", "broadcast"), default="default",
+                   help="broadcast: wide shots of 14-40 px faces, 4-8 people a shot, turned heads, H.264 "
+                        "(evaluation/broadcast.py); --faces and --cameras are then the preset's")
+    s.add_argument("--crowd", type=Path, action="append", default=None,
+                   help="with --preset broadcast: a photo whose every face is a person who is not enrolled "
+                        "(repeatable) [default: ../shared/data/probe/_group/dlib_bald_guys.jpg]")
+    s.add_argument("--codec", choices=("mp4v", "h264"), default=None,
+                   help="video codec [default: mp4v; h264 (ffmpeg, ~3 Mbit/s at 720p) with --preset broadcast]")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_synth)
 
