@@ -256,21 +256,16 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
     lighting, blur : bool
         Enable lighting drift/jumps and defocus/motion blur.
     preset : None, "broadcast" or evaluation.broadcast.BroadcastPreset
-        None: the sequence described above. ``"broadcast"`` (or a
-        ``BroadcastPreset``): wide shots of small faces, planned by
-        :func:`evaluation.broadcast.plan_broadcast`; ``faces_per_frame``,
-        ``num_cameras``, ``shot_frames``, ``min_face`` and ``max_face``
-        then come from the preset.
+        Not None: :func:`evaluation.broadcast.plan_broadcast` plans it, and
+        the cast, cameras, shots and face sizes are the preset's.
 
     Returns
     -------
     Scenario
     """
     if preset is not None:
-        from .broadcast import plan_broadcast, resolve_preset
-
-        return plan_broadcast(people, seed=seed, num_frames=num_frames, width=width, height=height, fps=fps,
-                              preset=resolve_preset(preset), lighting=lighting, blur=blur)
+        return _plan_preset(people, preset, dict(seed=seed, num_frames=num_frames, width=width, height=height,
+                                                 fps=fps, lighting=lighting, blur=blur))
     _check_plan_keywords(people, num_frames=num_frames, width=width, height=height, fps=fps,
                          faces_per_frame=faces_per_frame, min_face=min_face, num_cameras=num_cameras,
                          shot_frames=shot_frames)
@@ -293,6 +288,13 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
         shots.append(shot)
         start += length
     return Scenario(width, height, fps, num_frames, seed, shots, ids, motion_blur=blur)
+
+
+def _plan_preset(people: Sequence[Person], preset, keywords: dict) -> Scenario:
+    """:func:`evaluation.broadcast.plan_broadcast` of ``preset`` with ``keywords``."""
+    from .broadcast import plan_broadcast, resolve_preset
+
+    return plan_broadcast(people, preset=resolve_preset(preset), **keywords)
 
 
 def _check_plan_keywords(people: Sequence[Person], *, num_frames, width, height, fps, faces_per_frame, min_face,
