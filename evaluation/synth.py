@@ -256,8 +256,7 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
     lighting, blur : bool
         Enable lighting drift/jumps and defocus/motion blur.
     preset : None, "broadcast" or evaluation.broadcast.BroadcastPreset
-        Not None: :func:`evaluation.broadcast.plan_broadcast` plans it, and
-        the cast, cameras, shots and face sizes are the preset's.
+        Not None: :func:`evaluation.broadcast.plan_broadcast` plans it (cast, sizes, shots: the preset's).
 
     Returns
     -------
