@@ -128,3 +128,17 @@ def test_crowd_people_are_one_non_enrolled_person_per_face(tmp_path):
     assert [p.name for p in crowd] == ["_crowd/crowd-0", "_crowd/crowd-1"]
     assert not any(p.enrolled for p in crowd)
     assert crowd[0].sprites[0].source.endswith("#0")
+
+
+def test_the_report_lists_labelled_clips_with_a_video_and_shows_height_tables(tmp_path):
+    from evaluation import metrics, report
+
+    (tmp_path / "data" / "video").mkdir(parents=True)
+    assert report.labelled_clips(tmp_path) == []
+    (tmp_path / "data" / "video" / "short_hamilton_clip.mp4").write_bytes(b"")
+    assert [c[0] for c in report.labelled_clips(tmp_path)] == ["short_hamilton_clip"]
+    gt = gtio.GroundTruth(gtio.BoxTable([1], [1], [[0, 0, 20, 20]], [1.0]), {1: gtio.Identity("a", True)})
+    score = {"naming_by_height": metrics.naming_by_height(gt, gtio.BoxTable([1], [5], [[0, 0, 20, 20]], [1.0], ["a"]))}
+    text = "\n".join(report._md_by_height([("broadcast preset", score), ("old cached run", {})]))
+    assert "## Naming by face height" in text and "broadcast preset:" in text and "| 0-30 | 1 | 100.0 % | 100.0 %" in text
+    assert "old cached run" not in text
