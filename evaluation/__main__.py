@@ -55,16 +55,32 @@ def cmd_synth(args) -> int:
         log.error("no usable face photos under %s", args.photos)
         return 1
     w, h = args.size
+    extra = {}
+    if args.preset == "broadcast":
+        from .broadcast import crowd_people
+
+        crowd = args.crowd if args.crowd is not None else [c for c in _default_crowd() if c.exists()]
+        people = people + crowd_people(crowd, detect)
+        extra = {"preset": "broadcast", "crowd": [str(c) for c in crowd], "faces_per_frame": None}
     scenario = synth.plan_sequence(people, seed=args.seed, num_frames=args.frames, width=w, height=h, fps=args.fps,
-                                   faces_per_frame=args.faces, num_cameras=args.cameras)
+                                   faces_per_frame=args.faces, num_cameras=args.cameras,
+                                   preset=None if args.preset == "default" else args.preset)
     gt = synth.write_sequence(args.out, scenario, people, progress=not args.quiet,
                               extra_info={"photos": [str(p) for p in args.photos],
                                           "gallery": str(args.gallery) if args.gallery else None,
-                                          "faces_per_frame": args.faces})
+                                          "faces_per_frame": args.faces, **extra},
+                              codec=args.codec or ("h264" if args.preset == "broadcast" else "mp4v"))
     enrolled = sum(i.enrolled for i in gt.identities.values())
     print(f"wrote {args.out}: {scenario.num_frames} frames, {len(scenario.shots)} shots, {len(gt.boxes)} gt boxes, "
           f"{len(gt.identities)} ids ({enrolled} enrolled)")
     return 0
+
+
+def _default_crowd():
+    """The crowd photos of the broadcast preset under ``../shared/data``."""
+    from .broadcast import DEFAULT_CROWD_PHOTOS
+
+    return [DEFAULT_SHARED / "data" / c for c in DEFAULT_CROWD_PHOTOS]
 
 
 def cmd_score(args) -> int:
@@ -106,16 +122,18 @@ def cmd_regression(args) -> int:
 
     from . import regression
 
+    broadcast = args.preset == "broadcast"
     with tempfile.TemporaryDirectory() as work:
-        measured = regression.measure(args.shared / "models", args.shared / "data", Path(work),
-                                      config_path=args.config)
+        measure = regression.measure_broadcast if broadcast else regression.measure
+        measured = measure(args.shared / "models", args.shared / "data", Path(work), config_path=args.config)
     _print_result(measured)
     if args.record:
-        regression.record(measured, args.record)
+        (regression.record_broadcast if broadcast else regression.record)(measured, args.record)
         print(f"recorded {args.record}")
         return 0
     if args.check:
-        problems = regression.check(measured, json.loads(Path(args.check).read_text()))
+        check = regression.check_broadcast if broadcast else regression.check
+        problems = check(measured, json.loads(Path(args.check).read_text()))
         for p in problems:
             print(f"REGRESSION: {p}")
         return 1 if problems else 0
@@ -129,6 +147,21 @@ def cmd_report(args) -> int:
                                quick=args.quick, reuse=args.reuse, config_path=args.config,
                                validation_seeds=args.validation_seeds, repeats=args.repeats)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_composite(args) -> int:
+    from . import composite
+    from .sprites import yolo_detect_fn
+
+    videos = [args.videos / f"{name}.mp4" for name in composite.TALKING_HEADS]
+    w, h = args.size
+    truth = composite.write_composite(args.out, videos, yolo_detect_fn(args.detector), heights=args.heights,
+                                      num_frames=args.frames, width=w, height=h, fps=args.fps, seed=args.seed,
+                                      enroll_count=args.enroll_frames)
+    hs = truth.boxes.tlwh[:, 3]
+    print(f"wrote {args.out}: {truth.num_frames} frames, {len(truth.boxes)} gt boxes, {len(truth.identities)} "
+          f"speakers, face heights {hs.min():.1f}-{hs.max():.1f} px; gallery {args.out / 'gallery'}")
     return 0
 
 
@@ -171,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cameras", type=int, default=4)
     s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt",
                    help="face detector weights used once to cut sprites")
+    s.add_argument("--preset", choices=("default", "broadcast"), default="default",
+                   help="broadcast: wide shots of 14-40 px faces, 4-8 people a shot, turned heads, H.264 "
+                        "(evaluation/broadcast.py); --faces and --cameras are then the preset's")
+    s.add_argument("--crowd", type=Path, action="append", default=None,
+                   help="with --preset broadcast: a photo whose every face is a person who is not enrolled "
+                        "(repeatable) [default: ../shared/data/probe/_group/dlib_bald_guys.jpg]")
+    s.add_argument("--codec", choices=("mp4v", "h264"), default=None,
+                   help="video codec [default: mp4v; h264 (ffmpeg, ~3 Mbit/s at 720p) with --preset broadcast]")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_synth)
 
@@ -223,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("regression", help="the CI accuracy run: measure, --record or --check")
     s.add_argument("--shared", type=Path, default=shared)
     s.add_argument("--config", type=Path, default=None)
+    s.add_argument("--preset", choices=("default", "broadcast"), default="default",
+                   help="broadcast: the broadcast-preset sequence (tests/regression_metrics_broadcast.json)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--record", type=Path, default=None, help="write the measurement and thresholds here")
     g.add_argument("--check", type=Path, default=None, help="compare with a recorded file (exit 1 if worse)")
@@ -242,6 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed runs of the pipeline and of the baseline on the main sequence, interleaved; "
                         "the median-FPS run of each is reported [default: 3; 1 with --quick]")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("composite", help="the talking-head videos shrunk side by side into one wide H.264 frame, "
+                                         "with exact gt and a gallery of frames the clip does not show")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--videos", type=Path, default=shared / "data" / "video" / "talking_heads")
+    s.add_argument("--heights", type=float, nargs=4, default=[16, 24, 34, 48],
+                   help="face height in pixels of each of the four videos")
+    s.add_argument("--frames", type=int, default=250)
+    s.add_argument("--size", type=_size, default=(1280, 720))
+    s.add_argument("--fps", type=float, default=25.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--enroll-frames", type=int, default=4, help="full-resolution frames per speaker in the gallery")
+    s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt",
+                   help="face detector run on the full-resolution originals for the ground truth")
+    s.set_defaults(func=cmd_composite)
 
     s = sub.add_parser("replay", help="the real tracker and identifier over cached detections and embeddings")
     s.add_argument("--shared", type=Path, default=shared)

@@ -36,6 +36,14 @@ boxes of enrolled people (matched or not) from ``warmup_seconds`` after the
 person's first appearance on. ``time_to_first_correct_name`` is, per
 enrolled person, the seconds from their first gt box to the first box where
 they are matched and correctly named.
+
+Naming by face height (:func:`naming_by_height`)
+-----------------------------------------------
+The scored gt boxes of enrolled people, binned by the height of the gt box
+in frame pixels: per bin the share of all of them it holds and, of its boxes,
+the percentages shown their own name, another name, Unknown (matched, no
+name), and no box at all (not matched). The four add up to 100 %. With
+sparse labels only the labelled frames count.
 """
 from __future__ import annotations
 
@@ -338,9 +346,114 @@ def naming_metrics(truth: GroundTruth, tracks: BoxTable, frames: List[FrameData]
     }
 
 
+#: Face-height bins (gt box height in frame pixels) of :func:`naming_by_height`.
+HEIGHT_BINS = (0, 30, 50, 80, float("inf"))
+
+
+def naming_by_height(truth: GroundTruth, tracks: BoxTable, *, bins=HEIGHT_BINS, iou_threshold: float = 0.5,
+                     min_visibility: float = 0.5, frames: Optional[List[FrameData]] = None,
+                     pairs: Optional[np.ndarray] = None) -> List[dict]:
+    """What was shown on the gt boxes of enrolled people, per face height.
+
+    Parameters
+    ----------
+    truth : GroundTruth
+        Dense (every frame) or sparse (``labelled_frames``) ground truth.
+    tracks : BoxTable
+        Tracker rows with the names shown (``names`` None: nothing named).
+    bins : sequence of float
+        Increasing edges; a box of height ``h`` falls in ``[lo, hi)``.
+    iou_threshold, min_visibility : float
+        As in :func:`prepare_frames` (less visible gt boxes are left out).
+    frames, pairs : optional
+        :func:`prepare_frames`' frames and :func:`match_pairs`' matches of
+        the same call, when the caller already has them.
+
+    Returns
+    -------
+    list of dict
+        One per bin: ``lo``, ``hi`` (None for an infinite edge), ``label``,
+        ``gt_boxes`` (enrolled), ``share`` (of all enrolled gt boxes), the
+        counts ``correct``, ``wrong_name``, ``unknown``, ``no_box`` and their
+        percentages ``correct_pct``, ``wrong_name_pct``, ``unknown_pct``,
+        ``no_box_pct`` (NaN for an empty bin), and, for the people who are
+        not enrolled, ``other_gt_boxes`` and ``other_named`` (boxes of theirs
+        shown some name).
+    """
+    edges = np.asarray(bins, float)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins must be at least two increasing edges, got {bins}")
+    if frames is None or pairs is None:
+        frames, _ = prepare_frames(truth, tracks, iou_threshold=iou_threshold, min_visibility=min_visibility)
+        pairs = match_pairs(clear_metrics(frames, iou_threshold=iou_threshold)[1])
+    height_at = {(int(f), int(g)): float(h) for f, g, h in zip(truth.boxes.frame, truth.boxes.ids,
+                                                                truth.boxes.tlwh[:, 3])}
+    names = tracks.names if tracks.names is not None else [None] * len(tracks)
+    name_at = {(int(f), int(t)): names[i] for i, (f, t) in enumerate(zip(tracks.frame, tracks.ids))}
+    shown = {(int(f), int(g)): name_at.get((int(f), int(h))) for f, g, h in pairs}
+    keys = ("correct", "wrong_name", "unknown", "no_box", "other_gt_boxes", "other_named")
+    counts = [dict.fromkeys(keys, 0) for _ in range(len(edges) - 1)]
+    for fd in frames:
+        for g in fd.gt_ids:
+            key = (fd.frame, int(g))
+            b = int(np.searchsorted(edges, height_at[key], side="right")) - 1
+            if not 0 <= b < len(counts):
+                continue
+            who = truth.identities.get(int(g))
+            outcome = _height_outcome(who, key in shown, shown.get(key))
+            if outcome.startswith("other"):
+                counts[b]["other_gt_boxes"] += 1
+                counts[b]["other_named"] += outcome == "other_named"
+            else:
+                counts[b][outcome] += 1
+    total = sum(c["correct"] + c["wrong_name"] + c["unknown"] + c["no_box"] for c in counts)
+    return [_height_row(lo, hi, c, total) for lo, hi, c in zip(edges[:-1], edges[1:], counts)]
+
+
+def _height_outcome(who, matched: bool, name: Optional[str]) -> str:
+    """One gt box's outcome: ``correct``, ``wrong_name``, ``unknown``,
+    ``no_box`` (enrolled), or ``other_named`` / ``other`` (not enrolled)."""
+    if who is None or not who.enrolled:
+        return "other_named" if matched and name is not None else "other"
+    if not matched:
+        return "no_box"
+    if name is None:
+        return "unknown"
+    return "correct" if name == who.name else "wrong_name"
+
+
+def _height_row(lo: float, hi: float, c: dict, total: int) -> dict:
+    """One bin of :func:`naming_by_height` from its counts."""
+    n = c["correct"] + c["wrong_name"] + c["unknown"] + c["no_box"]
+    label = f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">= {lo:g}"
+    row = {"lo": float(lo), "hi": float(hi) if np.isfinite(hi) else None, "label": label, "gt_boxes": n,
+           "share": _ratio(n, total)}
+    for k in ("correct", "wrong_name", "unknown", "no_box"):
+        row[k] = c[k]
+        row[f"{k}_pct"] = 100 * _ratio(c[k], n)
+    row["other_gt_boxes"] = c["other_gt_boxes"]
+    row["other_named"] = c["other_named"]
+    return row
+
+
+def format_height_table(rows: List[dict]) -> str:
+    """A markdown table of :func:`naming_by_height`."""
+    def pct(v):
+        return "" if v != v else f"{v:.1f} %"
+
+    lines = ["| face height (px) | enrolled gt boxes | share | right name | Unknown | no box | wrong name | "
+             "not enrolled: boxes / named |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['gt_boxes']} | {pct(100 * r['share'])} | {pct(r['correct_pct'])} | "
+                     f"{pct(r['unknown_pct'])} | {pct(r['no_box_pct'])} | {pct(r['wrong_name_pct'])} | "
+                     f"{r['other_gt_boxes']} / {r['other_named']} |")
+    return "\n".join(lines)
+
+
 def score(truth: GroundTruth, tracks: BoxTable, *, iou_threshold: float = 0.5, min_visibility: float = 0.5,
           warmup_seconds: float = 1.0) -> dict:
-    """All metrics of one sequence as a flat-ish dict (JSON-serialisable)."""
+    """All metrics of one sequence as a flat-ish dict (JSON-serialisable);
+    ``naming_by_height`` holds :func:`naming_by_height` over :data:`HEIGHT_BINS`."""
     frames, ignored = prepare_frames(truth, tracks, iou_threshold=iou_threshold, min_visibility=min_visibility)
     clear, acc = clear_metrics(frames, iou_threshold=iou_threshold)
     result = {"frames_scored": len(frames), "ignored_gt_boxes": ignored, "iou_threshold": iou_threshold,
@@ -348,7 +461,9 @@ def score(truth: GroundTruth, tracks: BoxTable, *, iou_threshold: float = 0.5, m
     result.update(clear)
     result["id_switches_per_1000_gt"] = 1000.0 * clear["id_switches"] / max(clear["gt_boxes"], 1)
     result.update(hota(frames))
-    result["naming"] = naming_metrics(truth, tracks, frames, match_pairs(acc), warmup_seconds=warmup_seconds)
+    pairs = match_pairs(acc)
+    result["naming"] = naming_metrics(truth, tracks, frames, pairs, warmup_seconds=warmup_seconds)
+    result["naming_by_height"] = naming_by_height(truth, tracks, frames=frames, pairs=pairs)
     return result
 
 
@@ -408,4 +523,7 @@ def format_table(result: dict) -> str:
         ("enrolled never named", n["enrolled_never_named"]),
     ]
     lines = ["| metric | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    if result.get("naming_by_height"):
+        lines += ["", "Enrolled people's gt boxes by face height:", "",
+                  format_height_table(result["naming_by_height"])]
     return "\n".join(lines)

@@ -120,6 +120,64 @@ def synthetic_sprite(seed: int, *, size: int = 96, face_color: Optional[Sequence
     return Sprite(img, elliptical_alpha(side, side), np.array([f0, f0, f0 + size, f0 + size], float), "synthetic")
 
 
+def posed_sprite(sprite: Sprite, *, roll_deg: float = 0.0, squeeze_x: float = 1.0, squeeze_y: float = 1.0) -> Sprite:
+    """A head pose made from a frontal sprite, at the sprite's full resolution.
+
+    Approximations, not a 3-D model: ``roll_deg`` rotates the head in the
+    image plane about the face-box centre (positive = counter-clockwise, the
+    gt box keeps its size and centre: a detector's box of a rolled face is
+    about the frontal box); ``squeeze_x`` < 1 narrows the head horizontally
+    (a head turned away, yaw); ``squeeze_y`` < 1 shortens it (a bowed head,
+    pitch). The face box is squeezed with the pixels. The squeeze resizes with
+    ``cv2.INTER_AREA``, so the pose is made before the sprite is scaled down
+    to its size in the frame, as a camera would see it.
+
+    Parameters
+    ----------
+    sprite : Sprite
+        The frontal head.
+    roll_deg : float
+        In-plane rotation in degrees.
+    squeeze_x, squeeze_y : float
+        Factors in ``(0, 1]``.
+
+    Returns
+    -------
+    Sprite
+        A new sprite (the input when the pose is frontal).
+    """
+    if not (0 < squeeze_x <= 1 and 0 < squeeze_y <= 1):
+        raise ValueError(f"squeeze factors must be in (0, 1], got {squeeze_x}, {squeeze_y}")
+    if roll_deg == 0 and squeeze_x == 1 and squeeze_y == 1:
+        return sprite
+    img, alpha, f = sprite.image, sprite.alpha, sprite.face_xyxy
+    h, w = img.shape[:2]
+    if roll_deg != 0:
+        centre = (float(f[0] + f[2]) / 2, float(f[1] + f[3]) / 2)
+        m = cv2.getRotationMatrix2D(centre, float(roll_deg), 1.0)
+        img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        alpha = cv2.warpAffine(alpha, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0)
+    if squeeze_x != 1 or squeeze_y != 1:
+        nw, nh = max(2, int(round(w * squeeze_x))), max(2, int(round(h * squeeze_y)))
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(alpha, (nw, nh), interpolation=cv2.INTER_AREA)
+        f = f * np.array([nw / w, nh / h, nw / w, nh / h])
+    return Sprite(img, alpha.astype(np.float32), np.asarray(f, np.float64), sprite.source)
+
+
+def sprites_of_every_face(photo: Path, detect: DetectFn, *, min_face: int = 24) -> List[Sprite]:
+    """One sprite per detected face of ``photo`` at least ``min_face`` px
+    (a crowd or a collage of people who are not enrolled), left to right."""
+    img = read_image(photo)
+    if img is None:
+        return []
+    boxes, _ = detect(img)
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    boxes = boxes[np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_face]
+    return [make_sprite(img, b, source=f"{photo}#{i}") for i, b in enumerate(boxes[np.argsort(boxes[:, 0])])]
+
+
 def list_people(photo_dir: Path) -> Dict[str, List[Path]]:
     """``{person: [photo, ...]}`` for the person folders in ``photo_dir``.
 

@@ -80,6 +80,12 @@ class Appearance:
         Drawing order within the shot (higher = in front).
     kind : str
         One of :data:`PATH_KINDS`.
+    roll, squeeze_x, squeeze_y : ndarray, optional
+        ``(T,)`` head pose of a posed appearance (the broadcast preset,
+        :mod:`evaluation.broadcast`): in-plane rotation in degrees and
+        horizontal / vertical squeeze factors of the face (approximations of
+        a turned and a bowed head, see :func:`evaluation.sprites.posed_sprite`).
+        None: the frontal sprite as cut (every default sequence).
     """
 
     gt_id: int
@@ -91,6 +97,9 @@ class Appearance:
     height: np.ndarray
     z: int
     kind: str
+    roll: Optional[np.ndarray] = None
+    squeeze_x: Optional[np.ndarray] = None
+    squeeze_y: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -221,7 +230,8 @@ def _scale_curve(rng, n_frames, h0):
 def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 2000,
                   width: int = 1280, height: int = 720, fps: float = 30.0, faces_per_frame: float = 4.0,
                   num_cameras: int = 4, shot_frames: Tuple[int, int] = (90, 300), min_face: int = 40,
-                  max_face: Optional[int] = None, lighting: bool = True, blur: bool = True) -> Scenario:
+                  max_face: Optional[int] = None, lighting: bool = True, blur: bool = True,
+                  preset=None) -> Scenario:
     """Plan a sequence: shots, casts, paths, scales, lighting, blur.
 
     Parameters
@@ -245,11 +255,16 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
         Face-box heights in pixels (``max_face`` defaults to what fits).
     lighting, blur : bool
         Enable lighting drift/jumps and defocus/motion blur.
+    preset : None, "broadcast" or evaluation.broadcast.BroadcastPreset
+        Not None: :func:`evaluation.broadcast.plan_broadcast` plans it (cast, sizes, shots: the preset's).
 
     Returns
     -------
     Scenario
     """
+    if preset is not None:
+        return _plan_preset(people, preset, dict(seed=seed, num_frames=num_frames, width=width, height=height,
+                                                 fps=fps, lighting=lighting, blur=blur))
     _check_plan_keywords(people, num_frames=num_frames, width=width, height=height, fps=fps,
                          faces_per_frame=faces_per_frame, min_face=min_face, num_cameras=num_cameras,
                          shot_frames=shot_frames)
@@ -272,6 +287,13 @@ def plan_sequence(people: Sequence[Person], *, seed: int = 0, num_frames: int = 
         shots.append(shot)
         start += length
     return Scenario(width, height, fps, num_frames, seed, shots, ids, motion_blur=blur)
+
+
+def _plan_preset(people: Sequence[Person], preset, keywords: dict) -> Scenario:
+    """:func:`evaluation.broadcast.plan_broadcast` of ``preset`` with ``keywords``."""
+    from .broadcast import plan_broadcast, resolve_preset
+
+    return plan_broadcast(people, preset=resolve_preset(preset), **keywords)
 
 
 def _check_plan_keywords(people: Sequence[Person], *, num_frames, width, height, fps, faces_per_frame, min_face,
@@ -448,6 +470,7 @@ def render(scenario: Scenario, people: Sequence[Person], *,
     if backgrounds is None:
         backgrounds = make_backgrounds(_num_cameras(scenario), W, H, scenario.seed)
     owner = np.empty((H, W), np.int32)
+    posed = _PosedSprites()
     for shot in scenario.shots:
         apps = sorted(shot.appearances, key=lambda a: a.z)
         bg = backgrounds[shot.camera]
@@ -457,6 +480,8 @@ def render(scenario: Scenario, people: Sequence[Person], *,
             boxes: List[np.ndarray] = []
             for i, a in enumerate(apps):
                 sprite = people[a.person].sprites[a.sprite]
+                if a.roll is not None:
+                    sprite = posed(sprite, (a.person, a.sprite), a.roll[t], a.squeeze_x[t], a.squeeze_y[t])
                 speed = 0.0
                 if t > 0 and scenario.motion_blur:
                     speed = float(np.hypot(a.cx[t] - a.cx[t - 1], a.cy[t] - a.cy[t - 1]))
@@ -467,6 +492,28 @@ def render(scenario: Scenario, people: Sequence[Person], *,
             if shot.gain[t] != 1 or np.any(shot.tint):
                 frame = np.clip(frame.astype(np.float32) * shot.gain[t] + shot.tint, 0, 255).astype(np.uint8)
             yield frame, _gt_rows(shot.start + t + 1, apps, boxes, owner, W, H)
+
+
+class _PosedSprites:
+    """Posed copies of sprites (:func:`evaluation.sprites.posed_sprite`),
+    kept for poses rounded to 0.5 degree and 0.01 of squeeze, so a slowly
+    turning head is warped once per step and not once per frame."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self) -> None:
+        self._cache: Dict[tuple, Sprite] = {}
+
+    def __call__(self, sprite: Sprite, key: tuple, roll: float, squeeze_x: float, squeeze_y: float) -> Sprite:
+        from .sprites import posed_sprite
+
+        q = (round(float(roll) * 2) / 2, round(float(squeeze_x), 2), round(float(squeeze_y), 2))
+        full = key + q
+        if full not in self._cache:
+            if len(self._cache) >= self.MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[full] = posed_sprite(sprite, roll_deg=q[0], squeeze_x=q[1], squeeze_y=q[2])
+        return self._cache[full]
 
 
 def _paste(frame, owner, index, sprite: Sprite, cx, cy, face_h, speed) -> np.ndarray:
@@ -529,18 +576,24 @@ def concat_tables(tables: Sequence[gtio.BoxTable]) -> gtio.BoxTable:
 
 
 def write_sequence(out_dir: Path, scenario: Scenario, people: Sequence[Person], *, progress: bool = False,
-                   video_name: str = "video.mp4", extra_info: Optional[dict] = None) -> gtio.GroundTruth:
+                   video_name: str = "video.mp4", extra_info: Optional[dict] = None, codec: str = "mp4v",
+                   bitrate: Optional[int] = None) -> gtio.GroundTruth:
     """Render and write a MOTChallenge-style folder.
 
     Writes ``video.mp4``, ``gt/gt.txt``, ``identities.json``, ``cuts.txt``,
     ``seqinfo.ini`` and ``synth.json`` (the parameters) under ``out_dir``.
+    ``codec`` ``"mp4v"`` (OpenCV, the default sequences) or ``"h264"``
+    (ffmpeg at ``bitrate``, see :func:`evaluation.video.open_writer`); with
+    H.264 ``synth.json`` records ``video_codec`` and ``bitrate``.
     """
+    from .video import broadcast_bitrate, open_writer
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(out_dir / video_name), cv2.VideoWriter_fourcc(*"mp4v"), scenario.fps,
-                             (scenario.width, scenario.height))
-    if not writer.isOpened():
-        raise RuntimeError(f"cannot open a video writer for {out_dir / video_name}")
+    if codec == "h264":
+        bitrate = bitrate or broadcast_bitrate(scenario.width, scenario.height)
+    writer, used_codec = open_writer(out_dir / video_name, scenario.fps, (scenario.width, scenario.height),
+                                     codec=codec, bitrate=bitrate)
     tables = []
     frames = render(scenario, people)
     if progress:
@@ -568,6 +621,8 @@ def write_sequence(out_dir: Path, scenario: Scenario, people: Sequence[Person], 
     info = {"seed": scenario.seed, "num_frames": scenario.num_frames, "width": scenario.width,
             "height": scenario.height, "fps": scenario.fps, "num_shots": len(scenario.shots),
             "paths": {k: sum(a.kind == k for s in scenario.shots for a in s.appearances) for k in PATH_KINDS}}
+    if codec != "mp4v":
+        info.update(video_codec=used_codec, bitrate=bitrate if used_codec == "h264" else None)
     info.update(extra_info or {})
     (out_dir / "synth.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     return gtio.GroundTruth(table, identities, scenario.fps, scenario.num_frames, scenario.cuts)

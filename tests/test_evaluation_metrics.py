@@ -212,3 +212,66 @@ def test_score_cli(tmp_path, capsys):
     assert r["naming"]["correct"] == 2 and r["naming"]["unknown_for_enrolled"] == 2
     assert cli(["score", "--tracks", str(tmp_path / "tracks.txt"), "--gt", str(seq)]) == 0
     assert "| IDF1 | 0.500 |" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------ naming by face height
+SMALL = [10, 10, 20, 20]      # 20 px tall: bin 0-30
+SMALL2 = [300, 10, 20, 20]
+MID = [100, 100, 40, 40]      # 40 px: bin 30-50
+BIG = [400, 100, 90, 90]      # 90 px: bin >= 80
+
+
+def test_naming_by_height_counts_each_outcome_in_its_bin():
+    ids = {1: gtio.Identity("ann", True), 2: gtio.Identity("bob", True), 3: gtio.Identity("cid", True),
+           4: gtio.Identity("_stranger", False)}
+    # frames 1-4: ann small (right name, right, Unknown, no box); bob mid (wrong name on 1, right on 2);
+    # cid big (right); the stranger small, named once on frame 1.
+    gt = truth([(f, 1, SMALL) for f in range(1, 5)] + [(1, 2, MID), (2, 2, MID), (1, 3, BIG)]
+               + [(1, 4, SMALL2), (2, 4, SMALL2)], identities=ids)
+    rows = [(1, 7, SMALL), (2, 7, SMALL), (3, 7, SMALL), (1, 8, MID), (2, 8, MID), (1, 9, BIG),
+            (1, 5, SMALL2), (2, 5, SMALL2)]
+    names = ["ann", "ann", None, "cid", "bob", "cid", "ann", None]
+    res = metrics.naming_by_height(gt, table(rows, names))
+    by = {r["label"]: r for r in res}
+    assert [r["label"] for r in res] == ["0-30", "30-50", "50-80", ">= 80"]
+    small, mid, empty, big = by["0-30"], by["30-50"], by["50-80"], by[">= 80"]
+    assert (small["gt_boxes"], small["correct"], small["unknown"], small["no_box"], small["wrong_name"]) == (4, 2, 1, 1, 0)
+    assert small["correct_pct"] == pytest.approx(50) and small["no_box_pct"] == pytest.approx(25)
+    assert (small["other_gt_boxes"], small["other_named"]) == (2, 1)
+    assert (mid["gt_boxes"], mid["correct"], mid["wrong_name"]) == (2, 1, 1)
+    assert mid["wrong_name_pct"] == pytest.approx(50)
+    assert big["correct_pct"] == pytest.approx(100) and big["hi"] is None
+    assert empty["gt_boxes"] == 0 and np.isnan(empty["correct_pct"])
+    assert sum(r["share"] for r in res if r["gt_boxes"]) == pytest.approx(1.0)
+    assert small["share"] == pytest.approx(4 / 7)
+    for r in res:
+        if r["gt_boxes"]:
+            assert r["correct_pct"] + r["unknown_pct"] + r["no_box_pct"] + r["wrong_name_pct"] == pytest.approx(100)
+
+
+def test_naming_by_height_on_sparse_labels_counts_labelled_frames_only(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("frame,x,y,w,h,name\n2,10,10,20,20,ann\n2,100,100,40,40,_someone\n5,0,0,0,0,\n")
+    gt = gtio.read_sparse_labels(labels)
+    # the track shows ann on frames 1-5; frame 5 is labelled with nobody, frames 1, 3, 4 are not labelled
+    tracks = table([(f, 3, SMALL) for f in range(1, 6)], ["ann"] * 5)
+    res = {r["label"]: r for r in metrics.naming_by_height(gt, tracks, bins=(0, 30, float("inf")))}
+    assert res["0-30"]["gt_boxes"] == 1 and res["0-30"]["correct"] == 1
+    assert res[">= 30"]["gt_boxes"] == 0 and res[">= 30"]["other_gt_boxes"] == 1
+
+
+def test_naming_by_height_ignores_low_visibility_boxes_and_checks_bins():
+    gt = truth([(1, 1, SMALL, 0.2), (2, 1, SMALL, 1.0)])
+    res = metrics.naming_by_height(gt, table([(1, 4, SMALL)], ["p1"]), bins=(0, 100))
+    assert res[0]["gt_boxes"] == 1 and res[0]["no_box"] == 1
+    with pytest.raises(ValueError, match="bins"):
+        metrics.naming_by_height(gt, table([(1, 4, SMALL)]), bins=(30, 10))
+
+
+def test_score_carries_the_height_table_and_prints_it():
+    gt = truth([(1, 1, SMALL), (2, 1, SMALL)])
+    r = metrics.score(gt, table([(1, 4, SMALL), (2, 4, SMALL)], ["p1", None]))
+    assert r["naming_by_height"][0]["correct"] == 1 and r["naming_by_height"][0]["unknown"] == 1
+    text = metrics.format_table(r)
+    assert "| face height (px) |" in text and "| 0-30 | 2 | 100.0 % | 50.0 % | 50.0 % | 0.0 % | 0.0 % | 0 / 0 |" in text
+    json.dumps(r)

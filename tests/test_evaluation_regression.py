@@ -78,3 +78,35 @@ def test_bench_repeats_interleave_the_runs_and_report_the_median(tmp_path, share
         run_bench(shared_data / "video" / "short_hamilton_clip.mp4", shared_data / "gallery",
                   detector=shared_models / "yolov8n-face.pt", embedder=shared_models / "edgeface_xs.onnx",
                   devices=["cpu"], max_frames=12, repeats=0)
+
+
+# ------------------------------------------------------------------ the broadcast preset
+RECORDED_BROADCAST = Path(__file__).resolve().parent / "regression_metrics_broadcast.json"
+
+
+def test_broadcast_check_flags_a_naming_drop_and_wrong_names(tmp_path):
+    good = {"named_share": 0.2, "named_after_warmup": 0.25, "wrong_name_rate": 0.0}
+    recorded = regression.record_broadcast(good, tmp_path / "b.json")
+    assert recorded["thresholds"]["named_share_min"] == pytest.approx(0.2 - regression.BROADCAST_NAMED_TOLERANCE)
+    assert regression.check_broadcast(good, recorded) == []
+    assert "named correctly" in regression.check_broadcast({**good, "named_share": 0.1}, recorded)[0]
+    assert "warm-up" in regression.check_broadcast({**good, "named_after_warmup": 0.1}, recorded)[0]
+    assert "wrong-name" in regression.check_broadcast({**good, "wrong_name_rate": 0.05}, recorded)[0]
+    assert regression.check_broadcast({**good, "wrong_name_rate": float("nan")}, recorded) == []
+
+
+def test_the_recorded_broadcast_figures_are_the_broadcast_sequence():
+    data = json.loads(RECORDED_BROADCAST.read_text())
+    assert data["sequence"]["preset"] == "broadcast"
+    assert data["sequence"]["num_frames"] == regression.BROADCAST_SEQUENCE["num_frames"]
+    assert {r["label"] for r in data["measured"]["by_height"]} >= {"0-30", "30-50"}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_pipeline_naming_on_the_broadcast_preset_has_not_dropped(shared_models, shared_data, detector_weights,
+                                                                 embedder_weights, tmp_path):
+    recorded = json.loads(RECORDED_BROADCAST.read_text())
+    measured = regression.measure_broadcast(shared_models, shared_data, tmp_path)
+    problems = regression.check_broadcast(measured, recorded)
+    assert not problems, f"{problems}; measured {measured}; recorded {recorded['measured']}"
