@@ -204,7 +204,7 @@ def _calibrate_degraded(args, config, src: Path) -> int:
     fars = sorted(set(DEFAULT_FARS) | {args.target_far}, reverse=True)
     result = run_degraded_pairs(
         pairs, detector, embedder, heights=args.heights, fars=fars, progress=not args.quiet,
-        jpeg_quality=args.jpeg_quality or None,
+        jpeg_quality=args.jpeg_quality or None, blur_sigma=args.blur_sigma,
         settings={"pairs_file": str(src), "detector": detector.path.name, "embedder": embedder.identity.name,
                   "detector_input_size": detector.input_size,
                   "detector_confidence_threshold": detector.confidence_threshold})
@@ -212,10 +212,11 @@ def _calibrate_degraded(args, config, src: Path) -> int:
         print(f"warning: {len(result.left_out)} of {len(pairs)} pairs left out (a full-resolution photo has no"
               " usable face)", file=sys.stderr)
     print(f"degraded pairs: {embedder.identity.name} with {detector.path.name} on {src} "
-          f"({len(pairs) - len(result.left_out)} pairs, JPEG quality {args.jpeg_quality or 'none'})")
+          f"({len(pairs) - len(result.left_out)} pairs, JPEG quality {args.jpeg_quality or 'none'}, "
+          f"blur sigma {args.blur_sigma:g} px)")
     print(format_degraded_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        Path(args.json).write_text(result.to_json())
         print(f"\nJSON written to {args.json}")
     if args.plot:
         plot_degraded(result, args.plot, title=f"{embedder.identity.name} on degraded {src.name}")
@@ -357,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                         " 48 64 112) and report the distributions per height (gallery.degraded)")
     p.add_argument("--jpeg-quality", type=int, default=75,
                    help="with --heights: JPEG quality of the compression step (0 = none)")
+    p.add_argument("--blur-sigma", type=float, default=0.0,
+                   help="with --heights: Gaussian blur (px of the small face's photo) before compression")
     p.add_argument("--json", help="with --heights: write the statistics and the per-pair rows to this JSON file")
     p.set_defaults(func=cmd_calibrate)
 

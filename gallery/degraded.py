@@ -17,7 +17,7 @@ For each pair ``(a, b, same)`` and each target face height ``h``:
    (:func:`render_small_face`): the *whole* photo is resized so that the face's
    box is ``h`` px high (``cv2.INTER_AREA`` when shrinking), pasted with the
    face centred into a neutral grey canvas (640x360 by default, larger photos
-   cropped), and the canvas is JPEG-compressed at quality 75 (OpenCV's 4:2:0
+   cropped), optionally blurred, and the canvas is JPEG-compressed at quality 75 (OpenCV's 4:2:0
    chroma subsampling and 8x8 DCT quantisation stand in for a broadcast
    H.264 frame; no temporal artefacts);
 4. the normal detector runs on the canvas; the detection overlapping the known
@@ -98,7 +98,8 @@ def compress_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def render_small_face(image: np.ndarray, xyxy, height: float, *, canvas_size: tuple = DEFAULT_CANVAS_SIZE,
-                      jpeg_quality: Optional[int] = DEFAULT_JPEG_QUALITY, fill: int = 128) -> RenderedFace:
+                      jpeg_quality: Optional[int] = DEFAULT_JPEG_QUALITY, blur_sigma: float = 0.0,
+                      fill: int = 128) -> RenderedFace:
     """Resize a whole photo so that one face is ``height`` px high, centred in a canvas, compressed.
 
     Parameters
@@ -113,6 +114,9 @@ def render_small_face(image: np.ndarray, xyxy, height: float, *, canvas_size: tu
         Canvas ``(width, height)``; each side at least twice the target height.
     jpeg_quality : int or None
         JPEG quality of the compression step; ``None`` skips it.
+    blur_sigma : float
+        Gaussian blur (in pixels of the resized photo) before compression: the
+        softness of broadcast video (optics, scaling, H.264 deblocking); 0 = none.
     fill : int
         Grey level of the canvas where the photo does not reach.
 
@@ -137,6 +141,8 @@ def render_small_face(image: np.ndarray, xyxy, height: float, *, canvas_size: tu
     new_w, new_h = max(1, int(round(w_img * scale))), max(1, int(round(h_img * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     small = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    if check_number("blur_sigma", blur_sigma, 0) > 0:
+        small = cv2.GaussianBlur(small, (0, 0), blur_sigma)
     sx, sy = new_w / w_img, new_h / h_img
     scaled = box * np.array([sx, sy, sx, sy])
     # integer offset that puts the face centre at the canvas centre
@@ -222,7 +228,7 @@ def _row(k: int, height: Optional[int], same: bool, a: FaceObservation, b: FaceO
 def degraded_pair_rows(pairs: Sequence[tuple], detector, embedder, *, heights: Sequence[int] = DEFAULT_HEIGHTS,
                        image_reader: Optional[Callable] = None, min_face_size: float = ENROLL_MIN_FACE_SIZE,
                        min_iou: float = DEFAULT_MIN_IOU, canvas_size: tuple = DEFAULT_CANVAS_SIZE,
-                       jpeg_quality: Optional[int] = DEFAULT_JPEG_QUALITY,
+                       jpeg_quality: Optional[int] = DEFAULT_JPEG_QUALITY, blur_sigma: float = 0.0,
                        progress: bool = False) -> tuple[list[DegradedRow], list[int]]:
     """Run the protocol (module docstring) on ``(path_a, path_b, same)`` pairs.
 
@@ -254,7 +260,8 @@ def degraded_pair_rows(pairs: Sequence[tuple], detector, embedder, *, heights: S
         image = read(Path(p))
         for h in heights:
             small[p, h] = observe_small_face(image, full[p].xyxy, h, detector, embedder, min_iou=min_iou,
-                                             canvas_size=canvas_size, jpeg_quality=jpeg_quality)
+                                             canvas_size=canvas_size, jpeg_quality=jpeg_quality,
+                                             blur_sigma=blur_sigma)
             bar.update(1)
     bar.close()
     rows = []
@@ -277,7 +284,7 @@ def run_degraded_pairs(pairs: Sequence[tuple], detector, embedder, *, heights: S
     rows, left_out = degraded_pair_rows(pairs, detector, embedder, heights=heights, **protocol_kw)
     params = inspect.signature(degraded_pair_rows).parameters
     recorded = {k: protocol_kw.get(k, params[k].default)
-                for k in ("min_face_size", "min_iou", "canvas_size", "jpeg_quality")}
+                for k in ("min_face_size", "min_iou", "canvas_size", "jpeg_quality", "blur_sigma")}
     recorded["canvas_size"] = list(recorded["canvas_size"])
     info = {"heights": list(heights), "n_pairs": len(pairs), "resize": "cv2.INTER_AREA (INTER_LINEAR to enlarge)",
             "compression": "JPEG (OpenCV, 4:2:0)" if recorded["jpeg_quality"] is not None else "none",

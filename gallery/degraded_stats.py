@@ -16,6 +16,7 @@ Conventions
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ DEFAULT_FARS = (0.01, 0.001)
 class DegradedRow:
     """One pair at one height; ``height`` ``None`` is the full-resolution reference (``b`` not rendered).
 
-    ``similarity``, ``det_score`` and ``box_height`` are NaN when ``detected`` is false.
+    ``pair`` is the 0-based row of the pair in the pairs file (header not
+    counted). ``similarity``, ``det_score`` and ``box_height`` are NaN when ``detected`` is false.
     """
 
     pair: int
@@ -177,6 +179,14 @@ class DegradedResult:
     def to_dict(self) -> dict:
         return {"settings": self.settings, "pairs_left_out": self.left_out,
                 "heights": [s.to_dict() for s in self.stats], "rows": [r.to_dict() for r in self.rows]}
+
+    def to_json(self) -> str:
+        """``to_dict()`` as JSON text: indented, except one line per row (thousands of them)."""
+        d = self.to_dict()
+        rows = d.pop("rows")
+        head = json.dumps(d, indent=1, allow_nan=False)
+        body = ",\n".join("  " + json.dumps(r, allow_nan=False, separators=(",", ":")) for r in rows)
+        return head[:-2] + ',\n "rows": [\n' + body + "\n ]\n}\n"
 
 
 # -- the table ------------------------------------------------------------------------------

@@ -203,3 +203,25 @@ def test_stats_by_height_orders_full_resolution_first():
     stats = ds.stats_by_height(rows)
     assert [s.height for s in stats] == [None, 16, 32]
     assert all(s.auc == 1.0 and s.same.mean == 0.5 for s in stats)
+
+
+def test_calibrate_json_without_heights_is_an_error(tmp_path, capsys):
+    from facetrack.gallery_cli import EXIT_ERROR, main
+
+    csv = tmp_path / "p.csv"
+    csv.write_text("a.jpg,b.jpg,1\n")
+    assert main(["calibrate", str(csv), "--json", str(tmp_path / "x.json")]) == EXIT_ERROR
+    assert "--heights" in capsys.readouterr().err
+
+
+def test_blur_softens_the_face_edge_and_to_json_is_the_dict():
+    img, box = photo(), (300, 150, 460, 350)
+    sharp = dg.render_small_face(img, box, 32, jpeg_quality=None)
+    soft = dg.render_small_face(img, box, 32, jpeg_quality=None, blur_sigma=1.0)
+    edge = lambda r: np.abs(np.diff(r.image.astype(int), axis=1)).max()  # noqa: E731
+    assert edge(soft) < edge(sharp)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        dg.render_small_face(img, box, 32, blur_sigma=-1.0)
+    result = dg.run_degraded_pairs(PAIRS[:4], PixelDetector(), ColourEmbedder(), heights=(48,), image_reader=_reader)
+    assert json.loads(result.to_json()) == json.loads(json.dumps(result.to_dict()))
+    assert result.settings["blur_sigma"] == 0.0
