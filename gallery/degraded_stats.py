@@ -180,6 +180,16 @@ class DegradedResult:
         return {"settings": self.settings, "pairs_left_out": self.left_out,
                 "heights": [s.to_dict() for s in self.stats], "rows": [r.to_dict() for r in self.rows]}
 
+    @classmethod
+    def from_dict(cls, d: dict, *, fars: Sequence[float] = DEFAULT_FARS) -> "DegradedResult":
+        """The result of a ``to_dict()`` (or its JSON), statistics recomputed from the rows."""
+        nan = float("nan")
+        rows = [DegradedRow(r["pair"], r["height"], bool(r["same"]), bool(r["detected"]),
+                            nan if r["similarity"] is None else r["similarity"],
+                            nan if r["det_score"] is None else r["det_score"],
+                            nan if r["box_height"] is None else r["box_height"]) for r in d["rows"]]
+        return cls.from_rows(rows, d["settings"], d.get("pairs_left_out", ()), fars=fars)
+
     def to_json(self) -> str:
         """``to_dict()`` as JSON text: indented, except one line per row (thousands of them)."""
         d = self.to_dict()
@@ -251,6 +261,7 @@ def plot_degraded(result: DegradedResult, path: str | Path, *, title: str = "Deg
         ax.plot(hs, [s.tar_at_far[k].tar for s in sized], "o-", label=f"TAR at FAR {100 * t.far:g}%")
     ax.plot(hs, [s.detection_rate for s in sized], "k--", label="detection rate")
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(hs, [str(h) for h in hs])
     ax.set_xlabel("face height (px)")
     ax.set_ylim(0, 1.02)

@@ -225,3 +225,17 @@ def test_blur_softens_the_face_edge_and_to_json_is_the_dict():
     result = dg.run_degraded_pairs(PAIRS[:4], PixelDetector(), ColourEmbedder(), heights=(48,), image_reader=_reader)
     assert json.loads(result.to_json()) == json.loads(json.dumps(result.to_dict()))
     assert result.settings["blur_sigma"] == 0.0
+
+
+def test_from_dict_reads_back_what_to_json_wrote():
+    result = dg.run_degraded_pairs(PAIRS, PixelDetector(), ColourEmbedder(), heights=(16, 48), image_reader=_reader)
+    written = json.loads(result.to_json())
+    back = ds.DegradedResult.from_dict(written).to_dict()
+    assert back["rows"] == written["rows"] and back["settings"] == written["settings"]
+    assert back["pairs_left_out"] == [4]
+    for b, w in zip(back["heights"], written["heights"]):       # the rows are rounded to 5 digits
+        if w["same"]["mean"] is None:
+            assert b["same"]["mean"] is None
+        else:
+            assert b["same"]["mean"] == pytest.approx(w["same"]["mean"], abs=1e-4)
+        assert b["auc"] == w["auc"] and b["detection_rate"] == w["detection_rate"]
