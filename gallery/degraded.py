@@ -17,16 +17,18 @@ For each pair ``(a, b, same)`` and each target face height ``h``:
    (:func:`render_small_face`): the *whole* photo is resized so that the face's
    box is ``h`` px high (``cv2.INTER_AREA`` when shrinking), pasted with the
    face centred into a neutral grey canvas (640x360 by default, larger photos
-   cropped), optionally blurred, and the canvas is JPEG-compressed at quality 75 (OpenCV's 4:2:0
-   chroma subsampling and 8x8 DCT quantisation stand in for a broadcast
-   H.264 frame; no temporal artefacts);
+   cropped), optionally blurred, and the canvas is JPEG-compressed at quality
+   75 (OpenCV's 4:2:0 chroma subsampling and 8x8 DCT quantisation stand in for
+   a broadcast H.264 frame; no temporal artefacts);
 4. the normal detector runs on the canvas; the detection overlapping the known
    box most (IoU at least ``min_iou``) is embedded with its landmarks, as in the
    pipeline; no such detection is recorded as "not detected";
 5. the row keeps the cosine similarity of ``b``'s degraded embedding with
    ``a``'s full-resolution one, the detector score and the detected box height.
 
-Side ``b``'s observation depends only on ``(photo, h)`` and is computed once.
+Side ``b``'s observation depends only on ``(photo, h)`` and is computed once;
+each full-resolution photo is detected and embedded once. Measurements:
+``docs/degraded_pairs.md``.
 The statistics per height, the table and the plot are in
 :mod:`gallery.degraded_stats` (a module of its own to keep both under the
 400-line rule).
