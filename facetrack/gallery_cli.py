@@ -7,6 +7,7 @@ python -m gallery list --db gallery.db
 python -m gallery identify photo.jpg --db gallery.db --models-dir ../shared/models --json
 python -m gallery evaluate ../shared/data/probe --db gallery.db --models-dir ../shared/models
 python -m gallery calibrate ../shared/models/verify/deepface_master.csv --models-dir ../shared/models --plot cal.png
+python -m gallery calibrate ../shared/data/verification_pairs.csv --heights 16 24 32 48 64 112 --json out.json
 python -m gallery bench --sizes 1000,100000,1000000
 
 YAML (``--config configs/default.yaml``) is read here only; its sections
@@ -190,6 +191,39 @@ def cmd_evaluate(args, config) -> int:
     return 0
 
 
+def _calibrate_degraded(args, config, src: Path) -> int:
+    """``calibrate --heights``: the degraded-pairs protocol (:mod:`gallery.degraded`) on a pairs CSV."""
+    from gallery import calibrate as cal
+    from gallery.degraded import run_degraded_pairs
+    from gallery.degraded_stats import DEFAULT_FARS, format_degraded_table, plot_degraded
+
+    if not src.is_file():
+        raise ValueError(f"--heights needs a pairs CSV file, got {src}")
+    pairs = cal.read_pairs_csv(src)
+    detector, embedder = build_models(args, config)
+    fars = sorted(set(DEFAULT_FARS) | {args.target_far}, reverse=True)
+    result = run_degraded_pairs(
+        pairs, detector, embedder, heights=args.heights, fars=fars, progress=not args.quiet,
+        jpeg_quality=args.jpeg_quality or None, blur_sigma=args.blur_sigma,
+        settings={"pairs_file": str(src), "detector": detector.path.name, "embedder": embedder.identity.name,
+                  "detector_input_size": detector.input_size,
+                  "detector_confidence_threshold": detector.confidence_threshold})
+    if result.left_out:
+        print(f"warning: {len(result.left_out)} of {len(pairs)} pairs left out (a full-resolution photo has no"
+              " usable face)", file=sys.stderr)
+    print(f"degraded pairs: {embedder.identity.name} with {detector.path.name} on {src} "
+          f"({len(pairs) - len(result.left_out)} pairs, JPEG quality {args.jpeg_quality or 'none'}, "
+          f"blur sigma {args.blur_sigma:g} px)")
+    print(format_degraded_table(result))
+    if args.json:
+        Path(args.json).write_text(result.to_json())
+        print(f"\nJSON written to {args.json}")
+    if args.plot:
+        plot_degraded(result, args.plot, title=f"{embedder.identity.name} on degraded {src.name}")
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def cmd_calibrate(args, config) -> int:
     from tqdm import tqdm
 
@@ -198,6 +232,10 @@ def cmd_calibrate(args, config) -> int:
     from gallery.photos import default_image_reader, largest_face_embedding
 
     src = Path(args.source)
+    if args.heights:
+        return _calibrate_degraded(args, config, src)
+    if args.json:
+        raise ValueError("--json is written by the degraded-pairs protocol only (give --heights)")
     if src.is_dir():
         items = scan_photo_dir(src)
         paths = [p for _, p in items]
@@ -310,10 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="thresholds from labelled photos or a pairs CSV")
     p.add_argument("source", help="labelled folder (one subfolder per person) or CSV of image_a,image_b,same")
     models_flags(p)
-    p.add_argument("--plot", help="write a PNG of both distributions with the thresholds")
+    p.add_argument("--plot", help="write a PNG of both distributions with the thresholds (with --heights: one"
+                                  " panel per height and TAR at FAR against height)")
     p.add_argument("--target-far", type=float, default=0.001, help="false accept rate for the FAR rule")
     p.add_argument("--choose", choices=["stump", "two_sigma", "far"], default="stump",
                    help="the threshold written to the YAML snippet")
+    p.add_argument("--heights", type=int, nargs="+", metavar="PX",
+                   help="degraded-pairs protocol: render side b of each pair with its face this high (e.g. 16 24 32"
+                        " 48 64 112) and report the distributions per height (gallery.degraded)")
+    p.add_argument("--jpeg-quality", type=int, default=75,
+                   help="with --heights: JPEG quality of the compression step (0 = none)")
+    p.add_argument("--blur-sigma", type=float, default=0.0,
+                   help="with --heights: Gaussian blur (px of the small face's photo) before compression")
+    p.add_argument("--json", help="with --heights: write the statistics and the per-pair rows to this JSON file")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", help="query speed against random galleries")

@@ -26,6 +26,8 @@ them): :func:`roc_auc`, :func:`roc_curve`, :func:`confusion`,
 :func:`yaml_snippet`. The pairs themselves (scoring, labelling, reading a
 pairs CSV) are in :mod:`gallery.pairs`; :func:`pair_scores`,
 :func:`labelled_pairs` and :func:`read_pairs_csv` are importable from here too.
+The same statistics by face height, with side b of each pair rendered small
+and compressed, are :mod:`gallery.degraded` (``calibrate --heights``).
 """
 from __future__ import annotations
 
