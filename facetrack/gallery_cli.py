@@ -191,6 +191,22 @@ def cmd_evaluate(args, config) -> int:
     return 0
 
 
+def cmd_evidence(args, config) -> int:
+    """``evidence PROBE_DIR --db G``: the evidence rule's table by face height (:mod:`gallery.evidence_fit`)."""
+    from gallery import evidence_fit
+
+    detector, embedder, index = _open_for_matching(args, config)
+    probes = evidence_fit.probe_faces(Path(args.probe_dir), index.people, detector)
+    if not probes:
+        raise ValueError(f"no probe photo of an enrolled person under {args.probe_dir}")
+    rows = evidence_fit.measure(probes, index, detector, embedder, heights=args.heights, progress=not args.quiet,
+                                jpeg_quality=args.jpeg_quality or None, blur_sigma=args.blur_sigma)
+    print(evidence_fit.format_rows(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(evidence_fit.to_dict(rows), indent=1) + "\n")
+    return 0
+
+
 def _calibrate_degraded(args, config, src: Path) -> int:
     """``calibrate --heights``: the degraded-pairs protocol (:mod:`gallery.degraded`) on a pairs CSV."""
     from gallery import calibrate as cal
@@ -362,6 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --heights: Gaussian blur (px of the small face's photo) before compression")
     p.add_argument("--json", help="with --heights: write the statistics and the per-pair rows to this JSON file")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("evidence", help="the identifier's evidence table: probe faces degraded to each height"
+                                        " against the gallery (gallery.evidence_fit)")
+    p.add_argument("probe_dir", help="one subfolder per enrolled person, photos not in the gallery")
+    db_flag(p)
+    models_flags(p)
+    p.add_argument("--heights", type=int, nargs="+", default=[16, 24, 32, 48, 64, 112], metavar="PX",
+                   help="face heights to render (default: 16 24 32 48 64 112)")
+    p.add_argument("--jpeg-quality", type=int, default=75, help="JPEG quality of the compression step (0 = none)")
+    p.add_argument("--blur-sigma", type=float, default=0.0, help="Gaussian blur before compression (px)")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.set_defaults(func=cmd_evidence)
 
     p = sub.add_parser("bench", help="query speed against random galleries")
     p.add_argument("--sizes", default="1000,100000,1000000")
