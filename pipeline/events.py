@@ -8,7 +8,9 @@ the same id. :class:`AppearanceLog` turns per-frame results into finished
 appearances; :class:`EventWriter` writes them as JSON lines,
 :class:`TracksWriter` writes MOTChallenge rows and :class:`NamesWriter` the
 name shown for each of those rows, all flushed line by line so an
-interrupted run keeps everything written so far. :class:`FrameWriters` hands
+interrupted run keeps everything written so far. A failed write (a full
+disk, ``/dev/full``, a removed mount) raises :class:`OutputError` at once,
+naming the file and the cause. :class:`FrameWriters` hands
 every frame to several per-frame writers (the run loop takes one).
 
 The tracks and names files are what ``python -m evaluation score --tracks
@@ -123,6 +125,18 @@ def _check_output_path(path: Path, what: str) -> None:
         raise OSError(f"cannot write {what} {path}: it is a folder")
 
 
+class OutputError(RuntimeError):
+    """An output (video, events, tracks, names, re-stream) cannot be written; the message names it and why.
+
+    The run loop stops on it, closes the other outputs and reports it (see :mod:`pipeline.loop`).
+    """
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The cause of an ``OSError`` in words (``No space left on device``), without the errno noise."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 class _LineWriter:
     """A text file written line by line and flushed per line (``path``, ``close()``).
 
@@ -140,14 +154,35 @@ class _LineWriter:
         self._file = open(self.path, "w", encoding="utf-8", buffering=1, newline="")
         #: Lines written, a header not counted.
         self.lines = 0
+        self._failed: Optional[str] = None
+
+    def _fail(self, exc: OSError) -> OutputError:
+        self._failed = (f"cannot write {self.what} {self.path}: {describe_os_error(exc)} "
+                        f"(the file holds the {self.lines} lines written before)")
+        return OutputError(self._failed)
 
     def _write_line(self, text: str) -> None:
-        self._file.write(text + "\n")
+        self._write_text(text + "\n")
         self.lines += 1
 
+    def _write_text(self, text: str) -> None:
+        if self._failed is not None:
+            raise OutputError(self._failed)
+        try:
+            self._file.write(text)
+            self._file.flush()          # line buffering flushes too; this makes a failure raise here
+        except OSError as exc:
+            raise self._fail(exc) from None
+
     def close(self) -> None:
-        if not self._file.closed:
+        if self._file.closed:
+            return
+        try:
             self._file.close()
+        except OSError as exc:
+            # What was still buffered is lost; close() closes the descriptor anyway.
+            if self._failed is None:
+                raise self._fail(exc) from None
 
 
 class EventWriter(_LineWriter):
@@ -192,15 +227,31 @@ class NamesWriter(_LineWriter):
 
     def __init__(self, path) -> None:
         super().__init__(path)
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        self._csv.writerow(self.HEADER)
+        self._row = _CsvRow()
+        self._write_text(self._row(self.HEADER))
 
     def write(self, result) -> None:
         """Write the rows of one frame (``frame_index``, ``track_ids``, ``names``)."""
         frame = int(result.frame_index) + 1
         for track_id, name in zip(result.track_ids, result.names):
-            self._csv.writerow((frame, int(track_id), name or ""))
+            self._write_text(self._row((frame, int(track_id), name or "")))
             self.lines += 1
+
+
+class _CsvRow:
+    """One CSV row as text (``csv`` quoting), so every write goes through one checked path."""
+
+    def __init__(self) -> None:
+        import io
+
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n")
+
+    def __call__(self, row) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(row)
+        return self._buffer.getvalue()
 
 
 class FrameWriters:
