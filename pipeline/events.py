@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
@@ -138,7 +139,12 @@ def describe_os_error(exc: OSError) -> str:
 
 
 class _LineWriter:
-    """A text file written line by line and flushed per line (``path``, ``close()``).
+    """A text file written line by line, each line straight to the file (``path``, ``close()``).
+
+    There is no buffer: every line is one ``write`` to the file descriptor, so
+    a failure is seen on the line that failed. Then the file is cut back to
+    its last complete line (where the file system allows it) and
+    :class:`OutputError` is raised, now and on every later write.
 
     Parameters
     ----------
@@ -151,15 +157,11 @@ class _LineWriter:
     def __init__(self, path) -> None:
         self.path = Path(path)
         _check_output_path(self.path, self.what)
-        self._file = open(self.path, "w", encoding="utf-8", buffering=1, newline="")
+        self._file = open(self.path, "wb", buffering=0)
         #: Lines written, a header not counted.
         self.lines = 0
+        self._good_bytes = 0
         self._failed: Optional[str] = None
-
-    def _fail(self, exc: OSError) -> OutputError:
-        self._failed = (f"cannot write {self.what} {self.path}: {describe_os_error(exc)} "
-                        f"(the file holds the {self.lines} lines written before)")
-        return OutputError(self._failed)
 
     def _write_line(self, text: str) -> None:
         self._write_text(text + "\n")
@@ -168,21 +170,29 @@ class _LineWriter:
     def _write_text(self, text: str) -> None:
         if self._failed is not None:
             raise OutputError(self._failed)
+        data = memoryview(text.encode("utf-8"))
         try:
-            self._file.write(text)
-            self._file.flush()          # line buffering flushes too; this makes a failure raise here
+            while data:
+                written = self._file.write(data)
+                data = data[written:]
         except OSError as exc:
             raise self._fail(exc) from None
+        self._good_bytes += len(text.encode("utf-8"))
+
+    def _fail(self, exc: OSError) -> OutputError:
+        kept = ""
+        try:
+            if self.path.is_file():
+                os.truncate(self.path, self._good_bytes)      # no half line at the end
+                kept = f" (the file keeps its {self.lines} complete lines)"
+        except OSError:
+            kept = " (its last line may be cut short)"
+        self._failed = f"cannot write {self.what} {self.path}: {describe_os_error(exc)}{kept}"
+        return OutputError(self._failed)
 
     def close(self) -> None:
-        if self._file.closed:
-            return
-        try:
+        if not self._file.closed:
             self._file.close()
-        except OSError as exc:
-            # What was still buffered is lost; close() closes the descriptor anyway.
-            if self._failed is None:
-                raise self._fail(exc) from None
 
 
 class EventWriter(_LineWriter):

@@ -103,7 +103,13 @@ class _Run:
                                        scene_cut=True if frame.discontinuity else None)
         for k, v in result.timings.items():
             stage[k] = stage.get(k, 0.0) + v
-        self._count(result)
+        try:
+            self._count(result)
+        except OutputError:
+            # A writer failed on this frame: the video still gets it, so every output ends on the same frame.
+            if self.sinks:
+                self._draw_and_write(frame.image, result, self.fps.tick())
+            raise
         fps = self.fps.tick()
         if self.sinks and not self._draw_and_write(frame.image, result, fps):
             return False
@@ -118,10 +124,10 @@ class _Run:
         s.faces_embedded += result.num_embedded
         self.seen_ids.update(int(t) for t in result.track_ids)
         ended = self.log.update(result)
-        if self.event_writer is not None and ended:
-            self.event_writer.write(ended)
         if self.tracks_writer is not None:
             self.tracks_writer.write(result)
+        if self.event_writer is not None and ended:
+            self.event_writer.write(ended)
 
     def _draw_and_write(self, image, result: FrameResult, fps: Optional[float]) -> bool:
         stage = self.summary.stage_seconds

@@ -153,7 +153,7 @@ class VideoFileSink(Sink):
         if self._t0 is None:
             self._t0 = now
             return 1
-        due = int((now - self._t0) * self.fps) + 1 - self.frames_written
+        due = int((now - self._t0) * self.fps + 1e-6) + 1 - self.frames_written
         return int(min(max(due, 1), MAX_PACING_GAP_SECONDS * self.fps))
 
     def _write_one(self, frame: np.ndarray) -> None:
