@@ -39,6 +39,9 @@ logger = logging.getLogger("gallery")
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: What Ctrl-C leaves behind, per command (enrollment commits in batches and resumes).
+INTERRUPTED_NOTE = {"enroll": "the photos of every finished batch are in the gallery; run the same command "
+                              "again to go on where it stopped"}
 
 
 # -- configuration ------------------------------------------------------------------
@@ -330,14 +333,18 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from gallery.store import GalleryError
+    from models.weights import WeightsError
 
     try:
         config = load_config(getattr(args, "config", None))
         return args.func(args, config)
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing was written, the gallery is as it was before", file=sys.stderr)
+        print("\ninterrupted: " + INTERRUPTED_NOTE.get(args.command, "the gallery is as it was before"),
+              file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (GalleryError, ValueError, FileNotFoundError) as exc:
+    except (GalleryError, WeightsError, ValueError, FileNotFoundError) as exc:
+        if args.verbose:
+            logger.exception("failed")
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
