@@ -101,7 +101,7 @@ def cmd_enroll(args, config) -> int:
 
     detector, embedder = build_models(args, config)
     enroller = build_enroller(detector, embedder, config)
-    with GalleryStore(args.db, embedder.identity) as store:
+    with GalleryStore(args.db, embedder.identity, timeout=args.lock_timeout) as store:
         report = enroller.enroll_folder(args.photo_dir, store, sync=args.sync, progress=not args.quiet)
         print(report.table())
         print(f"\ngallery {args.db}: {len(store.people())} people, {len(store)} embeddings")
@@ -111,7 +111,7 @@ def cmd_enroll(args, config) -> int:
 def cmd_list(args, config) -> int:
     from gallery.store import GalleryStore
 
-    with GalleryStore(args.db, create=False) as store:
+    with GalleryStore(args.db, create=False, timeout=args.lock_timeout) as store:
         people = store.people()
         if args.json:
             print(json.dumps({"model": store.model.__dict__,
@@ -119,10 +119,13 @@ def cmd_list(args, config) -> int:
             return 0
         m = store.model
         print(f"gallery {args.db}: model {m.name} (dim {m.dim}, sha256 {m.sha256[:12]})")
-        width = max([len("person")] + [len(p.name) for p in people])
+        from facetrack.text import printable
+
+        names = [printable(p.name) for p in people]
+        width = max([len("person")] + [len(n) for n in names])
         print(f"{'person':{width}s} embeddings")
-        for p in people:
-            print(f"{p.name:{width}s} {p.embeddings:10d}")
+        for name, p in zip(names, people):
+            print(f"{name:{width}s} {p.embeddings:10d}")
         print(f"{len(people)} people, {sum(p.embeddings for p in people)} embeddings")
     return 0
 
@@ -130,7 +133,7 @@ def cmd_list(args, config) -> int:
 def cmd_remove(args, config) -> int:
     from gallery.store import GalleryStore
 
-    with GalleryStore(args.db, create=False) as store:
+    with GalleryStore(args.db, create=False, timeout=args.lock_timeout) as store:
         n = store.remove_person(args.name)
     print(f"removed {args.name!r} and {n} embeddings")
     return 0
@@ -139,7 +142,7 @@ def cmd_remove(args, config) -> int:
 def cmd_rename(args, config) -> int:
     from gallery.store import GalleryStore
 
-    with GalleryStore(args.db, create=False) as store:
+    with GalleryStore(args.db, create=False, timeout=args.lock_timeout) as store:
         store.rename_person(args.old, args.new)
     print(f"renamed {args.old!r} to {args.new!r}")
     return 0
@@ -149,7 +152,7 @@ def _open_for_matching(args, config):
     from gallery.store import GalleryStore
 
     detector, embedder = build_models(args, config)
-    store = GalleryStore(args.db, embedder.identity, create=False)
+    store = GalleryStore(args.db, embedder.identity, create=False, timeout=args.lock_timeout)
     try:
         index = _index(store, config, args)
     finally:
@@ -274,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def db_flag(p):
         p.add_argument("--db", required=True, help="the gallery file (SQLite)")
+        p.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="how long to wait for another process's lock on the gallery [default: 10]")
 
     p = sub.add_parser("enroll", help="enroll a photo folder (one subfolder per person, or Person_Name_1.jpg)")
     p.add_argument("photo_dir")
