@@ -8,8 +8,8 @@ Layout of ``photo_dir``
   (the trailing ``_<n>`` is dropped: ``Ada_Lovelace_2.jpg`` -> ``Ada_Lovelace``).
 
 Hidden files (``.*``) and folders nested inside a person's folder are
-ignored; every other file is tried, so a stray ``notes.txt`` is reported as
-skipped rather than silently ignored.
+ignored; every other entry is tried, so a stray ``notes.txt``, a FIFO or a
+dangling symbolic link is reported as skipped rather than silently ignored.
 
 For each photo: detect faces; exactly one clear face is enrolled (other faces
 much smaller than it are tolerated as bystanders); no face, several
@@ -31,6 +31,7 @@ Removals of ``sync`` are one last transaction.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -117,8 +118,12 @@ def person_from_filename(stem: str) -> str:
     return name.strip() or stem
 
 
-def scan_photo_dir(photo_dir: str | Path) -> list[tuple[str, Path]]:
+def scan_photo_dir(photo_dir: str | Path, *, every_entry: bool = False) -> list[tuple[str, Path]]:
     """The ``(person, photo path)`` pairs of a photo folder, sorted (see the module doc).
+
+    Only regular files (and links to them), unless ``every_entry``: then also
+    FIFOs, sockets, devices and dangling links, for enrollment to list as
+    skipped (see :func:`not_a_photo_file`; never open them).
 
     Raises
     ------
@@ -137,11 +142,31 @@ def scan_photo_dir(photo_dir: str | Path) -> list[tuple[str, Path]]:
             continue
         if entry.is_dir():
             for photo in sorted(entry.iterdir()):
-                if not photo.name.startswith(".") and photo.is_file():
+                if not photo.name.startswith(".") and (photo.is_file() or every_entry and not photo.is_dir()):
                     items.append((entry.name, photo))
-        elif entry.is_file():
+        elif entry.is_file() or every_entry:
             items.append((person_from_filename(entry.stem), entry))
     return items
+
+
+def not_a_photo_file(path: Path) -> str:
+    """Why ``path`` cannot be a photo (a dangling link, a FIFO, a device), or empty for a regular file.
+
+    Checked before the file is opened: reading a FIFO would wait forever.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a symbolic link to nothing" if os.path.islink(path) else "the file is gone"
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return ""
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return f"not a photo: {kind}"
 
 
 class Enroller:
@@ -244,7 +269,7 @@ class Enroller:
         """
         from tqdm import tqdm
 
-        items = scan_photo_dir(photo_dir)
+        items = scan_photo_dir(photo_dir, every_entry=True)
         root = Path(photo_dir).expanduser().resolve()
         plan = _EnrollPlan(store.sources())
         for person, path in tqdm(items, desc="enrolling", unit="photo", disable=not progress):
@@ -261,6 +286,10 @@ class Enroller:
         """Decide what one photo changes (embedding it when new or changed) and record it in ``plan``."""
         key = str(path)
         plan.scanned.add(key)
+        odd = not_a_photo_file(path)
+        if odd:
+            plan.add_result(path, person, SKIPPED, odd)
+            return
         try:
             sha = sha256_file(path)
         except OSError as exc:
