@@ -285,3 +285,107 @@ def test_a_restream_that_never_connects_is_an_error_not_a_retry():
             sink.write(frame)
             time.sleep(0.005)
     sink.close()
+
+
+# -- the real demo (weights and video from ../shared) --------------------------------------------
+def demo_cmd(shared_data, *args):
+    return [sys.executable, str(REPO / "demo.py"), "--source",
+            str(shared_data / "video" / "short_hamilton_clip.mp4"), "--no-show", "--quiet", "--device", "cpu",
+            *map(str, args)]
+
+
+def demo_env(shared_models):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["FACETRACK_MODELS_DIR"] = str(shared_models)
+    return env
+
+
+def wait_for_rows(path, rows, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= rows:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} has no {rows} rows after {timeout} s")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@needs_ffmpeg
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_mid_run_of_the_demo_leaves_a_playable_video_and_complete_events(tmp_path, shared_data,
+                                                                                 shared_models, signum):
+    out, events, tracks = tmp_path / "o.mp4", tmp_path / "e.jsonl", tmp_path / "t.txt"
+    proc = subprocess.Popen(demo_cmd(shared_data, "--output", out, "--events", events, "--tracks", tracks),
+                            cwd=REPO, env=demo_env(shared_models), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_for_rows(tracks, 10)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    n = count_frames(out)
+    assert n > 0 and f"{n} frames" in err                # every frame up to the signal, playable
+    apps = [json.loads(line) for line in events.read_text().splitlines()]
+    assert apps
+    last_row_frame = max(int(line.split(",")[0]) for line in tracks.read_text().splitlines())
+    assert max(a["last_frame"] for a in apps) + 1 == last_row_frame
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@needs_ffmpeg
+def test_the_demo_on_a_full_disk_is_one_error_line_and_keeps_what_it_wrote(small_fs, shared_data, shared_models):
+    out, events, tracks = small_fs / "o.mp4", small_fs / "e.jsonl", small_fs / "t.txt"
+    filler = small_fs / "filler"
+    filler.write_bytes(b"\0" * 120 * 1024)           # leaves about 130 KiB: a few seconds of video
+    proc = subprocess.run(demo_cmd(shared_data, "--output", out, "--events", events, "--tracks", tracks),
+                          cwd=REPO, env=demo_env(shared_models), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 74, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0], proc.stderr
+    assert count_frames(out) > 0
+    assert all(len(r.split(",")) == 10 for r in tracks.read_text().splitlines())
+    for line in events.read_text().splitlines():
+        json.loads(line)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_demo_with_events_on_dev_full_is_one_error_line(tmp_path, shared_data, shared_models):
+    proc = subprocess.run(demo_cmd(shared_data, "--events", "/dev/full", "--tracks", tmp_path / "t.txt",
+                                   "--max-frames", 60),
+                          cwd=REPO, env=demo_env(shared_models), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 74, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "/dev/full" in errors[0] and "No space left on device" in errors[0]
+    assert "incomplete: /dev/full" in proc.stderr and f"wrote {tmp_path / 't.txt'}" in proc.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_demo_refuses_a_damaged_gallery_and_exits_right_after_its_summary(tmp_path, shared_data,
+                                                                             shared_models):
+    from test_reliability_gallery import make_gallery, zero_page
+
+    db = make_gallery(tmp_path / "g.db")
+    zero_page(db, 20)
+    proc = subprocess.run(demo_cmd(shared_data, "--gallery", db, "--max-frames", 5), cwd=REPO,
+                          env=demo_env(shared_models), capture_output=True, text=True, timeout=600)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "integrity_check" in lines[0], proc.stderr
+    # A good run leaves within a second of its summary (no seconds of interpreter teardown).
+    t0 = time.monotonic()
+    p = subprocess.Popen(demo_cmd(shared_data, "--max-frames", 5), cwd=REPO, env=demo_env(shared_models),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    summary_at = None
+    for line in p.stderr:
+        if "frames in" in line:
+            summary_at = time.monotonic()
+    p.wait(timeout=60)
+    assert p.returncode == 0 and summary_at is not None and t0 < summary_at
+    assert time.monotonic() - summary_at < 1.5
