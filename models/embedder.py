@@ -120,7 +120,7 @@ class FaceEmbedder:
         except Exception as exc:
             from models.weights import describe_weights_file
 
-            raise WrongModelError(f"cannot load embedder weights {self.path}: "
+            raise WrongModelError(f"embedder weights {self.path} is not a readable ONNX model: "
                                   f"{describe_weights_file(self.path, exc)}") from exc
         self._input_mean, self._input_std = _input_scaling(proto)
         del proto
