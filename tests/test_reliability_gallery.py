@@ -4,8 +4,8 @@ interrupted enrollment, file modes, odd entries in a photo folder and odd names.
 Real SQLite files, real second processes holding locks, a real small tmpfs
 (skipped with the reason where it cannot be mounted) and the real command
 line in subprocesses; the models are the fakes of ``test_gallery_fakes`` (no
-weights needed). The same failures with the real models are in the
-integration tests at the end.
+weights needed). The demo on a damaged gallery, with the real models, is in
+``test_reliability.py``.
 """
 from __future__ import annotations
 
