@@ -54,6 +54,20 @@ def wait_for_frames(proc, n, timeout=60.0) -> None:
     raise AssertionError(f"no frame {n} after {timeout} s")
 
 
+def processes_writing(path) -> list:
+    """Pids of the ffmpeg processes whose command line ends with ``path`` (from /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if len(args) > 1 and b"ffmpeg" in Path(args[0].decode()).name.encode() and str(path).encode() in args:
+                pids.append(int(entry.name))
+    return pids
+
+
 def finish(proc, timeout=60):
     out, err = proc.communicate(timeout=timeout)
     lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -128,9 +142,8 @@ def test_the_encoder_killed_mid_run_is_one_write_error_and_the_video_keeps_its_f
     proc = start(tmp_path, "--frames", 100000, "--delay", 0.01, "--video", video)
     try:
         wait_for_frames(proc, 60)
-        encoder = subprocess.run(["pgrep", "-f", f"ffmpeg.*{tmp_path / video}"], capture_output=True, text=True)
-        pids = [int(p) for p in encoder.stdout.split()]
-        assert len(pids) == 1, encoder
+        pids = processes_writing(tmp_path / video)
+        assert len(pids) == 1, pids
         os.kill(pids[0], signal.SIGKILL)
         summary, err = finish(proc)
     finally:
