@@ -7,5 +7,6 @@ imports it. Nothing is imported here, so ``import facetrack`` stays cheap.
 - :mod:`facetrack.build` -- every part built from a configuration dict.
 - :mod:`facetrack.demo_cli` -- ``python demo.py``: sources through the pipeline to sinks.
 - :mod:`facetrack.gallery_cli` -- ``python -m gallery``: enroll, list, rename, remove, identify, calibrate.
+- :mod:`facetrack.text` -- names and paths made safe to print (control characters escaped).
 - :mod:`facetrack.bench` -- ``python -m facetrack.bench``: tuned scheduling against every frame.
 """

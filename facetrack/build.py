@@ -90,11 +90,24 @@ def build_models(config: Mapping, *, models_dir: Optional[PathLike] = None, devi
 # -------------------------------------------------------------------- gallery
 def default_gallery_db(photo_dir: PathLike, model_name: str) -> Path:
     """Where a photo folder's gallery is kept by default:
-    ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/facetrack/galleries/<folder>-<hash of its path>-<model>.db``."""
-    photo_dir = Path(photo_dir)
+    ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/facetrack/galleries/<hash of the folder's path>-<model>.db``.
+
+    The name does not reveal the folder (nor the people it is named after); the
+    folder is made owner-only. A gallery under the older name
+    (``<folder>-<hash>-<model>.db``) is renamed to the new one.
+    """
+    from gallery.schema import DIR_MODE, make_private, make_private_dir
+
+    photo_dir = Path(photo_dir).resolve()
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facetrack" / "galleries"
-    digest = hashlib.sha1(str(photo_dir.resolve()).encode()).hexdigest()[:8]
-    return root / f"{photo_dir.resolve().name}-{digest}-{model_name}.db"
+    make_private_dir(root)
+    make_private(root, DIR_MODE)
+    key = str(photo_dir).encode()
+    path = root / f"{hashlib.sha256(key).hexdigest()[:24]}-{model_name}.db"
+    old = root / f"{photo_dir.name}-{hashlib.sha1(key).hexdigest()[:8]}-{model_name}.db"
+    if old.exists() and not path.exists():
+        os.replace(old, path)
+    return path
 
 
 def build_enroller(detector, embedder, config: Mapping):
@@ -148,8 +161,10 @@ def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path
         if db_path is not None:
             raise ValueError(f"db_path is only for a photo folder; {spec} is already a database")
         return GalleryStore(spec, embedder.identity, create=False), None
+    from gallery.schema import make_private_dir
+
     db = Path(db_path).expanduser() if db_path is not None else default_gallery_db(spec, embedder.identity.name)
-    db.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(db.parent)                  # folders made for it are owner-only
     store = GalleryStore(db, embedder.identity)
     try:
         report = build_enroller(detector, embedder, config).enroll_folder(spec, store, progress=progress)

@@ -18,20 +18,37 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 logger = logging.getLogger("demo")
 
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it; SIGTERM gives 143, SIGHUP 129.
 EXIT_INTERRUPTED = 130
 #: Exit status for bad input (source, output, config, gallery, weights).
 EXIT_BAD_INPUT = 2
+#: Exit status when an output could not be written (sysexits' EX_IOERR); the outputs are closed.
+EXIT_WRITE_ERROR = 74
+#: Signals handled like Ctrl-C (outside the run loop, which has its own handler).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 class DemoError(Exception):
     """Bad input found by the command line itself."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP before or after the run loop (``signum``): handled like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise Stopped(signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +116,7 @@ def make_sinks(args, source) -> list:
     sinks = []
     try:
         for target in args.output:
-            sinks.append(make_output_sink(target, fps=source.fps))
+            sinks.append(make_output_sink(target, fps=source.fps, live=source.is_live))
         if not args.no_show:
             if display_available():
                 sinks.append(WindowSink(f"facetrack: {source.description}"))
@@ -162,7 +179,14 @@ def run_demo(args) -> int:
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
                   progress=not args.quiet and not source.is_live)
     print_summary(summary, args, unknown_people(identifier))
-    return EXIT_INTERRUPTED if summary.stop_reason == "interrupted" else 0
+    if summary.output_errors:
+        more = f" (also: {'; '.join(summary.output_errors[1:])})" if len(summary.output_errors) > 1 else ""
+        print(f"error: {summary.output_errors[0]}{more}; the other outputs are complete up to frame "
+              f"{summary.frames}", file=sys.stderr)
+        return EXIT_WRITE_ERROR
+    if summary.stop_reason == "interrupted":
+        return 128 + (summary.stop_signal or int(signal.SIGINT))
+    return 0
 
 
 def unknown_people(identifier) -> Optional[str]:
@@ -183,7 +207,9 @@ def unknown_people(identifier) -> Optional[str]:
 def print_summary(summary, args, unknowns: Optional[str] = None) -> None:
     ms = summary.stage_ms()
     stages = ", ".join(f"{k} {v:.1f}" for k, v in ms.items() if v > 0.0)
-    people = ", ".join(summary.names_seen) if summary.names_seen else "nobody named"
+    from facetrack.text import printable
+
+    people = ", ".join(printable(n) for n in summary.names_seen) if summary.names_seen else "nobody named"
     lines = [
         f"{summary.frames} frames in {summary.seconds:.1f} s: {summary.fps:.1f} FPS"
         + (f" (stopped: {summary.stop_reason})" if summary.stop_reason not in ("", "end of source") else ""),
@@ -193,14 +219,14 @@ def print_summary(summary, args, unknowns: Optional[str] = None) -> None:
     ]
     if unknowns:
         lines.append(unknowns)
+    if summary.source_warning:
+        lines.append(f"warning: {summary.source_warning}")
     if summary.dropped_frames or summary.reconnects:
         lines.append(f"live source: {summary.dropped_frames} stale frames dropped, "
                      f"{summary.reconnects} reconnects")
-    for target in args.output:
-        lines.append(f"wrote {target}")
-    for path in (args.events, args.tracks, args.names):
-        if path:
-            lines.append(f"wrote {path}")
+    failed = " ".join(summary.output_errors)
+    for target in list(args.output) + [p for p in (args.events, args.tracks, args.names) if p]:
+        lines.append(f"incomplete: {target}" if str(target) in failed else f"wrote {target}")
     print("\n".join(lines), file=sys.stderr)
 
 
@@ -229,6 +255,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         expected += [GalleryError, DeviceUnavailableError, WrongModelError, WeightsError]
     except ImportError:  # pragma: no cover - a broken install is reported when building the parts
         pass
+    previous = {}
+    if threading_is_main():
+        previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
     try:
         return run_demo(args)
     except tuple(expected) as exc:
@@ -242,10 +271,37 @@ def main(argv: Optional[List[str]] = None) -> int:
             logger.exception("failed")
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else int(signal.SIGINT)
+        print(f"interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def main_and_exit(argv: Optional[List[str]] = None) -> None:
+    """:func:`main`, then leave at once (the entry point of ``demo.py``).
+
+    Every output is closed and flushed when :func:`main` returns; what is
+    left is the interpreter tearing down torch and onnxruntime, which takes
+    seconds. Exiting without it, with the stop signals ignored, means a
+    second Ctrl-C after the summary cannot abort anything.
+    """
+    code = main(argv)
+    if threading_is_main():
+        for signum in (signal.SIGINT,) + STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_and_exit()

@@ -40,6 +40,9 @@ logger = logging.getLogger("gallery")
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: What Ctrl-C leaves behind, per command (enrollment commits in batches and resumes).
+INTERRUPTED_NOTE = {"enroll": "the photos of every finished batch are in the gallery; run the same command "
+                              "again to go on where it stopped"}
 
 
 # -- configuration ------------------------------------------------------------------
@@ -99,7 +102,7 @@ def cmd_enroll(args, config) -> int:
 
     detector, embedder = build_models(args, config)
     enroller = build_enroller(detector, embedder, config)
-    with GalleryStore(args.db, embedder.identity) as store:
+    with GalleryStore(args.db, embedder.identity, timeout=args.lock_timeout) as store:
         report = enroller.enroll_folder(args.photo_dir, store, sync=args.sync, progress=not args.quiet)
         print(report.table())
         print(f"\ngallery {args.db}: {len(store.people())} people, {len(store)} embeddings")
@@ -109,7 +112,7 @@ def cmd_enroll(args, config) -> int:
 def cmd_list(args, config) -> int:
     from gallery.store import GalleryStore
 
-    with GalleryStore(args.db, create=False) as store:
+    with GalleryStore(args.db, create=False, timeout=args.lock_timeout) as store:
         people = store.people()
         if args.json:
             print(json.dumps({"model": store.model.__dict__,
@@ -117,10 +120,13 @@ def cmd_list(args, config) -> int:
             return 0
         m = store.model
         print(f"gallery {args.db}: model {m.name} (dim {m.dim}, sha256 {m.sha256[:12]})")
-        width = max([len("person")] + [len(p.name) for p in people])
+        from facetrack.text import printable
+
+        names = [printable(p.name) for p in people]
+        width = max([len("person")] + [len(n) for n in names])
         print(f"{'person':{width}s} embeddings")
-        for p in people:
-            print(f"{p.name:{width}s} {p.embeddings:10d}")
+        for name, p in zip(names, people):
+            print(f"{name:{width}s} {p.embeddings:10d}")
         print(f"{len(people)} people, {sum(p.embeddings for p in people)} embeddings")
     return 0
 
@@ -128,7 +134,7 @@ def cmd_list(args, config) -> int:
 def cmd_remove(args, config) -> int:
     from gallery.store import GalleryStore
 
-    with GalleryStore(args.db, create=False) as store:
+    with GalleryStore(args.db, create=False, timeout=args.lock_timeout) as store:
         n = store.remove_person(args.name)
     print(f"removed {args.name!r} and {n} embeddings")
     return 0
@@ -137,7 +143,7 @@ def cmd_remove(args, config) -> int:
 def cmd_rename(args, config) -> int:
     from gallery.store import GalleryStore
 
-    with GalleryStore(args.db, create=False) as store:
+    with GalleryStore(args.db, create=False, timeout=args.lock_timeout) as store:
         store.rename_person(args.old, args.new)
     print(f"renamed {args.old!r} to {args.new!r}")
     return 0
@@ -147,7 +153,7 @@ def _open_for_matching(args, config):
     from gallery.store import GalleryStore
 
     detector, embedder = build_models(args, config)
-    store = GalleryStore(args.db, embedder.identity, create=False)
+    store = GalleryStore(args.db, embedder.identity, create=False, timeout=args.lock_timeout)
     try:
         index = _index(store, config, args)
     finally:
@@ -325,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def db_flag(p):
         p.add_argument("--db", required=True, help="the gallery file (SQLite)")
+        p.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="how long to wait for another process's lock on the gallery [default: 10]")
 
     p = sub.add_parser("enroll", help="enroll a photo folder (one subfolder per person, or Person_Name_1.jpg)")
     p.add_argument("photo_dir")
@@ -405,14 +413,18 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from gallery.store import GalleryError
+    from models.weights import WeightsError
 
     try:
         config = load_config(getattr(args, "config", None))
         return args.func(args, config)
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing was written, the gallery is as it was before", file=sys.stderr)
+        print("\ninterrupted: " + INTERRUPTED_NOTE.get(args.command, "the gallery is as it was before"),
+              file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (GalleryError, ValueError, FileNotFoundError) as exc:
+    except (GalleryError, WeightsError, ValueError, FileNotFoundError) as exc:
+        if args.verbose:
+            logger.exception("failed")
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

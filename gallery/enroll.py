@@ -8,8 +8,8 @@ Layout of ``photo_dir``
   (the trailing ``_<n>`` is dropped: ``Ada_Lovelace_2.jpg`` -> ``Ada_Lovelace``).
 
 Hidden files (``.*``) and folders nested inside a person's folder are
-ignored; every other file is tried, so a stray ``notes.txt`` is reported as
-skipped rather than silently ignored.
+ignored; every other entry is tried, so a stray ``notes.txt``, a FIFO or a
+dangling symbolic link is reported as skipped rather than silently ignored.
 
 For each photo: detect faces; exactly one clear face is enrolled (other faces
 much smaller than it are tolerated as bystanders); no face, several
@@ -21,13 +21,17 @@ is not recomputed ("unchanged", even after ``rename``); a changed photo
 replaces its old embedding. With ``sync=True`` embeddings whose photos under
 ``photo_dir`` are gone are removed, and so are people left without any.
 
-All embeddings are computed first; the gallery is then changed in **one**
-transaction. An exception or Ctrl-C before or during the write leaves the
-gallery exactly as it was.
+The gallery is changed in batches of ``commit_every`` changed photos, each
+batch one transaction: a photo's old embedding and its new one are always
+in the same batch, so no reader ever sees a photo half-updated. An
+exception, Ctrl-C or a killed process loses only the batch in progress; the
+next run finds the committed photos unchanged and goes on where it stopped.
+Removals of ``sync`` are one last transaction.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,7 +41,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from gallery.photos import choose_face, default_image_reader, default_quality_fn, embed_rows, sha256_file
-from tracker.checks import check_number
+from tracker.checks import check_int, check_number
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +118,12 @@ def person_from_filename(stem: str) -> str:
     return name.strip() or stem
 
 
-def scan_photo_dir(photo_dir: str | Path) -> list[tuple[str, Path]]:
+def scan_photo_dir(photo_dir: str | Path, *, every_entry: bool = False) -> list[tuple[str, Path]]:
     """The ``(person, photo path)`` pairs of a photo folder, sorted (see the module doc).
+
+    Only regular files (and links to them), unless ``every_entry``: then also
+    FIFOs, sockets, devices and dangling links, for enrollment to list as
+    skipped (see :func:`not_a_photo_file`; never open them).
 
     Raises
     ------
@@ -134,11 +142,31 @@ def scan_photo_dir(photo_dir: str | Path) -> list[tuple[str, Path]]:
             continue
         if entry.is_dir():
             for photo in sorted(entry.iterdir()):
-                if not photo.name.startswith(".") and photo.is_file():
+                if not photo.name.startswith(".") and (photo.is_file() or every_entry and not photo.is_dir()):
                     items.append((entry.name, photo))
-        elif entry.is_file():
+        elif entry.is_file() or every_entry:
             items.append((person_from_filename(entry.stem), entry))
     return items
+
+
+def not_a_photo_file(path: Path) -> str:
+    """Why ``path`` cannot be a photo (a dangling link, a FIFO, a device), or empty for a regular file.
+
+    Checked before the file is opened: reading a FIFO would wait forever.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a symbolic link to nothing" if os.path.islink(path) else "the file is gone"
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return ""
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return f"not a photo: {kind}"
 
 
 class Enroller:
@@ -163,6 +191,8 @@ class Enroller:
         ``models.io.read_image``).
     quality_fn : callable, optional
         ``(image, detections) -> FaceQuality`` (default ``models.quality.face_quality``).
+    commit_every : int
+        Changed photos per transaction (>= 1): what an interrupted run can lose.
     """
 
     def __init__(
@@ -175,6 +205,7 @@ class Enroller:
         comparable_face_ratio: float = 0.6,
         image_reader: Optional[Callable] = None,
         quality_fn: Optional[Callable] = None,
+        commit_every: int = 16,
     ) -> None:
         if not hasattr(detector, "detect"):
             raise ValueError("detector must have a detect(image) method")
@@ -188,6 +219,7 @@ class Enroller:
                                                   low_open=True)
         self._read = image_reader
         self._quality = quality_fn
+        self.commit_every = check_int("commit_every", commit_every, 1)
 
     def embed_photo(self, path: Path) -> tuple[Optional[np.ndarray], float, str]:
         """Embedding of the one clear face of a photo.
@@ -222,7 +254,7 @@ class Enroller:
 
     def enroll_folder(self, photo_dir: str | Path, store, *, sync: bool = False,
                       progress: bool = True) -> EnrollReport:
-        """Enroll every photo of ``photo_dir`` into ``store`` (one transaction).
+        """Enroll every photo of ``photo_dir`` into ``store``, ``commit_every`` changed photos per transaction.
 
         Parameters
         ----------
@@ -237,21 +269,16 @@ class Enroller:
         """
         from tqdm import tqdm
 
-        items = scan_photo_dir(photo_dir)
+        items = scan_photo_dir(photo_dir, every_entry=True)
         root = Path(photo_dir).expanduser().resolve()
         plan = _EnrollPlan(store.sources())
         for person, path in tqdm(items, desc="enrolling", unit="photo", disable=not progress):
             self._plan_photo(plan, person, path)
+            if plan.changed_photos >= self.commit_every:
+                _commit(plan, store)
         if sync:
             plan.remove_gone(root)
-        if plan.additions or plan.removals:
-            with store.write() as w:                       # one transaction
-                w.remove_embeddings(plan.removals)
-                for person, emb, key, sha, quality in plan.additions:
-                    w.add_embedding(person, emb, source_path=key, source_sha256=sha,
-                                    quality=None if not np.isfinite(quality) else quality)
-                if sync:
-                    plan.report.removed_people = w.remove_empty_people()
+        _commit(plan, store, sync=sync)
         logger.info("enrollment of %s: %s", root, dict(plan.report.counts()))
         return plan.report
 
@@ -259,6 +286,10 @@ class Enroller:
         """Decide what one photo changes (embedding it when new or changed) and record it in ``plan``."""
         key = str(path)
         plan.scanned.add(key)
+        odd = not_a_photo_file(path)
+        if odd:
+            plan.add_result(path, person, SKIPPED, odd)
+            return
         try:
             sha = sha256_file(path)
         except OSError as exc:
@@ -275,6 +306,7 @@ class Enroller:
             return
         emb, quality, reason = self.embed_photo(path)
         plan.removals.extend(r.embedding_id for r in old)       # a changed photo replaces its old embedding
+        plan.changed_photos += bool(old) or emb is not None
         if emb is None:
             note = "; its old embedding is removed" if old else ""
             plan.add_result(path, person, SKIPPED, reason + note)
@@ -300,6 +332,8 @@ class _EnrollPlan:
         self.removals: list[int] = []
         self.seen_hashes: dict[str, tuple[str, str]] = {}                   # sha -> (person, path) this run
         self.scanned: set = set()
+        #: Photos with additions or removals not committed yet.
+        self.changed_photos = 0
 
     def add_result(self, path: Path, person: str, status: str, reason: str = "") -> None:
         self.report.results.append(PhotoResult(path, person, status, reason))
@@ -319,6 +353,19 @@ class _EnrollPlan:
             if key not in self.scanned and _is_under(Path(key), root):
                 self.removals.extend(r.embedding_id for r in recs)
                 self.add_result(Path(key), recs[0].person, REMOVED, "photo is gone")
+
+
+def _commit(plan: _EnrollPlan, store, *, sync: bool = False) -> None:
+    """Write the plan's pending removals and additions in one transaction, then forget them."""
+    if plan.additions or plan.removals or sync:
+        with store.write() as w:
+            w.remove_embeddings(plan.removals)
+            for person, emb, key, sha, quality in plan.additions:
+                w.add_embedding(person, emb, source_path=key, source_sha256=sha,
+                                quality=None if not np.isfinite(quality) else quality)
+            if sync:
+                plan.report.removed_people = w.remove_empty_people()
+    plan.additions, plan.removals, plan.changed_photos = [], [], 0
 
 
 def _is_under(path: Path, root: Path) -> bool:

@@ -2,10 +2,18 @@
 
 :class:`gallery.store.GalleryStore` is the public API; this module is what it
 stands on. The file is created readable and writable by its owner only (mode
-``0600``) before SQLite opens it; SQLite gives its rollback journal the same
-mode (``journal_mode=DELETE``, the journal lives only during a write). Every
-write is one ``BEGIN IMMEDIATE`` transaction that is rolled back on any
-exception (``KeyboardInterrupt`` included).
+``0600``) before SQLite opens it, and an existing file (an empty file made by
+someone else, an old gallery) is set to ``0600`` when opened; SQLite gives its
+rollback journal the same mode (``journal_mode=DELETE``, the journal lives
+only during a write). Every write is one ``BEGIN IMMEDIATE`` transaction that
+is rolled back on any exception (``KeyboardInterrupt`` included).
+
+SQLite's errors never leave this package raw (:func:`sqlite_errors`): a
+damaged file is a :class:`GalleryCorruptError` with the result of ``PRAGMA
+integrity_check`` and what to do (the check also runs on every open), a
+gallery locked by another process is waited for, with a warning, and then a
+:class:`GalleryLockedError`, and a full disk is a :class:`GalleryError` that
+says so.
 
 Tables
 ------
@@ -27,14 +35,21 @@ import sqlite3
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Protocol
+from typing import Callable, Iterator, Optional, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Version of the table layout written in ``meta``.
 SCHEMA_VERSION = 1
-#: The file mode of a gallery we create: owner read/write only.
+#: The file mode of a gallery: owner read/write only.
 FILE_MODE = 0o600
+#: The mode of the folders made for galleries: owner only.
+DIR_MODE = 0o700
+#: Rows of ``PRAGMA integrity_check`` quoted in the error about a damaged gallery.
+INTEGRITY_ROWS = 5
+#: Seconds waited for a lock before saying so (the rest of the timeout is waited after the warning).
+LOCK_NOTICE_SECONDS = 1.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
@@ -71,6 +86,74 @@ class GalleryCorruptError(GalleryError):
 
 class ModelMismatchError(GalleryError):
     """The gallery was built with another embedding model."""
+
+
+class GalleryLockedError(GalleryError):
+    """Another process holds the gallery's lock for longer than the timeout."""
+
+
+def damaged_message(path: Path, problems: list) -> str:
+    """What is wrong with a damaged gallery and what to do, in one line."""
+    found = "; ".join(problems[:INTEGRITY_ROWS]) + (" ..." if len(problems) > INTEGRITY_ROWS else "")
+    return (f"gallery {path} is damaged (PRAGMA integrity_check: {found}); restore it from a backup, or move "
+            f"it away and enroll the photos again into a new file (sqlite3 {path} .recover may save the rest)")
+
+
+def integrity_problems(conn: sqlite3.Connection) -> list:
+    """The rows of ``PRAGMA integrity_check`` (empty when it says ``ok``); a check that fails is a row too."""
+    try:
+        rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({INTEGRITY_ROWS + 1})").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: Path, conn: Optional[sqlite3.Connection] = None) -> Iterator[None]:
+    """Turn SQLite's errors into gallery errors that say what happened and what to do."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise GalleryLockedError(f"gallery {path} is locked by another process ({text}); close the other "
+                                     "program using it (or wait for it to finish) and run again") from None
+        if "full" in text:
+            raise GalleryError(f"cannot write gallery {path}: the disk is full ({text}); nothing of the failed "
+                               "write was kept: free some space and run again") from None
+        if "malformed" in text or "not a database" in text or "corrupt" in text:
+            problems = integrity_problems(conn) if conn is not None else []
+            raise GalleryCorruptError(damaged_message(path, problems or [text])) from None
+        if "readonly" in text or "read-only" in text:
+            raise GalleryError(f"cannot write gallery {path}: it is read-only ({text})") from None
+        raise GalleryError(f"gallery {path}: {text}") from None
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create ``folder`` and its missing parents with :data:`DIR_MODE` (existing ones are left alone)."""
+    missing = []
+    current = Path(folder)
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for item in reversed(missing):
+        try:
+            item.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise GalleryError(f"cannot create folder {item} for the gallery: {exc.strerror}") from exc
+        os.chmod(item, DIR_MODE)
+
+
+def make_private(path: Path, mode: int = FILE_MODE) -> None:
+    """Set ``path`` to ``mode`` when it allows more (a file made by someone else's umask)."""
+    try:
+        if stat.S_IMODE(os.stat(path).st_mode) & ~mode:
+            os.chmod(path, mode)
+            logger.warning("%s was readable by others: set to mode %o (it holds face data)", path, mode)
+    except OSError as exc:
+        logger.warning("cannot make %s private (%s): it holds face data", path, exc.strerror)
 
 
 class ModelIdentityLike(Protocol):
@@ -141,36 +224,71 @@ def open_gallery(path: Path, requested: Optional[StoredModel], timeout: float) -
         The model the gallery was built with.
     """
     try:
-        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        conn = sqlite3.connect(str(path), timeout=min(timeout, LOCK_NOTICE_SECONDS), isolation_level=None)
     except sqlite3.Error as exc:
         raise GalleryError(f"cannot open gallery {path}: {exc}") from exc
     try:
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = DELETE")
-        conn.execute("PRAGMA synchronous = FULL")
-        return conn, _init_or_read_meta(conn, path, requested)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise GalleryCorruptError(
-            f"{path} is not a readable facetrack gallery ({exc}); "
-            "restore it from a backup or enroll into a new file"
-        ) from exc
+        with sqlite_errors(path, conn):
+            conn.execute("PRAGMA foreign_keys = ON")
+            when_unlocked(conn, path, timeout, lambda: conn.execute("PRAGMA journal_mode = DELETE"))
+            conn.execute("PRAGMA synchronous = FULL")
+            return conn, when_unlocked(conn, path, timeout, lambda: _checked_meta(conn, path, requested))
     except BaseException:
         conn.close()
         raise
+
+
+def when_unlocked(conn: sqlite3.Connection, path: Path, timeout: float, action: Callable[[], T]) -> T:
+    """``action()``; when another process holds the lock, say so and try once more for the rest of ``timeout``.
+
+    The connection waits :data:`LOCK_NOTICE_SECONDS` (SQLite's busy timeout) before
+    the warning, then the remaining time; a lock still held after that raises
+    ``sqlite3.OperationalError`` (:func:`sqlite_errors` makes it a :class:`GalleryLockedError`).
+    """
+    try:
+        return action()
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+    rest = max(0.0, timeout - LOCK_NOTICE_SECONDS)
+    logger.warning("gallery %s is locked by another process; waiting up to %.0f s more", path, rest)
+    conn.execute(f"PRAGMA busy_timeout = {int(rest * 1000)}")
+    try:
+        return action()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(min(timeout, LOCK_NOTICE_SECONDS) * 1000)}")
 
 
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
+def transaction(conn: sqlite3.Connection, begin: Optional[Callable[[], object]] = None
+                ) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (through ``begin`` when given, e.g. to wait for a lock) ... ``COMMIT``,
+    or ``ROLLBACK`` on any exception.
+
+    SQLite rolls a transaction back by itself after some errors (a full disk);
+    the ``ROLLBACK`` is then skipped, so the error raised is the real one.
+    """
+    (begin or (lambda: conn.execute("BEGIN IMMEDIATE")))()
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
         conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as rollback_error:   # never hide the error that made us roll back
+                logger.debug("rollback failed: %s", rollback_error)
+        raise
+
+
+def _checked_meta(conn: sqlite3.Connection, path: Path, requested: Optional[StoredModel]) -> StoredModel:
+    """The integrity check, then the model record (the tables created in an empty file)."""
+    problems = integrity_problems(conn)
+    if problems and any("locked" in p or "busy" in p for p in problems):
+        raise sqlite3.OperationalError(problems[0])
+    if problems:
+        raise GalleryCorruptError(damaged_message(path, problems))
+    return _init_or_read_meta(conn, path, requested)
 
 
 def _init_or_read_meta(conn: sqlite3.Connection, path: Path, requested: Optional[StoredModel]) -> StoredModel:

@@ -3,8 +3,10 @@
 One SQLite file, no server (its layout, metadata and transactions:
 :mod:`gallery.schema`). Every write is one transaction that is rolled back
 on any exception (``KeyboardInterrupt`` included), so an interrupted
-enrollment leaves the gallery as it was. The file is created readable and
-writable by its owner only (mode ``0600``).
+enrollment leaves the gallery as it was. The file is readable and writable
+by its owner only (mode ``0600``, set also on an existing file when opened).
+SQLite's errors come out as :class:`GalleryError` subclasses that say what
+happened (damage, a lock, a full disk; see :mod:`gallery.schema`).
 
 The model identity (name, embedding dimension, sha256 of the weights) is
 stored once when the gallery is created. Opening the gallery with another
@@ -27,7 +29,8 @@ import numpy as np
 from gallery import schema
 # Re-exported: callers import the errors, the model record and file_mode from here.
 from gallery.schema import (FILE_MODE, SCHEMA_VERSION, GalleryCorruptError, GalleryError,  # noqa: F401
-                            ModelIdentityLike, ModelMismatchError, StoredModel, file_mode)
+                            GalleryLockedError, ModelIdentityLike, ModelMismatchError, StoredModel, file_mode,
+                            sqlite_errors)
 from tracker.checks import check_number
 from tracker.vectors import l2_normalize
 
@@ -52,11 +55,31 @@ class SourceRecord:
     source_sha256: Optional[str]
 
 
+#: Longest person name accepted for a new person or a rename.
+MAX_NAME_LENGTH = 200
+
+
 def _check_name(name: str, what: str = "name") -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{what} must be a non-empty string, got {name!r}")
     if name != name.strip():
         raise ValueError(f"{what} must not start or end with whitespace, got {name!r}")
+    return name
+
+
+def check_new_name(name: str, what: str = "name") -> str:
+    """A name for a new person: :func:`_check_name`, and no control characters, no path separators,
+    not ``.`` or ``..``, at most :data:`MAX_NAME_LENGTH` characters (names become folder names and
+    terminal output)."""
+    import unicodedata
+
+    _check_name(name, what)
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise ValueError(f"{what} must not contain control characters, got {name!r}")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"{what} must not contain / or \\ or be . or .., got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"{what} must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
     return name
 
 
@@ -75,6 +98,7 @@ class GalleryWriter:
             return int(row[0])
         if not create:
             return None
+        check_new_name(name)
         cur = self._conn.execute("INSERT INTO people(name, created) VALUES (?, ?)", (name, time.time()))
         return int(cur.lastrowid)
 
@@ -123,7 +147,7 @@ class GalleryWriter:
 
     def rename_person(self, old: str, new: str) -> None:
         """Rename person ``old`` to ``new`` (which must not exist yet)."""
-        _check_name(new, "new name")
+        check_new_name(new, "new name")
         pid = self.person_id(old, create=False)
         if pid is None:
             raise GalleryError(f"no person named {old!r} in the gallery")
@@ -158,14 +182,18 @@ class GalleryStore:
         Create the file when it does not exist (needs ``model``). When false,
         a missing file raises :class:`GalleryError`.
     timeout : float
-        Seconds to wait for another process's write lock.
+        Seconds to wait for another process's lock (a warning is logged after
+        one second), then :class:`GalleryLockedError`.
 
     Raises
     ------
     GalleryError
         Missing parent directory, or a missing file that may not be created.
     GalleryCorruptError
-        The file is not an SQLite database or not a facetrack gallery.
+        The file is not an SQLite database, not a facetrack gallery, or fails
+        ``PRAGMA integrity_check`` (checked on every open).
+    GalleryLockedError
+        Another process held the lock for longer than ``timeout``.
     ModelMismatchError
         ``model`` differs from the model the gallery was built with.
     """
@@ -192,8 +220,10 @@ class GalleryStore:
             if requested is None:
                 raise GalleryError(f"no gallery at {self.path}; creating one needs the embedding model")
             schema.create_file(self.path)
+        schema.make_private(self.path)
         schema.check_header(self.path)
-        self._conn, self._model = schema.open_gallery(self.path, requested, timeout)
+        self.timeout = float(timeout)
+        self._conn, self._model = schema.open_gallery(self.path, requested, self.timeout)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[GalleryWriter]:
@@ -204,8 +234,12 @@ class GalleryStore:
         >>> with store.write() as w:                       # doctest: +SKIP
         ...     w.add_embedding("ada", vector, source_path="/photos/ada/1.jpg")
         """
-        with schema.transaction(self._conn) as conn:
-            yield GalleryWriter(conn, self._model)
+        conn = self._conn
+        with sqlite_errors(self.path, conn):
+            begin = lambda: schema.when_unlocked(conn, self.path, self.timeout,  # noqa: E731
+                                                 lambda: conn.execute("BEGIN IMMEDIATE"))
+            with schema.transaction(conn, begin):
+                yield GalleryWriter(conn, self._model)
 
     # -- reading -----------------------------------------------------------
     @property
@@ -220,15 +254,13 @@ class GalleryStore:
 
     def people(self) -> list[PersonSummary]:
         """Every person with their number of embeddings, sorted by name."""
-        rows = self._conn.execute(
-            "SELECT p.name, COUNT(e.id) FROM people p LEFT JOIN embeddings e ON e.person_id = p.id"
-            " GROUP BY p.id ORDER BY p.name"
-        ).fetchall()
+        rows = self._read("SELECT p.name, COUNT(e.id) FROM people p LEFT JOIN embeddings e ON e.person_id = p.id"
+                          " GROUP BY p.id ORDER BY p.name")
         return [PersonSummary(name, int(n)) for name, n in rows]
 
     def __len__(self) -> int:
         """Number of stored embeddings."""
-        return int(self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM embeddings")[0][0])
 
     def embeddings(self) -> tuple[list[str], np.ndarray]:
         """All embeddings with their person's name.
@@ -240,9 +272,8 @@ class GalleryStore:
         vectors : ndarray
             An ``(M, D)`` float32 matrix of L2-normalised embeddings.
         """
-        rows = self._conn.execute(
-            "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id ORDER BY p.name, e.id"
-        ).fetchall()
+        rows = self._read(
+            "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id ORDER BY p.name, e.id")
         dim = self._model.dim
         vectors = np.empty((len(rows), dim), dtype=np.float32)
         for i, (_, blob) in enumerate(rows):
@@ -253,11 +284,15 @@ class GalleryStore:
 
     def sources(self) -> list[SourceRecord]:
         """Provenance of every stored embedding."""
-        rows = self._conn.execute(
-            "SELECT e.id, p.name, e.source_path, e.source_sha256 FROM embeddings e"
-            " JOIN people p ON p.id = e.person_id ORDER BY e.id"
-        ).fetchall()
+        rows = self._read("SELECT e.id, p.name, e.source_path, e.source_sha256 FROM embeddings e"
+                          " JOIN people p ON p.id = e.person_id ORDER BY e.id")
         return [SourceRecord(int(i), n, sp, sh) for i, n, sp, sh in rows]
+
+    def _read(self, sql: str) -> list:
+        """All rows of one query, waiting for a lock and with SQLite's errors explained."""
+        with sqlite_errors(self.path, self._conn):
+            return schema.when_unlocked(self._conn, self.path, self.timeout,
+                                        lambda: self._conn.execute(sql).fetchall())
 
     def integrity_ok(self) -> bool:
         """True when SQLite's ``PRAGMA integrity_check`` reports ``ok``."""

@@ -147,7 +147,15 @@ class FaceDetector:
         self.half = bool(half) and self.device.startswith("cuda")
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
-        kpt_shape = self._load(task)
+        try:
+            kpt_shape = self._load(task)
+        except (ValueError, ImportError):
+            raise
+        except Exception as exc:   # ultralytics, torch and onnx raise anything for a bad file
+            from models.weights import WeightsFileError, describe_weights_file
+
+            raise WeightsFileError(f"cannot load detector weights {self.path}: "
+                                   f"{describe_weights_file(self.path, exc)}") from exc
         if self.task not in _TASKS:
             raise ValueError(f"{self.path.name} is a {self.task!r} model; a face detector must be 'pose' or 'detect'")
         if self.task == "pose" and kpt_shape is not None and int(kpt_shape[0]) != NUM_LANDMARKS:

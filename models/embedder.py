@@ -118,7 +118,10 @@ class FaceEmbedder:
         try:
             proto = onnx.load(str(self.path), load_external_data=False)
         except Exception as exc:
-            raise WrongModelError(f"{self.path} is not a readable ONNX model: {exc}") from exc
+            from models.weights import describe_weights_file
+
+            raise WrongModelError(f"embedder weights {self.path} is not a readable ONNX model: "
+                                  f"{describe_weights_file(self.path, exc)}") from exc
         self._input_mean, self._input_std = _input_scaling(proto)
         del proto
 

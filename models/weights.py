@@ -52,6 +52,8 @@ __all__ = [
     "WeightsNotFoundError",
     "DownloadError",
     "ChecksumMismatchError",
+    "WeightsFileError",
+    "describe_weights_file",
     "default_cache_dir",
     "resolve_weights",
     "sha256_file",
@@ -144,6 +146,43 @@ class DownloadError(WeightsError):
 
 class ChecksumMismatchError(WeightsError):
     """A downloaded file's sha256 differs from the registered one."""
+
+
+class WeightsFileError(WeightsError, ValueError):
+    """A weights file exists but cannot be loaded (text, empty, truncated, damaged); the message says which."""
+
+
+def describe_weights_file(path: Union[str, Path], error: Optional[BaseException] = None) -> str:
+    """What is wrong with a weights file that failed to load, in one sentence.
+
+    Looks at the file itself (empty, text, a truncated zip, the wrong format for
+    its extension) and falls back to the first line of ``error``.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    suffix = path.suffix.lower()
+    if size == 0:
+        return "the file is empty"
+    if b"\0" not in head:
+        try:
+            text = head.decode("utf-8")
+            return f"it is a text file ({size} bytes, starting {text.strip()[:40]!r}), not a model"
+        except UnicodeDecodeError:
+            pass
+    if suffix == ".pt":
+        if head[:2] != b"PK" and head[:1] != b"\x80":
+            return f"it is not a PyTorch checkpoint ({size} bytes; a .pt file is a zip archive)"
+        if head[:2] == b"PK" and not zipfile.is_zipfile(path):
+            return f"it is truncated or damaged ({size} bytes; the zip archive has no central directory)"
+    first = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else ""
+    if suffix == ".onnx":
+        return f"it is not a valid ONNX model, truncated or damaged ({size} bytes{': ' + first if first else ''})"
+    return f"it could not be loaded ({size} bytes{': ' + first[:200] if first else ''})"
 
 
 def default_cache_dir() -> Path:

@@ -14,7 +14,9 @@ Modules (nothing is imported here, so ``import pipeline`` stays cheap):
 - :mod:`pipeline.results` -- ``FrameResult`` and ``RunSummary``.
 - :mod:`pipeline.loop` -- ``run``: source -> pipeline -> overlay -> sinks and writers, with a clean stop.
 - :mod:`pipeline.overlay` -- boxes, names and the FPS readout.
-- :mod:`pipeline.sinks` -- window, video file, ffmpeg re-stream.
+- :mod:`pipeline.sinks` -- window, background writing, ``make_output_sink``; the base types in
+  :mod:`pipeline.sink_base`, crash-safe video files in :mod:`pipeline.video_file`, re-streams in
+  :mod:`pipeline.restream`.
 - :mod:`pipeline.events` -- appearances (JSON lines), MOTChallenge track rows and per-frame names.
 
 Building the parts from a configuration is the composition layer's job (:mod:`facetrack.build`).

@@ -8,7 +8,9 @@ the same id. :class:`AppearanceLog` turns per-frame results into finished
 appearances; :class:`EventWriter` writes them as JSON lines,
 :class:`TracksWriter` writes MOTChallenge rows and :class:`NamesWriter` the
 name shown for each of those rows, all flushed line by line so an
-interrupted run keeps everything written so far. :class:`FrameWriters` hands
+interrupted run keeps everything written so far. A failed write (a full
+disk, ``/dev/full``, a removed mount) raises :class:`OutputError` at once,
+naming the file and the cause. :class:`FrameWriters` hands
 every frame to several per-frame writers (the run loop takes one).
 
 The tracks and names files are what ``python -m evaluation score --tracks
@@ -21,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
@@ -123,8 +126,25 @@ def _check_output_path(path: Path, what: str) -> None:
         raise OSError(f"cannot write {what} {path}: it is a folder")
 
 
+class OutputError(RuntimeError):
+    """An output (video, events, tracks, names, re-stream) cannot be written; the message names it and why.
+
+    The run loop stops on it, closes the other outputs and reports it (see :mod:`pipeline.loop`).
+    """
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The cause of an ``OSError`` in words (``No space left on device``), without the errno noise."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 class _LineWriter:
-    """A text file written line by line and flushed per line (``path``, ``close()``).
+    """A text file written line by line, each line straight to the file (``path``, ``close()``).
+
+    There is no buffer: every line is one ``write`` to the file descriptor, so
+    a failure is seen on the line that failed. Then the file is cut back to
+    its last complete line (where the file system allows it) and
+    :class:`OutputError` is raised, now and on every later write.
 
     Parameters
     ----------
@@ -137,13 +157,38 @@ class _LineWriter:
     def __init__(self, path) -> None:
         self.path = Path(path)
         _check_output_path(self.path, self.what)
-        self._file = open(self.path, "w", encoding="utf-8", buffering=1, newline="")
+        self._file = open(self.path, "wb", buffering=0)
         #: Lines written, a header not counted.
         self.lines = 0
+        self._good_bytes = 0
+        self._failed: Optional[str] = None
 
     def _write_line(self, text: str) -> None:
-        self._file.write(text + "\n")
+        self._write_text(text + "\n")
         self.lines += 1
+
+    def _write_text(self, text: str) -> None:
+        if self._failed is not None:
+            raise OutputError(self._failed)
+        data = memoryview(text.encode("utf-8"))
+        try:
+            while data:
+                written = self._file.write(data)
+                data = data[written:]
+        except OSError as exc:
+            raise self._fail(exc) from None
+        self._good_bytes += len(text.encode("utf-8"))
+
+    def _fail(self, exc: OSError) -> OutputError:
+        kept = ""
+        try:
+            if self.path.is_file():
+                os.truncate(self.path, self._good_bytes)      # no half line at the end
+                kept = f" (the file keeps its {self.lines} complete lines)"
+        except OSError:
+            kept = " (its last line may be cut short)"
+        self._failed = f"cannot write {self.what} {self.path}: {describe_os_error(exc)}{kept}"
+        return OutputError(self._failed)
 
     def close(self) -> None:
         if not self._file.closed:
@@ -192,15 +237,31 @@ class NamesWriter(_LineWriter):
 
     def __init__(self, path) -> None:
         super().__init__(path)
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        self._csv.writerow(self.HEADER)
+        self._row = _CsvRow()
+        self._write_text(self._row(self.HEADER))
 
     def write(self, result) -> None:
         """Write the rows of one frame (``frame_index``, ``track_ids``, ``names``)."""
         frame = int(result.frame_index) + 1
         for track_id, name in zip(result.track_ids, result.names):
-            self._csv.writerow((frame, int(track_id), name or ""))
+            self._write_text(self._row((frame, int(track_id), name or "")))
             self.lines += 1
+
+
+class _CsvRow:
+    """One CSV row as text (``csv`` quoting), so every write goes through one checked path."""
+
+    def __init__(self) -> None:
+        import io
+
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n")
+
+    def __call__(self, row) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(row)
+        return self._buffer.getvalue()
 
 
 class FrameWriters:

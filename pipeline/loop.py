@@ -1,9 +1,13 @@
 """The run loop: a source through a pipeline to sinks and writers, with progress, FPS and a clean stop.
 
 :func:`run` reads frames until the source ends, ``max_frames``, a sink asks
-to stop (window closed) or Ctrl-C. The first Ctrl-C finishes the current
-frame; a second one aborts. Whatever ends it, the sinks, the writers and the
-source are closed, and the appearances still open are written.
+to stop (window closed), Ctrl-C, ``SIGTERM`` or ``SIGHUP``, or an output
+cannot be written. The first signal finishes the current frame; a second
+Ctrl-C aborts. Whatever ends it, the sinks, the writers and the source are
+closed, and the appearances still open are written. A write error of any
+output (:class:`OutputError`, which :class:`pipeline.sinks.SinkError` is)
+ends the run at once; the other outputs are still closed and flushed, and
+the summary says which output failed and why (``RunSummary.output_errors``).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import time
 from collections import deque
 from typing import Callable, Optional, Sequence
 
-from pipeline.events import AppearanceLog, close_all
+from pipeline.events import AppearanceLog, OutputError, close_all
 from pipeline.results import FrameResult, RunSummary
 
 logger = logging.getLogger(__name__)
@@ -23,31 +27,46 @@ logger = logging.getLogger(__name__)
 FPS_WINDOW_FRAMES = 30
 
 
+#: The signals that stop a run cleanly (finish the frame, close the outputs).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class _StopFlag:
-    """First Ctrl-C asks the loop to stop after the current frame; a second one raises."""
+    """The first stop signal asks the loop to stop after the current frame; a second Ctrl-C raises.
+
+    ``signum`` is the first signal received (None when none was).
+    """
 
     def __init__(self, source) -> None:
         self.set = False
+        self.signum: Optional[int] = None
         self._source = source
-        self._previous = None
+        self._previous: dict = {}
 
     def __enter__(self) -> "_StopFlag":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.set:
-            raise KeyboardInterrupt
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return                          # a repeated SIGTERM/SIGHUP: already stopping
         self.set = True
-        logger.warning("stopping after this frame (Ctrl-C again to abort)")
+        self.signum = signum
+        name = signal.Signals(signum).name
+        logger.warning("%s: stopping after this frame%s", name,
+                       " (Ctrl-C again to abort)" if signum == signal.SIGINT else "")
         interrupt = getattr(self._source, "interrupt", None)
         if interrupt is not None:
             interrupt()
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}
 
 
 class _FpsMeter:
@@ -84,7 +103,13 @@ class _Run:
                                        scene_cut=True if frame.discontinuity else None)
         for k, v in result.timings.items():
             stage[k] = stage.get(k, 0.0) + v
-        self._count(result)
+        try:
+            self._count(result)
+        except OutputError:
+            # A writer failed on this frame: the video still gets it, so every output ends on the same frame.
+            if self.sinks:
+                self._draw_and_write(frame.image, result, self.fps.tick())
+            raise
         fps = self.fps.tick()
         if self.sinks and not self._draw_and_write(frame.image, result, fps):
             return False
@@ -99,10 +124,10 @@ class _Run:
         s.faces_embedded += result.num_embedded
         self.seen_ids.update(int(t) for t in result.track_ids)
         ended = self.log.update(result)
-        if self.event_writer is not None and ended:
-            self.event_writer.write(ended)
         if self.tracks_writer is not None:
             self.tracks_writer.write(result)
+        if self.event_writer is not None and ended:
+            self.event_writer.write(ended)
 
     def _draw_and_write(self, image, result: FrameResult, fps: Optional[float]) -> bool:
         stage = self.summary.stage_seconds
@@ -119,25 +144,32 @@ class _Run:
         return keep_going
 
     def close(self) -> None:
-        """Close sinks, writers and source; raise the first sink error afterwards."""
+        """Close sinks, writers and source, each even when another fails; the errors go to the summary."""
+        s = self.summary
         errors = close_all(self.sinks)
         for sink in self.sinks:
-            self.summary.stage_seconds["encode_busy"] += float(getattr(sink, "busy_seconds", 0.0))
+            s.stage_seconds["encode_busy"] += float(getattr(sink, "busy_seconds", 0.0))
         finished = self.log.finish()
         if self.event_writer is not None:
-            self.event_writer.write(finished)
-            self.event_writer.close()
+            try:
+                self.event_writer.write(finished)
+            except OutputError as exc:
+                errors.append(exc)
+            errors.extend(close_all([self.event_writer]))
         if self.tracks_writer is not None:
-            self.tracks_writer.close()
+            errors.extend(close_all([self.tracks_writer]))
         self.source.close()
-        s = self.summary
         s.names_seen = sorted(self.log.names_seen)
         s.appearances = self.log.appearances
         s.track_ids = len(self.seen_ids)
         s.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
         s.reconnects = int(getattr(self.source, "reconnects", 0))
-        if errors:
-            raise errors[0]
+        for error in errors:
+            if not isinstance(error, OutputError):
+                raise error
+            if str(error) not in s.output_errors:
+                s.output_errors.append(str(error))
+        s.source_warning = str(getattr(self.source, "ended_early", "") or "")
 
 
 def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=None, tracks_writer=None,
@@ -169,7 +201,10 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
     Returns
     -------
     RunSummary
-        The source, sinks and writers are closed when it returns, also after Ctrl-C or an error.
+        The source, sinks and writers are closed when it returns, also after Ctrl-C, SIGTERM, SIGHUP or
+        an error. A write error of an output does not raise: it stops the run with ``stop_reason``
+        ``"write error"`` and is listed in ``output_errors`` (each one a sentence naming the output and
+        the cause); ``stop_signal`` is the signal that stopped the run (0 when none did).
     """
     if max_frames is not None and int(max_frames) < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
@@ -179,11 +214,17 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
     start = time.perf_counter()
     try:
         with _StopFlag(source) as stop:
-            summary.stop_reason = _loop(state, source, stop, max_frames, bar)
+            try:
+                summary.stop_reason = _loop(state, source, stop, max_frames, bar)
+            except OutputError as exc:
+                summary.stop_reason = "write error"
+                summary.output_errors.append(str(exc))
             if stop.set:
                 summary.stop_reason = "interrupted"
+                summary.stop_signal = int(stop.signum or 0)
     except KeyboardInterrupt:
         summary.stop_reason = "interrupted"
+        summary.stop_signal = int(signal.SIGINT)
     finally:
         summary.interrupted = summary.stop_reason in ("interrupted", "window closed")
         summary.seconds = time.perf_counter() - start

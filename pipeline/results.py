@@ -102,6 +102,13 @@ class RunSummary:
         Faces the embedder processed.
     dropped_frames, reconnects : int
         Live sources: frames skipped to stay current, and stream reconnections.
+    stop_signal : int
+        The signal that stopped the run (``SIGINT``, ``SIGTERM``, ``SIGHUP``), 0 when none did.
+    output_errors : list of str
+        Outputs that could not be written, each one sentence naming the output and the cause
+        (``stop_reason`` is ``"write error"`` when one stopped the run).
+    source_warning : str
+        Why a source ended before its announced length (a truncated file), else empty.
     """
 
     frames: int = 0
@@ -116,6 +123,9 @@ class RunSummary:
     faces_embedded: int = 0
     dropped_frames: int = 0
     reconnects: int = 0
+    stop_signal: int = 0
+    output_errors: List[str] = field(default_factory=list)
+    source_warning: str = ""
 
     @property
     def fps(self) -> float:

@@ -4,55 +4,36 @@ Every sink has ``write(frame_bgr) -> bool`` (False asks the run to stop, e.g.
 the window was closed or ``q`` pressed) and ``close()``, which must leave the
 output complete (a playable file, a terminated stream) even when the run was
 interrupted. :func:`make_output_sink` picks the sink for a ``--output`` path
-or URL.
+or URL. A write that fails raises :class:`SinkError` (an
+:class:`pipeline.events.OutputError`) naming the output and the cause.
+
+Video files are written by :mod:`pipeline.video_file` (crash-safe containers through
+ffmpeg, see there), re-streams by :mod:`pipeline.restream`.
 """
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import threading
 import time
-from collections import deque
-from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
 
-from tracker.checks import check_int, check_number
+# Re-exported: the command lines and the tests import every sink from here.
+from pipeline.restream import (STREAM_FORMATS, STREAM_SETTLE_SECONDS, FFmpegStreamSink,  # noqa: F401
+                               ffmpeg_output_args)
+from pipeline.sink_base import Sink, SinkError, check_writable, ffmpeg_executable  # noqa: F401
+from pipeline.video_file import (CRASH_SAFE_FORMATS, MAX_PACING_GAP_SECONDS, VIDEO_FILE_CODECS,  # noqa: F401
+                                 VideoFileSink)
+from tracker.checks import check_int
 
 logger = logging.getLogger(__name__)
 
-#: File extensions written directly with OpenCV's VideoWriter, and their codec.
-VIDEO_FILE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
-#: Output URL schemes and the container ffmpeg muxes them into.
-STREAM_FORMATS = {"rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp", "udp": "mpegts", "tcp": "mpegts",
-                  "srt": "mpegts", "http": "mpegts", "https": "mpegts"}
 #: Keys that stop the run when the window has focus (q, Q, Esc).
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
-
-
-class SinkError(RuntimeError):
-    """An output cannot be opened or written; the message says which and why."""
-
-
-class Sink:
-    """Base class of all sinks."""
-
-    def write(self, frame_bgr: np.ndarray) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Finish the output (idempotent)."""
-
-    def __enter__(self) -> "Sink":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _x11_reachable(display: str) -> bool:
@@ -149,171 +130,6 @@ class WindowSink(Sink):
             self._opened = False
 
 
-def _check_writable(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise SinkError(f"cannot write {path}: the folder {parent} does not exist")
-    if path.is_dir():
-        raise SinkError(f"cannot write {path}: it is a folder")
-    if not os.access(parent, os.W_OK):
-        raise SinkError(f"cannot write {path}: the folder {parent} is not writable")
-
-
-class VideoFileSink(Sink):
-    """Write frames to a video file at the source's frame rate and size.
-
-    Frames of another size are resized to the first frame's size. The file is
-    finalised by :meth:`close` (also on Ctrl-C, which the run loop turns into
-    a normal close), so it stays playable.
-
-    Parameters
-    ----------
-    path : str or Path
-        Output file; the extension picks the codec (see ``VIDEO_FILE_CODECS``).
-    fps : float
-        Frame rate written into the file (> 0).
-    """
-
-    def __init__(self, path, *, fps: float) -> None:
-        self.path = Path(path)
-        fps = check_number("fps", fps, 0, low_open=True)
-        suffix = self.path.suffix.lower()
-        if suffix not in VIDEO_FILE_CODECS:
-            raise SinkError(f"cannot write {self.path}: unknown video extension {suffix or '(none)'} "
-                            f"(use one of {', '.join(sorted(VIDEO_FILE_CODECS))})")
-        _check_writable(self.path)
-        self.fps = float(fps)
-        self._fourcc = cv2.VideoWriter_fourcc(*VIDEO_FILE_CODECS[suffix])
-        self._writer: Optional[cv2.VideoWriter] = None
-        self._size: Optional[tuple] = None
-        self.frames_written = 0
-
-    def write(self, frame_bgr: np.ndarray) -> bool:
-        h, w = frame_bgr.shape[:2]
-        if self._writer is None:
-            self._size = (w, h)
-            self._writer = cv2.VideoWriter(str(self.path), self._fourcc, self.fps, self._size)
-            if not self._writer.isOpened():
-                self._writer = None
-                raise SinkError(f"cannot open {self.path} for writing (codec not available?)")
-        elif (w, h) != self._size:
-            frame_bgr = cv2.resize(frame_bgr, self._size, interpolation=cv2.INTER_AREA)
-        self._writer.write(np.ascontiguousarray(frame_bgr))
-        self.frames_written += 1
-        return True
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            logger.info("wrote %d frames to %s", self.frames_written, self.path)
-
-
-def ffmpeg_executable() -> str:
-    """The path of ``ffmpeg``, or a :class:`SinkError` saying how to install it."""
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise SinkError("ffmpeg is not installed: it is needed for re-streaming "
-                        "(Debian/Ubuntu: apt-get install ffmpeg)")
-    return exe
-
-
-def ffmpeg_output_args(target: str, fps: float) -> List[str]:
-    """The ffmpeg output options for a stream URL or an HLS playlist path."""
-    scheme, sep, _ = target.partition("://")
-    gop = str(max(1, int(round(fps * 2))))
-    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-              "-g", gop]
-    if target.lower().endswith(".m3u8") and not sep:
-        return encode + ["-f", "hls", "-hls_time", "2", "-hls_list_size", "6",
-                         "-hls_flags", "delete_segments+append_list", target]
-    if not sep or scheme.lower() not in STREAM_FORMATS:
-        raise SinkError(f"cannot stream to {target!r}: use rtmp://, rtsp://, udp://, srt://, tcp://, http:// "
-                        f"or a .m3u8 path")
-    fmt = STREAM_FORMATS[scheme.lower()]
-    extra = ["-rtsp_transport", "tcp"] if fmt == "rtsp" else []
-    return encode + ["-f", fmt] + extra + [target]
-
-
-class FFmpegStreamSink(Sink):
-    """Re-stream frames through an ``ffmpeg`` subprocess (RTMP, RTSP, UDP, SRT, HLS).
-
-    Raw BGR frames go to ffmpeg's stdin; ffmpeg encodes H.264 with low-latency
-    settings and muxes for the target. :meth:`close` closes stdin so ffmpeg
-    finishes the stream (and the HLS playlist) cleanly.
-
-    Parameters
-    ----------
-    target : str
-        A stream URL (``rtmp://host/app/key``, ``rtsp://...``, ``udp://host:port``,
-        ``srt://...``) or an HLS playlist path ending in ``.m3u8``.
-    fps : float
-        Frame rate of the stream (> 0).
-    """
-
-    def __init__(self, target: str, *, fps: float) -> None:
-        fps = check_number("fps", fps, 0, low_open=True)
-        self.target = str(target)
-        self.fps = float(fps)
-        self._args = ffmpeg_output_args(self.target, self.fps)
-        if "://" not in self.target:
-            _check_writable(Path(self.target))
-        self._exe = ffmpeg_executable()
-        self._proc: Optional[subprocess.Popen] = None
-        self._size: Optional[tuple] = None
-        self._stderr_tail: deque = deque(maxlen=20)
-        self.frames_written = 0
-
-    def _start(self, width: int, height: int) -> None:
-        cmd = [self._exe, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", f"{self.fps:g}",
-               "-i", "pipe:0"] + self._args
-        logger.info("streaming to %s: %s", self.target, " ".join(cmd))
-        # A session of its own: Ctrl-C in the terminal reaches only us, and close()
-        # then ends the stream cleanly instead of ffmpeg dying half-way.
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True)
-        threading.Thread(target=self._drain, args=(self._proc.stderr,), daemon=True).start()
-
-    def _drain(self, stream) -> None:
-        for line in iter(stream.readline, b""):
-            text = line.decode(errors="replace").rstrip()
-            self._stderr_tail.append(text)
-            logger.debug("ffmpeg: %s", text)
-
-    def write(self, frame_bgr: np.ndarray) -> bool:
-        h, w = frame_bgr.shape[:2]
-        if self._proc is None:
-            # libx264 with yuv420p needs even dimensions.
-            self._size = (w - w % 2, h - h % 2)
-            self._start(*self._size)
-        if (w, h) != self._size:
-            frame_bgr = cv2.resize(frame_bgr, self._size, interpolation=cv2.INTER_AREA)
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(frame_bgr).tobytes())
-        except (BrokenPipeError, OSError) as exc:
-            self._proc.wait(timeout=5)
-            tail = " | ".join(self._stderr_tail) or f"exit status {self._proc.returncode}"
-            raise SinkError(f"ffmpeg stopped streaming to {self.target}: {tail}") from exc
-        self.frames_written += 1
-        return True
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            logger.warning("ffmpeg did not finish in 15 s; terminating it")
-            proc.terminate()
-            proc.wait(timeout=5)
-
-
 class BackgroundSink(Sink):
     """Run another sink's ``write`` in a thread, so encoding overlaps with the next frame.
 
@@ -387,8 +203,12 @@ def is_stream_target(target: str) -> bool:
     return "://" in str(target) or str(target).lower().endswith(".m3u8")
 
 
-def make_output_sink(target: str, *, fps: float, background: bool = True) -> Sink:
+def make_output_sink(target: str, *, fps: float, background: bool = True, live: bool = False) -> Sink:
     """A :class:`VideoFileSink` for a video file path, else a :class:`FFmpegStreamSink`;
-    wrapped in a :class:`BackgroundSink` when ``background``."""
-    sink: Sink = FFmpegStreamSink(target, fps=fps) if is_stream_target(target) else VideoFileSink(target, fps=fps)
+    wrapped in a :class:`BackgroundSink` when ``background``. ``live``: the source is live, so a
+    file follows the clock (``pace_to_clock``) and a network stream reconnects when it drops."""
+    if is_stream_target(target):
+        sink: Sink = FFmpegStreamSink(target, fps=fps)
+    else:
+        sink = VideoFileSink(target, fps=fps, pace_to_clock=live)
     return BackgroundSink(sink) if background else sink

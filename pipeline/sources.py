@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 #: URL schemes opened through OpenCV's FFmpeg backend as live network streams.
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp", "mms")
+#: Frames a file may end short of its header's frame count without a warning (counts are estimates).
+TRUNCATION_SLACK_FRAMES = 2
 #: File name extensions read as still images (image folders and single images).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -139,6 +141,8 @@ class VideoFileSource(_PrefetchingSource):
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if count > 0 else None
         self._pending: Optional[np.ndarray] = first
+        #: Why the file ended before its announced length (empty while it has not).
+        self.ended_early = ""
         self._msec0: Optional[float] = None
         self._index = 0
         self._start()
@@ -150,6 +154,7 @@ class VideoFileSource(_PrefetchingSource):
         else:
             ok, image = self._cap.read()
             if not ok or image is None:
+                self._note_early_end()
                 return None
         # The container's presentation time (relative to the first frame), else index / fps.
         msec = self._cap.get(cv2.CAP_PROP_POS_MSEC)
@@ -162,6 +167,13 @@ class VideoFileSource(_PrefetchingSource):
             if index > 0 and msec > self._msec0:
                 timestamp = (msec - self._msec0) / 1000.0
         return Frame(image, index, timestamp, decode_seconds=time.perf_counter() - start)
+
+    def _note_early_end(self) -> None:
+        """A file that ends well before the frame count of its header is truncated or damaged: say so."""
+        if self.frame_count and self._index < self.frame_count - TRUNCATION_SLACK_FRAMES:
+            self.ended_early = (f"{self.description} ended after {self._index} of the {self.frame_count} frames "
+                                "its header announces (a truncated or damaged file?)")
+            logger.warning("%s", self.ended_early)
 
     def _release(self) -> None:
         self._cap.release()
@@ -187,10 +199,15 @@ class ImageFolderSource(_PrefetchingSource):
         if not paths:
             raise SourceError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {self.description}")
         self._paths: List[Path] = list(paths)
-        try:
-            first = read_image(self._paths[0])
-        except ValueError as exc:
-            raise SourceError(str(exc)) from exc
+        first, errors = None, []
+        for path in self._paths:          # the first readable image gives the size; bad ones are skipped later
+            try:
+                first = read_image(path)
+                break
+            except ValueError as exc:
+                errors.append(str(exc))
+        if first is None:
+            raise SourceError(f"none of the {len(self._paths)} images can be read ({errors[0]})")
         self.fps = fps
         self.height, self.width = first.shape[:2]
         self.frame_count = len(self._paths)

@@ -1,6 +1,8 @@
 """The composition layer: configuration sections reach the constructors; galleries are opened or enrolled."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +100,30 @@ def test_default_gallery_db_is_per_folder_and_model(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     a = build.default_gallery_db(tmp_path / "photos", "edgeface_xs")
     assert a.parent == tmp_path / "cache" / "facetrack" / "galleries"
-    assert a.name.startswith("photos-") and a.name.endswith("-edgeface_xs.db")
+    assert "photos" not in a.name and a.name.endswith("-edgeface_xs.db")     # the name hides the folder
     assert build.default_gallery_db(tmp_path / "other" / "photos", "edgeface_xs") != a
     assert build.default_gallery_db(tmp_path / "photos", "w600k_r50") != a
+
+
+def test_the_gallery_cache_folder_is_owner_only_and_old_names_are_renamed(tmp_path, monkeypatch):
+    import hashlib
+    import stat
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "cache" / "facetrack" / "galleries"
+    root.mkdir(parents=True, mode=0o755)
+    os.chmod(root, 0o755)                                   # as an older version left it
+    photos = (tmp_path / "ada_and_bob").resolve()
+    old = root / f"ada_and_bob-{hashlib.sha1(str(photos).encode()).hexdigest()[:8]}-edgeface_xs.db"
+    old.write_bytes(b"")
+    new = build.default_gallery_db(photos, "edgeface_xs")
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+    assert new.exists() and not old.exists()
+    # Folders made for a --gallery-db are owner-only too.
+    from gallery.schema import make_private_dir
+
+    make_private_dir(tmp_path / "a" / "b")
+    assert {stat.S_IMODE(os.stat(p).st_mode) for p in (tmp_path / "a", tmp_path / "a" / "b")} == {0o700}
 
 
 def test_build_enroller_takes_only_the_enrolment_keywords_of_the_gallery_section():

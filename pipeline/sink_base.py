@@ -1,0 +1,82 @@
+"""What every frame sink is: :class:`Sink`, :class:`SinkError`, and what the ffmpeg sinks share.
+
+The sinks are in :mod:`pipeline.sinks` (window, background), :mod:`pipeline.video_file`
+(video files) and :mod:`pipeline.restream` (re-streaming); every name is importable
+from :mod:`pipeline.sinks`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.events import OutputError
+
+logger = logging.getLogger(__name__)
+
+
+class SinkError(OutputError):
+    """An output cannot be opened or written; the message says which and why."""
+
+
+class Sink:
+    """Base class of all sinks."""
+
+    def write(self, frame_bgr: np.ndarray) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the output (idempotent)."""
+
+    def __enter__(self) -> "Sink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_writable(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise SinkError(f"cannot write {path}: the folder {parent} does not exist")
+    if path.is_dir():
+        raise SinkError(f"cannot write {path}: it is a folder")
+    if not os.access(parent, os.W_OK):
+        raise SinkError(f"cannot write {path}: the folder {parent} is not writable")
+
+
+def ffmpeg_executable() -> str:
+    """The path of ``ffmpeg``, or a :class:`SinkError` saying how to install it."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise SinkError("ffmpeg is not installed: it is needed for re-streaming "
+                        "(Debian/Ubuntu: apt-get install ffmpeg)")
+    return exe
+
+
+def drain_into(stream, tail: deque) -> None:
+    """Read an ffmpeg's stderr into ``tail`` (its last lines), logging them at debug level."""
+    for line in iter(stream.readline, b""):
+        text = line.decode(errors="replace").rstrip()
+        tail.append(text)
+        logger.debug("ffmpeg: %s", text)
+
+
+def ffmpeg_cause(tail, returncode, exc) -> str:
+    """Why an ffmpeg stopped, in words: the OS error in its messages when there is one."""
+    text = " | ".join(t for t in tail if t)
+    for known in ("No space left on device", "Disk quota exceeded", "Read-only file system",
+                  "Permission denied", "Input/output error"):
+        if known in text:
+            return known
+    if text:
+        return text[-300:]
+    if exc is not None and getattr(exc, "strerror", None) and not isinstance(exc, BrokenPipeError):
+        return exc.strerror
+    return f"ffmpeg exited with status {returncode}"
+
+
