@@ -184,6 +184,37 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_detector_recall(args) -> int:
+    from . import detector_recall as dr
+    from .report import LABELS_DIR
+
+    clips = [LABELS_DIR / f"{name}.csv" for name in args.clips]
+    dense = {"broadcast": args.broadcast or args.out / "broadcast",
+             "composite": args.composite or args.out / "composite"}
+    sequences = dr.sequences_present(clips, dense, video_dir=args.shared / "data" / "video", stride=args.stride)
+    if not sequences:
+        log.error("no sequence found (see the log lines above)")
+        return 1
+
+    def make_detector(size: int, conf: float):
+        from models.detector import FaceDetector
+
+        return FaceDetector(args.weights, device=args.device, input_size=size, confidence_threshold=conf).detect
+
+    machine = dr.machine_info(args.device)
+    result = dr.run_detector_recall(sequences, make_detector, sizes=args.sizes, confidences=args.confidence,
+                                    iou_threshold=args.iou)
+    result.update(weights=str(args.weights), stride=args.stride, machine=machine,
+                  load_average_after=dr.machine_info(args.device)["load_average"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "detector_recall.json").write_text(json.dumps(result, indent=1) + "\n")
+    table = dr.format_recall_tables(result)
+    (args.out / "detector_recall.md").write_text(table)
+    print(table)
+    print(f"wrote {args.out / 'detector_recall.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     shared = DEFAULT_SHARED
     p = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0])
@@ -315,6 +346,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--compare", type=Path, default=None,
                    help="instead of running: compare the rows in this folder with those in --out (exit 1 if any differ)")
     s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("detector-recall", help="detector recall by face height and ms per call, per input size "
+                                               "and confidence threshold (evaluation/detector_recall.py)")
+    s.add_argument("--out", type=Path, required=True, help="detector_recall.json and .md go here")
+    s.add_argument("--sizes", type=int, nargs="+", default=[640, 960, 1280], help="detector input sizes")
+    s.add_argument("--confidence", type=float, nargs="+", default=[0.5, 0.3], help="confidence thresholds")
+    s.add_argument("--weights", type=Path, default=shared / "models" / "yolov8n-face.pt")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--shared", type=Path, default=shared,
+                   help="videos of the hand-labelled clips are SHARED/data/video/NAME.mp4")
+    s.add_argument("--clips", nargs="*", default=["short_hamilton_clip", "facenet_pytorch_pedestrians"],
+                   help="hand-labelled clips (evaluation/labels/NAME.csv), scored on every labelled frame")
+    s.add_argument("--broadcast", type=Path, default=None,
+                   help="a synth --preset broadcast folder [default: OUT/broadcast; skipped when absent]")
+    s.add_argument("--composite", type=Path, default=None,
+                   help="a composite folder [default: OUT/composite; skipped when absent]")
+    s.add_argument("--stride", type=_positive_int, default=3,
+                   help="score every STRIDE-th frame of the dense sequences (not of the hand labels)")
+    s.add_argument("--iou", type=float, default=0.5, help="IoU needed to match a detection to a gt box")
+    s.set_defaults(func=cmd_detector_recall)
     return p
 
 
