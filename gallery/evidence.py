@@ -25,9 +25,10 @@ grows as ``same_mean - different_mean`` shrinks; a track uses the
 precision-weighted mean over its frames, ``d^2``). With ``v = 1 / total
 precision`` the track's evidence for person ``p`` against "not ``p``" is::
 
-    llr_p = log N(u_bar_p; 1, same_spread^2 + v) - log N(u_bar_p; 0, d^2 + v)
+    llr_p = log N(min(u_bar_p, 1); 1, same_spread^2 + v) - log N(max(u_bar_p, 0); 0, d^2 + v)
 
-It grows with the number and quality of frames but is bounded by how far
+(one-sided, so that it only grows with ``u_bar``: a face more like ``p`` than
+``p``'s faces usually are is no evidence against ``p``). It grows with the number and quality of frames but is bounded by how far
 apart people are, so a persistent resemblance never accumulates into a name.
 Open-set naming then weighs "the face is ``p``" for each of the ``P`` enrolled
 people against "nobody enrolled" (prior ``unknown_prior``; ``(1 -
@@ -118,7 +119,11 @@ class EvidenceModel:
         v = 1.0 / max(track.precision, 1e-12)
         vs = self.same_spread ** 2 + v
         vd = self.different_spread ** 2 * track.mean_inverse_gap2() + v
-        return 0.5 * np.log(vd / vs) - 0.5 * (u - 1.0) ** 2 / vs + 0.5 * u ** 2 / vd
+        # One-sided: a face more like p than p's faces usually are is no evidence against p, and one less like p
+        # than strangers usually are is no evidence for p; so the ratio only grows with u.
+        below = np.minimum(u - 1.0, 0.0)
+        above = np.maximum(u, 0.0)
+        return 0.5 * np.log(vd / vs) - 0.5 * below ** 2 / vs + 0.5 * above ** 2 / vd
 
 
 @dataclass

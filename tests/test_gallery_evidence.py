@@ -142,3 +142,10 @@ def test_the_model_interpolates_in_log_height_and_checks_its_table():
         EvidenceModel((64, 16), (0.2, 0.6), (0.0, 0.0), (0.1, 0.05))
     with pytest.raises(ValueError, match="naming_rule"):
         Identifier(GalleryIndex(["a"], orthonormal(1)[:1].astype(np.float32)), naming_rule="vote")
+
+
+def test_the_evidence_only_grows_with_the_similarity():
+    model = EvidenceModel((16, 64), (0.2, 0.6), (0.0, 0.0), (0.1, 0.05))
+    track = TrackEvidence(np.linspace(-1.0, 3.0, 41) * 50.0, 50.0, 50.0 / 0.2 ** 2)
+    llr = model.llr(track)
+    assert np.all(np.diff(llr) >= 0)
