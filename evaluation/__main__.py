@@ -174,7 +174,7 @@ def cmd_replay(args) -> int:
             print(f"{name}: {what}")
         return 0 if diff and all(v == "same" for v in diff.values()) else 1
     summary = replay.replay(args.shared, args.out, args.cache, seeds=args.seeds, frames=args.frames,
-                            size=args.size, clips=args.clips, config_path=args.config)
+                            size=args.size, clips=args.clips, config_path=args.config, preset=args.preset)
     for name, res in summary.items():
         s = res["score"] or {}
         print(f"{name}: IDF1 {s.get('idf1', float('nan')):.4f}, {s.get('id_switches')} switches, "
@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=int, nargs="*", default=[], help="simulator seeds to replay")
     s.add_argument("--frames", type=int, default=2000)
     s.add_argument("--size", type=_size, default=(1280, 720))
+    s.add_argument("--preset", choices=["broadcast"], default=None,
+                   help="replay the simulator's broadcast preset (14-40 px faces, H.264) instead of its default")
     s.add_argument("--clips", nargs="*", default=["short_hamilton_clip"],
                    help="hand-labelled real clips (evaluation/labels/NAME.csv, ../shared/data/video/NAME.mp4)")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")

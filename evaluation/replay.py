@@ -114,6 +114,9 @@ class CachedDetector:
         self._detector = detector
         self._cache = cache
         self.last_key: Optional[str] = None
+        # Outputs depend on the detector's settings too: a cache of one input size never answers another.
+        settings = [getattr(detector, k, None) for k in ("input_size", "confidence_threshold", "nms_iou_threshold")]
+        self._settings = "" if settings == [640, 0.5, 0.45] else "|" + ",".join(map(str, settings))
 
     def __getattr__(self, name):
         return getattr(self._detector, name)
@@ -121,7 +124,7 @@ class CachedDetector:
     def detect(self, frame: np.ndarray):
         from tracker.detections import Detections
 
-        key = self.last_key = frame_key(frame)
+        key = self.last_key = frame_key(frame) + self._settings
         row = self._cache.detections.get(key)
         if row is None:
             self._cache.misses += 1
@@ -169,7 +172,7 @@ def _scores(truth, tracks) -> dict:
     n = r["naming"]
     return {"idf1": r["idf1"], "id_switches": r["id_switches"], "gt_boxes": r["gt_boxes"],
             "wrong_name_rate": n["wrong_name_rate"], "named_boxes": n["named_boxes"],
-            "named_after_warmup": n["named_after_warmup"]}
+            "named_after_warmup": n["named_after_warmup"], "by_height": r.get("naming_by_height")}
 
 
 def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path) -> dict:
@@ -197,36 +200,54 @@ def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path) -> 
     return result
 
 
-def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (), frames: int = DEFAULT_FRAMES,
-           size=DEFAULT_SIZE, clips: Sequence[str] = ("short_hamilton_clip",), config_path: Optional[Path] = None) -> dict:
-    """Replay simulator ``seeds`` and hand-labelled real ``clips``; write ``out/summary.json``.
+def _sequence(folder: Path, seed: int, frames: int, size, preset: Optional[str], shared: Path, people: list) -> None:
+    """Render simulator sequence ``seed`` into ``folder`` (the report's parameters, or the ``preset``'s)."""
+    from . import broadcast, synth
+    from .sprites import yolo_detect_fn
 
-    Sequences are rendered into ``cache_dir/seedN`` on first use (the report's
+    detect = yolo_detect_fn(shared / "models" / "yolov8n-face.pt")
+    gallery = shared / "data" / "gallery"
+    photos = [shared / "data" / "probe", gallery]
+    if not people:
+        people.extend(synth.people_from_folders(photos, detect, gallery_dir=gallery))
+    cast = list(people)
+    kw = {}
+    if preset == "broadcast":
+        crowd = [shared / "data" / c for c in broadcast.DEFAULT_CROWD_PHOTOS if (shared / "data" / c).exists()]
+        cast += broadcast.crowd_people(crowd, detect)
+        kw = {"codec": "h264"}
+    sc = synth.plan_sequence(cast, seed=seed, num_frames=frames, width=size[0], height=size[1],
+                             **({"preset": preset} if preset else {}))
+    synth.write_sequence(folder, sc, cast, progress=True, extra_info={"photos": [str(p) for p in photos]}, **kw)
+
+
+def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (), frames: int = DEFAULT_FRAMES,
+           size=DEFAULT_SIZE, clips: Sequence[str] = ("short_hamilton_clip",), config_path: Optional[Path] = None,
+           preset: Optional[str] = None) -> dict:
+    """Replay simulator ``seeds`` (of the ``preset``, e.g. ``"broadcast"``) and hand-labelled real ``clips``;
+    write ``out/summary.json``.
+
+    Sequences are rendered into ``cache_dir/seedN-...`` on first use (the report's
     parameters), and each one's model cache is ``cache_dir/<name>.npz``.
     """
-    from . import bench, synth
+    from . import bench
     from . import gt as gtio
     from .report import LABELS_DIR
-    from .sprites import yolo_detect_fn
 
     shared, out, cache_dir = Path(shared), Path(out), Path(cache_dir)
     detector_w = shared / "models" / "yolov8n-face.pt"
     embedder_w = shared / "models" / "edgeface_xs.onnx"
     gallery = shared / "data" / "gallery"
-    photos = [shared / "data" / "probe", gallery]
     parts = bench.build_parts(detector_w, embedder_w, gallery, device="cpu",
                               config=bench.load_settings(config_path), work_dir=cache_dir)
     people: list = []
     summary = {}
     for seed in seeds:
-        folder = cache_dir / f"seed{seed}-{frames}-{size[0]}x{size[1]}"
+        folder = cache_dir / (f"seed{seed}-{frames}-{size[0]}x{size[1]}" + (f"-{preset}" if preset else ""))
         if not (folder / gtio.GT_FILE).exists():
-            if not people:
-                people.extend(synth.people_from_folders(photos, yolo_detect_fn(detector_w), gallery_dir=gallery))
-            sc = synth.plan_sequence(people, seed=seed, num_frames=frames, width=size[0], height=size[1])
-            synth.write_sequence(folder, sc, people, progress=True, extra_info={"photos": [str(p) for p in photos]})
+            _sequence(folder, seed, frames, size, preset, shared, people)
         truth = gtio.load_ground_truth(folder)
-        name = f"seed{seed}"
+        name = f"seed{seed}" + (f"-{preset}" if preset else "")
         summary[name] = replay_video(folder / "video.mp4", truth, parts, cache_dir / f"{folder.name}.npz", out / name)
         log.info("%s: %s", name, summary[name]["score"])
     for clip in clips:
