@@ -185,6 +185,7 @@ class Identifier:
         self.similarity_threshold = check_number("similarity_threshold", similarity_threshold, -1, 1)
         self.min_observations = check_int("min_observations", min_observations, 1)
         mean_rule = MeanSimilarityRule(similarity_threshold, min_margin, hysteresis, min_observations)
+        self.min_margin, self.hysteresis = mean_rule.min_margin, mean_rule.hysteresis
         self.rule = mean_rule if naming_rule == "mean" else EvidenceRule(
             EvidenceModel(tuple(evidence_heights), tuple(same_mean), tuple(different_mean), tuple(frame_std),
                           same_spread, different_spread),
