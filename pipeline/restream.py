@@ -12,7 +12,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, ffmpeg_executable
+from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, reap, ffmpeg_executable
 from tracker.checks import check_number
 
 logger = logging.getLogger(__name__)
@@ -137,12 +137,7 @@ class FFmpegStreamSink(Sink):
     def _dropped(self, exc: BaseException) -> None:
         """ffmpeg stopped: raise, or plan the next attempt (a stream that had worked)."""
         proc, self._proc = self._proc, None
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        time.sleep(0.05)                                 # let the stderr thread take the last lines
+        reap(proc)
         tail = " | ".join(self._stderr_tail) or f"exit status {proc.returncode}"
         worked = self._clock() - self._started_at >= STREAM_SETTLE_SECONDS or self._attempts > 0
         if self.reconnect is None or not worked or self.reconnect.gives_up(self._attempts):

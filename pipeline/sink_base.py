@@ -66,6 +66,19 @@ def drain_into(stream, tail: deque) -> None:
         logger.debug("ffmpeg: %s", text)
 
 
+def reap(proc) -> None:
+    """Wait for an ffmpeg that stopped (killing it after 5 s), then let its stderr thread take the last lines."""
+    import subprocess
+    import time
+
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    time.sleep(0.05)
+
+
 def ffmpeg_cause(tail, returncode, exc) -> str:
     """Why an ffmpeg stopped, in words: the OS error in its messages when there is one."""
     text = " | ".join(t for t in tail if t)

@@ -34,7 +34,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, ffmpeg_cause, ffmpeg_executable
+from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, reap, ffmpeg_cause, ffmpeg_executable
 from tracker.checks import check_number
 
 logger = logging.getLogger(__name__)
@@ -182,12 +182,7 @@ class VideoFileSink(Sink):
 
     def _fail(self, exc: BaseException) -> SinkError:
         proc = self._proc
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        time.sleep(0.05)                                     # let the stderr thread take the last lines
+        reap(proc)
         cause = ffmpeg_cause(self._stderr_tail, proc.returncode, exc)
         self._failed = (f"cannot write video {self.path}: {cause} (it holds the frames written up to about "
                         f"frame {self.frames_written}, less the last second)")
