@@ -12,7 +12,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, reap, ffmpeg_executable
+from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, finish, reap, ffmpeg_executable
 from tracker.checks import check_number
 
 logger = logging.getLogger(__name__)
@@ -155,15 +155,6 @@ class FFmpegStreamSink(Sink):
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            logger.warning("ffmpeg did not finish in 15 s; terminating it")
-            proc.terminate()
-            proc.wait(timeout=5)
+        finish(proc, 15, self.target)
 
 

@@ -79,6 +79,22 @@ def reap(proc) -> None:
     time.sleep(0.05)
 
 
+def finish(proc, timeout: float, what: str) -> None:
+    """Close ffmpeg's input and wait ``timeout`` s for it to finish ``what``; terminate it after that."""
+    import subprocess
+
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        logger.warning("ffmpeg did not finish %s in %g s; terminating it", what, timeout)
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
 def ffmpeg_cause(tail, returncode, exc) -> str:
     """Why an ffmpeg stopped, in words: the OS error in its messages when there is one."""
     text = " | ".join(t for t in tail if t)

@@ -34,7 +34,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, reap, ffmpeg_cause, ffmpeg_executable
+from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, finish, reap, ffmpeg_cause, ffmpeg_executable
 from tracker.checks import check_number
 
 logger = logging.getLogger(__name__)
@@ -191,16 +191,7 @@ class VideoFileSink(Sink):
     def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                logger.warning("ffmpeg did not finish %s in 30 s; terminating it", self.path)
-                proc.terminate()
-                proc.wait(timeout=5)
+            finish(proc, 30, str(self.path))
             time.sleep(0.05)
             if proc.returncode != 0 and self._failed is None:
                 self._failed = (f"cannot finish video {self.path}: "
