@@ -77,35 +77,61 @@ def measure(shared_models: Path, shared_data: Path, work_dir: Path, *, config_pa
             "seconds": time.perf_counter() - t0}
 
 
-def record(measured: dict, path: Path) -> dict:
-    """Write the measurement and the thresholds derived from it to ``path``."""
-    data = {
-        "sequence": {k: list(v) if isinstance(v, tuple) else v for k, v in SEQUENCE.items()},
-        "measured": measured,
-        "thresholds": {
-            "idf1_min": round(measured["idf1"] - IDF1_TOLERANCE, 4),
-            "wrong_name_rate_max": round(measured["wrong_name_rate"] + WRONG_NAME_TOLERANCE, 4),
-            "named_after_warmup_min": round(measured["named_after_warmup"] - NAMED_TOLERANCE, 4),
-        },
-        "command": "python -m evaluation regression --record tests/regression_metrics.json",
-    }
+#: The recorded figures of the default sequence: (measured key, "min" floor or "max" ceiling, tolerance, label).
+LIMITS = (
+    ("idf1", "min", IDF1_TOLERANCE, "IDF1"),
+    ("wrong_name_rate", "max", WRONG_NAME_TOLERANCE, "wrong-name rate"),
+    ("named_after_warmup", "min", NAMED_TOLERANCE, "enrolled named after warm-up"),
+)
+
+
+def thresholds(measured: dict, limits) -> dict:
+    """Floors (``<key>_min``) and ceilings (``<key>_max``) derived from ``measured`` with each limit's tolerance.
+
+    A floor is never below 0; a figure that is NaN (nothing named) gives a ceiling of its tolerance.
+    """
+    out = {}
+    for key, kind, tolerance, _ in limits:
+        value = measured[key]
+        value = 0.0 if value != value else value
+        bound = max(0.0, value - tolerance) if kind == "min" else value + tolerance
+        out[f"{key}_{kind}"] = round(bound, 4)
+    return out
+
+
+def problems(measured: dict, recorded: dict, limits) -> list:
+    """Messages for every figure worse than its recorded threshold (empty = pass).
+
+    A NaN figure (nothing named) passes a ceiling and fails a floor.
+    """
+    th = recorded["thresholds"]
+    found = []
+    for key, kind, _, label in limits:
+        value, bound = measured[key], th[f"{key}_{kind}"]
+        if kind == "min" and not value >= bound:
+            found.append(f"{label} {value:.4f} < recorded floor {bound}")
+        elif kind == "max" and value == value and not value <= bound:
+            found.append(f"{label} {value:.4f} > recorded ceiling {bound}")
+    return found
+
+
+def _write(path: Path, sequence: dict, measured: dict, limits, command: str) -> dict:
+    data = {"sequence": sequence, "measured": measured, "thresholds": thresholds(measured, limits),
+            "command": command}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return data
 
 
+def record(measured: dict, path: Path) -> dict:
+    """Write the measurement and the thresholds derived from it to ``path``."""
+    sequence = {k: list(v) if isinstance(v, tuple) else v for k, v in SEQUENCE.items()}
+    return _write(path, sequence, measured, LIMITS,
+                  "python -m evaluation regression --record tests/regression_metrics.json")
+
+
 def check(measured: dict, recorded: dict) -> list:
     """Messages for every figure worse than its recorded threshold (empty = pass)."""
-    th = recorded["thresholds"]
-    problems = []
-    if not measured["idf1"] >= th["idf1_min"]:
-        problems.append(f"IDF1 {measured['idf1']:.4f} < recorded floor {th['idf1_min']}")
-    wn = measured["wrong_name_rate"]
-    if wn == wn and not wn <= th["wrong_name_rate_max"]:  # NaN (nothing named) is caught below
-        problems.append(f"wrong-name rate {wn:.4f} > recorded ceiling {th['wrong_name_rate_max']}")
-    if not measured["named_after_warmup"] >= th["named_after_warmup_min"]:
-        problems.append(f"enrolled named after warm-up {measured['named_after_warmup']:.4f} < "
-                        f"recorded floor {th['named_after_warmup_min']}")
-    return problems
+    return problems(measured, recorded, LIMITS)
 
 
 def measure_broadcast(shared_models: Path, shared_data: Path, work_dir: Path, *,
@@ -153,35 +179,22 @@ def measure_broadcast(shared_models: Path, shared_data: Path, work_dir: Path, *,
             "seconds": time.perf_counter() - t0}
 
 
+#: The recorded figures of the broadcast sequence, as :data:`LIMITS`.
+BROADCAST_LIMITS = (
+    ("named_share", "min", BROADCAST_NAMED_TOLERANCE, "enrolled boxes named correctly"),
+    ("named_after_warmup", "min", BROADCAST_NAMED_TOLERANCE, "enrolled named after warm-up"),
+    ("wrong_name_rate", "max", BROADCAST_WRONG_NAME_TOLERANCE, "wrong-name rate"),
+)
+
+
 def record_broadcast(measured: dict, path: Path) -> dict:
     """Write the broadcast measurement and its thresholds to ``path``."""
-    wrong = measured["wrong_name_rate"]
-    data = {
-        "sequence": {**BROADCAST_SEQUENCE, "preset": "broadcast", "shot_frames": list(BROADCAST_SHOT_FRAMES),
-                     "codec": "h264"},
-        "measured": measured,
-        "thresholds": {
-            "named_share_min": round(max(0.0, measured["named_share"] - BROADCAST_NAMED_TOLERANCE), 4),
-            "named_after_warmup_min": round(max(0.0, measured["named_after_warmup"] - BROADCAST_NAMED_TOLERANCE), 4),
-            "wrong_name_rate_max": round((wrong if wrong == wrong else 0.0) + BROADCAST_WRONG_NAME_TOLERANCE, 4),
-        },
-        "command": "python -m evaluation regression --preset broadcast --record tests/regression_metrics_broadcast.json",
-    }
-    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    return data
+    sequence = {**BROADCAST_SEQUENCE, "preset": "broadcast", "shot_frames": list(BROADCAST_SHOT_FRAMES),
+                "codec": "h264"}
+    return _write(path, sequence, measured, BROADCAST_LIMITS,
+                  "python -m evaluation regression --preset broadcast --record tests/regression_metrics_broadcast.json")
 
 
 def check_broadcast(measured: dict, recorded: dict) -> list:
     """Messages for every broadcast figure worse than its recorded threshold (empty = pass)."""
-    th = recorded["thresholds"]
-    problems = []
-    if not measured["named_share"] >= th["named_share_min"]:
-        problems.append(f"enrolled boxes named correctly {measured['named_share']:.4f} < recorded floor "
-                        f"{th['named_share_min']}")
-    if not measured["named_after_warmup"] >= th["named_after_warmup_min"]:
-        problems.append(f"enrolled named after warm-up {measured['named_after_warmup']:.4f} < recorded floor "
-                        f"{th['named_after_warmup_min']}")
-    wn = measured["wrong_name_rate"]
-    if wn == wn and not wn <= th["wrong_name_rate_max"]:
-        problems.append(f"wrong-name rate {wn:.4f} > recorded ceiling {th['wrong_name_rate_max']}")
-    return problems
+    return problems(measured, recorded, BROADCAST_LIMITS)
