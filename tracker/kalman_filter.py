@@ -138,20 +138,9 @@ class KalmanFilter:
         return means[0], covariances[0]
 
     def multi_predict(self, means: np.ndarray, covariances: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Run the prediction step for many tracks at once.
+        """The prediction step of many tracks: ``(N, 8)`` means and ``(N, 8, 8)`` covariances in and out.
 
-        Parameters
-        ----------
-        means : ndarray
-            An ``(N, 8)`` matrix of state means.
-        covariances : ndarray
-            An ``(N, 8, 8)`` array of state covariances.
-
-        Returns
-        -------
-        (ndarray, ndarray)
-            The predicted ``(N, 8)`` means and ``(N, 8, 8)`` covariances, equal
-            to calling :meth:`predict` on each track.
+        Equal to calling :meth:`predict` on each track, in one vectorised pass.
         """
         means, covariances = _as_states(means, covariances)
         F = self._motion_mat
@@ -185,22 +174,10 @@ class KalmanFilter:
     def multi_update(
         self, means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray
     ) -> Tuple[np.ndarray, np.ndarray]:
-        """Run the correction step for many tracks at once.
+        """The correction step of many tracks, one ``(N, 4)`` row of measurements per track.
 
-        Parameters
-        ----------
-        means : ndarray
-            An ``(N, 8)`` matrix of predicted state means.
-        covariances : ndarray
-            An ``(N, 8, 8)`` array of predicted state covariances.
-        measurements : ndarray
-            An ``(N, 4)`` matrix of measurements, one per track.
-
-        Returns
-        -------
-        (ndarray, ndarray)
-            The corrected ``(N, 8)`` means and ``(N, 8, 8)`` covariances, equal
-            to calling :meth:`update` on each track.
+        Takes the predicted ``(N, 8)`` means and ``(N, 8, 8)`` covariances and
+        returns the corrected ones, equal to calling :meth:`update` on each track.
         """
         means, covariances = _as_states(means, covariances)
         z = np.asarray(measurements, dtype=np.float64).reshape(-1, _NDIM)

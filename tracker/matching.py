@@ -28,6 +28,11 @@ Matches = List[Tuple[int, int]]
 CostFunction = Callable[[Sequence[Track], Detections, List[int], List[int]], np.ndarray]
 
 
+def _rows(indices: Optional[Sequence[int]], count: int) -> List[int]:
+    """The given row indices as a list, or every row of ``count`` when None."""
+    return list(range(count)) if indices is None else list(indices)
+
+
 def min_cost_matching(
     distance_metric: CostFunction,
     max_distance: float,
@@ -58,10 +63,8 @@ def min_cost_matching(
         Matches ``(track_index, detection_index)``, unmatched track indices
         and unmatched detection indices.
     """
-    track_indices = list(range(len(tracks))) if track_indices is None else list(track_indices)
-    detection_indices = (
-        list(range(len(detections))) if detection_indices is None else list(detection_indices)
-    )
+    track_indices = _rows(track_indices, len(tracks))
+    detection_indices = _rows(detection_indices, len(detections))
     if not track_indices or not detection_indices:
         return [], track_indices, detection_indices
 
@@ -89,7 +92,6 @@ def matching_cascade(
     tracks: Sequence[Track],
     detections: Detections,
     track_indices: Optional[Sequence[int]] = None,
-    detection_indices: Optional[Sequence[int]] = None,
 ) -> Tuple[Matches, List[int], List[int]]:
     """Match tracks level by level, most recently updated first.
 
@@ -110,18 +112,16 @@ def matching_cascade(
         Deepest level matched (the tracker uses ``max_age``).
     tracks : sequence of Track
     detections : Detections
-    track_indices, detection_indices : sequence of int or None
-        Rows to match (default: all).
+    track_indices : sequence of int or None
+        Rows of ``tracks`` to match (default: all); every detection takes part.
 
     Returns
     -------
     (list of (int, int), list of int, list of int)
         Matches, unmatched track indices and unmatched detection indices.
     """
-    track_indices = list(range(len(tracks))) if track_indices is None else list(track_indices)
-    unmatched_detections = (
-        list(range(len(detections))) if detection_indices is None else list(detection_indices)
-    )
+    track_indices = _rows(track_indices, len(tracks))
+    unmatched_detections = list(range(len(detections)))
     matches: Matches = []
     levels = sorted({tracks[k].time_since_update for k in track_indices})
     for level in levels:
@@ -178,10 +178,8 @@ def iou_cost(
     ndarray
         A ``(T, M)`` cost matrix in ``[0, 1]``.
     """
-    track_indices = list(range(len(tracks))) if track_indices is None else list(track_indices)
-    detection_indices = (
-        list(range(len(detections))) if detection_indices is None else list(detection_indices)
-    )
+    track_indices = _rows(track_indices, len(tracks))
+    detection_indices = _rows(detection_indices, len(detections))
     if not track_indices or not detection_indices:
         return np.zeros((len(track_indices), len(detection_indices)))
     boxes = np.stack([tracks[k].to_xyxy() for k in track_indices])

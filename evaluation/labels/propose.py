@@ -28,21 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
-def read_frames(video, wanted):
-    """``{frame (1-based): BGR image}`` for the wanted frame numbers."""
-    wanted = set(wanted)
-    cap = cv2.VideoCapture(str(video))
-    out, index = {}, 0
-    while wanted - set(out):
-        ok, img = cap.read()
-        if not ok:
-            break
-        index += 1
-        if index in wanted:
-            out[index] = img
-    cap.release()
-    return out
+from evaluation.detector_recall import read_frames
 
 
 def label_rows(path, frame):
@@ -115,24 +101,28 @@ def proposals(detector, img, csv_path):
     return boxes, captions, [(0, 255, 0)] * len(boxes)
 
 
+def draw_boxes(canvas, boxes, captions, colours, origin=(0, 0), r=1.0, font_scale=0.5, thickness=1):
+    """Draw ``tlwh`` boxes (source pixels) and their first caption word on ``canvas``, which shows the source from
+    ``origin`` upscaled by ``r``."""
+    ox, oy = origin
+    for (bx, by, bw, bh), cap, col in zip(boxes, captions, colours):
+        p0 = (int((bx - ox) * r), int((by - oy) * r))
+        p1 = (int((bx + bw - ox) * r), int((by + bh - oy) * r))
+        cv2.rectangle(canvas, p0, p1, col, 1)
+        cv2.putText(canvas, cap.split(" ")[0], (p0[0], p0[1] - 3), cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thickness)
+    return canvas
+
+
 def draw_full(img, boxes, captions, colours, scale):
     big = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    for (x, y, w, h), cap, col in zip(boxes, captions, colours):
-        s = scale
-        cv2.rectangle(big, (int(x * s), int(y * s)), (int((x + w) * s), int((y + h) * s)), col, 1)
-        cv2.putText(big, cap.split(" ")[0], (int(x * s), int(y * s) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, col, 1)
-    return big
+    return draw_boxes(big, boxes, captions, colours, r=scale)
 
 
 def draw_roi(img, boxes, captions, colours, roi, r):
     """The region ``roi`` (x, y, w, h) upscaled by ``r`` with the boxes and a pixel ruler."""
     x, y, w, h = roi
     out = cv2.resize(img[y:y + h, x:x + w], None, fx=r, fy=r, interpolation=cv2.INTER_CUBIC)
-    for (bx, by, bw, bh), cap, col in zip(boxes, captions, colours):
-        p0 = (int((bx - x) * r), int((by - y) * r))
-        p1 = (int((bx + bw - x) * r), int((by + bh - y) * r))
-        cv2.rectangle(out, p0, p1, col, 1)
-        cv2.putText(out, cap.split(" ")[0], (p0[0], p0[1] - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.6, col, 2)
+    draw_boxes(out, boxes, captions, colours, origin=(x, y), r=r, font_scale=0.6, thickness=2)
     # ticks every 10 source pixels and coordinates every 50, for reading positions by eye
     for g in range(0, max(w, h), 10):
         if g < w:
