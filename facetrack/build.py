@@ -207,7 +207,8 @@ def build_pipeline(config: Mapping, detector, embedder, identifier=None, **pipel
     Parameters
     ----------
     config : mapping
-        The ``tracker``, ``scene_cut``, ``quality`` and ``pipeline`` sections are used.
+        The ``tracker``, ``scene_cut``, ``quality`` and ``pipeline`` sections are used, and
+        ``scene_links`` when the top-level ``link_scenes`` is true.
     detector, embedder
         From :func:`build_models` (or fakes with the same methods).
     identifier : gallery.identifier.Identifier or None
@@ -221,7 +222,24 @@ def build_pipeline(config: Mapping, detector, embedder, identifier=None, **pipel
 
     kw = section(config, "pipeline")
     kw.update(pipeline_overrides)
-    return Pipeline(detector, embedder, Tracker(**section(config, "tracker")), identifier,
-                    HistogramSceneCutDetector(**section(config, "scene_cut")),
+    cuts = HistogramSceneCutDetector(**section(config, "scene_cut"))
+    if config.get("link_scenes") and "scene_linking" not in kw:
+        kw["scene_linking"] = build_scene_linking(config, cuts)
+    return Pipeline(detector, embedder, Tracker(**section(config, "tracker")), identifier, cuts,
                     quality_fn=build_quality_fn(config), **kw)
+
+
+def build_scene_linking(config: Mapping, scene_cut_detector):
+    """A :class:`pipeline.linking.SceneLinking` with the ``scene_links`` section, threading shots by
+    ``scene_cut_detector``'s histograms."""
+    from facetrack.config import keywords_for
+    from models.torso import TorsoDescriber
+    from pipeline.linking import SceneLinking
+    from pipeline.scene_links import SceneLinker
+    from pipeline.scenes import SceneThreader
+
+    kw = section(config, "scene_links")
+    threader = SceneThreader(scene_cut_detector.distance, **keywords_for(SceneThreader, kw))
+    return SceneLinking(threader, scene_cut_detector.histogram, SceneLinker(**keywords_for(SceneLinker, kw)),
+                        TorsoDescriber(**keywords_for(TorsoDescriber, kw)))
 

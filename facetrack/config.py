@@ -31,11 +31,14 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "pipeline": (("pipeline.runner:Pipeline",),
                  ("detector", "embedder", "tracker", "identifier", "scene_cut_detector", "quality_fn")),
     "source": (("pipeline.sources:open_source",), ("spec",)),
+    # Scene linking (used when the top-level ``link_scenes`` is true): the linker, the shot threader, the torso cue.
+    "scene_links": (("pipeline.scene_links:SceneLinker", "pipeline.scenes:SceneThreader",
+                     "models.torso:TorsoDescriber"), ("distance",)),
     "overlay": (("pipeline.overlay:Overlay",), ()),
 }
 
 #: Top-level settings that are not sections (shared with ``python -m gallery``).
-TOP_LEVEL_KEYS = ("models_dir",)
+TOP_LEVEL_KEYS = ("models_dir", "link_scenes")
 
 #: The default configuration file, next to this package.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=None, help="auto, cpu, cuda or cuda:N [default: from the config]")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
+    p.add_argument("--link-scenes", action="store_true",
+                   help="link the tracks of a scene into identities (clothing and faces), so a name found on one"
+                        " track shows on the others [default: the config's link_scenes]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and show tracebacks)")
     return p
@@ -136,6 +139,8 @@ def run_demo(args) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise DemoError(f"--max-frames must be >= 1, got {args.max_frames}")
     config = load_config(args.config)
+    if args.link_scenes:
+        config["link_scenes"] = True
 
     # Open the source first: a wrong path fails before minutes of model loading.
     from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter

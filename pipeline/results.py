@@ -51,6 +51,12 @@ class FrameResult:
         (empty on frames without detection).
     timings : dict
         Seconds spent in each of :data:`PROCESS_STAGES` (the run loop adds :data:`RUN_STAGES`).
+    identity_ids : ndarray or None
+        With scene linking: ``(N,)`` int64 identity-cluster ids (tracks of one person in a scene share one).
+    linked : ndarray or None
+        With scene linking: ``(N,)`` bool, the name comes from another track of the identity.
+    scene : int
+        With scene linking: the scene id of the frame (-1 without).
     """
 
     frame_index: int
@@ -69,6 +75,9 @@ class FrameResult:
     lost_ids: List[int] = field(default_factory=list)
     ended_ids: List[int] = field(default_factory=list)
     timings: Dict[str, float] = field(default_factory=dict)
+    identity_ids: Optional[np.ndarray] = None
+    linked: Optional[np.ndarray] = None
+    scene: int = -1
 
     def __len__(self) -> int:
         return len(self.track_ids)

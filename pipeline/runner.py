@@ -28,6 +28,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from pipeline.display import ShownBoxes
+from pipeline.linking import SceneLinking
 from pipeline.naming import name_linker
 from pipeline.results import PROCESS_STAGES, FrameResult, RunSummary  # noqa: F401  (RunSummary re-exported)
 from pipeline.reuse import EMBED_POLICIES, EmbeddingReuse  # noqa: F401  (EMBED_POLICIES re-exported)
@@ -66,13 +67,18 @@ class Pipeline:
         this fraction of its width per ``detect_interval`` frames; 0 disables, ``>= 0``.
     reidentify_by_name : bool
         Hand a held track the id of the one absent track the gallery names alike.
+    scene_linking : SceneLinking or None
+        Links the tracks of a scene into identities (:mod:`pipeline.linking`), so a
+        name found by one track's face shows on the others; None (the default) names
+        each track from its own face only.
     """
 
     def __init__(self, detector, embedder, tracker, identifier=None, scene_cut_detector=None, *,
                  quality_fn: Optional[Callable] = None, detect_interval: int = 3, warmup_detect_interval: int = 1,
                  embed_policy: str = "needed", embed_refresh_interval: int = 10, settled_observations: int = 3,
                  reuse_iou_threshold: float = 0.5, max_faces_per_frame: int = 0,
-                 fast_motion_fraction: float = 0.75, reidentify_by_name: bool = True) -> None:
+                 fast_motion_fraction: float = 0.75, reidentify_by_name: bool = True,
+                 scene_linking: Optional[SceneLinking] = None) -> None:
         if detector is None:
             raise ValueError("detector must have a detect(frame) method")
         if tracker is None:
@@ -88,6 +94,9 @@ class Pipeline:
         self.identifier = identifier
         self.scene_cut_detector = scene_cut_detector
         self.quality_fn = quality_fn
+        if scene_linking is not None and not isinstance(scene_linking, SceneLinking):
+            raise ValueError(f"scene_linking must be a SceneLinking, got {type(scene_linking).__name__}")
+        self.scene_linking = scene_linking
         self.shown = ShownBoxes()
         self._shown_ids: List[int] = []      # confirmed tracks matched on the last detection frame
 
@@ -103,6 +112,8 @@ class Pipeline:
         self.reuse.clear()
         self.shown.clear()
         self._shown_ids = []
+        if self.scene_linking is not None:
+            self.scene_linking.reset()
 
     # -------------------------------------------------------------- per frame
     def process(self, frame: np.ndarray, frame_index: int, timestamp: float = 0.0, *,
@@ -127,6 +138,8 @@ class Pipeline:
         # Step 1: shot cut? (cheap; runs on every frame so no cut is missed)
         t0 = time.perf_counter()
         cut = self._scene_cut(frame, scene_cut)
+        if self.scene_linking is not None:
+            self.scene_linking.frame(frame, cut)
         timings["scene_cut"] = time.perf_counter() - t0
         if not self.schedule.due(frame_index, cut):
             return self._predicted_result(frame, frame_index, timestamp, timings)
@@ -258,12 +271,26 @@ class Pipeline:
         result.detected, result.scene_cut, result.detections = True, cut, detections
         result.num_detections, result.num_embedded = len(detections), int(fresh.sum())
         result.lost_ids, result.ended_ids = list(update.lost_ids), list(update.ended_ids)
+        if self.scene_linking is not None:
+            embedding_of = self.identifier.track_embedding if self.identifier is not None else None
+            self._show_links(result, self.scene_linking.detected(frame, shown, result.xyxy, result.names,
+                                                                 embedding_of))
         return result
 
     def _predicted_result(self, frame, frame_index, timestamp, timings) -> FrameResult:
         ids = list(self._shown_ids)
-        return self._result(frame, frame_index, timestamp, ids, self.shown.boxes(ids, frame_index), timings,
-                            confidence=self.shown.confidence(ids), predicted=True)
+        result = self._result(frame, frame_index, timestamp, ids, self.shown.boxes(ids, frame_index), timings,
+                              confidence=self.shown.confidence(ids), predicted=True)
+        if self.scene_linking is not None:
+            self._show_links(result, self.scene_linking.predicted(ids))
+        return result
+
+    def _show_links(self, result: FrameResult, links) -> None:
+        """Names from the scene's identities on the tracks their own faces have not named."""
+        result.names = list(links.names)
+        result.identity_ids = links.identity_ids
+        result.linked = links.linked
+        result.scene = self.scene_linking.scene
 
     def _result(self, frame, frame_index, timestamp, ids, boxes, timings, *, confidence, predicted) -> FrameResult:
         height, width = frame.shape[:2]

@@ -1,0 +1,215 @@
+"""Scene-level linking: one identity per person per scene, live.
+
+Each track belongs to an identity (a cluster of tracks, at first its own).
+A track that its face has not named joins the identity of an earlier track
+of the same scene when their clothing (:mod:`models.torso`) matches clearly
+better than any other candidate's, and it then shows that identity's name.
+Names flow forward in time only, and per frame work is bounded: no look-ahead.
+
+The rules, in order:
+
+- two tracks ever shown on the same frame are different people;
+- a track named by its face keeps that name; a link never joins two tracks
+  whose faces name different people, and a track whose face later names
+  someone else leaves its identity;
+- the clothing cue is valid only within a scene
+  (:class:`~pipeline.scenes.SceneThreader`): tracks of different scenes are
+  never linked by clothing, so a name does not cross into a new scene that way;
+- a link needs ``min_torso_observations`` descriptors of the track, a torso
+  similarity of at least ``min_similarity`` to the candidate and a lead of
+  ``min_margin`` over the next candidate, so two people dressed alike leave
+  the track unlinked rather than guessed;
+- where both tracks have a face embedding, their cosine similarity must not
+  fall below ``min_face_similarity`` (faces that clearly disagree veto).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Set
+
+import numpy as np
+
+from tracker.checks import check_int, check_number
+from tracker.ids import IdCounter
+
+#: ``track_embedding(track_id) -> (D,) unit vector or None`` (the identifier's mean face embedding).
+FaceEmbeddingOf = Callable[[int], Optional[np.ndarray]]
+
+
+@dataclass
+class _TrackCue:
+    shot: int
+    identity: int
+    torso_sum: Optional[np.ndarray] = None
+    torso_count: int = 0
+    face_name: Optional[str] = None
+    seen_with: Set[int] = field(default_factory=set)
+
+    def torso(self) -> Optional[np.ndarray]:
+        if self.torso_sum is None:
+            return None
+        norm = float(np.linalg.norm(self.torso_sum))
+        return self.torso_sum / norm if norm > 0 else None
+
+
+@dataclass(frozen=True)
+class SceneLinks:
+    """The linker's answer for the shown tracks of one frame.
+
+    Attributes
+    ----------
+    names : list of (str or None)
+        ``N`` names to show: the track's own face name, else its identity's.
+    identity_ids : ndarray
+        ``(N,)`` int64 identity-cluster ids (stable for the run).
+    linked : ndarray
+        ``(N,)`` bool: the name shown comes from another track of the identity.
+    """
+
+    names: List[Optional[str]]
+    identity_ids: np.ndarray
+    linked: np.ndarray
+
+
+class SceneLinker:
+    """Link the tracks of a scene into identities by clothing, under face constraints.
+
+    Parameters
+    ----------
+    min_similarity : float
+        Least torso similarity (Bhattacharyya coefficient, ``[0, 1]``) for a link.
+    min_margin : float
+        How much the best candidate's torso similarity must beat the next one's (>= 0).
+    min_torso_observations : int
+        Torso descriptors a track needs before it may be linked (>= 1).
+    min_face_similarity : float
+        Two tracks whose mean face embeddings are less similar than this are never linked, in ``[-1, 1]``.
+    max_tracks : int
+        Most tracks remembered (the oldest are forgotten first), ``>= 1``.
+    """
+
+    def __init__(self, *, min_similarity: float = 0.8, min_margin: float = 0.08, min_torso_observations: int = 3,
+                 min_face_similarity: float = 0.0, max_tracks: int = 500) -> None:
+        self.min_similarity = check_number("min_similarity", min_similarity, 0, 1)
+        self.min_margin = check_number("min_margin", min_margin, 0, 1)
+        self.min_torso_observations = check_int("min_torso_observations", min_torso_observations, 1)
+        self.min_face_similarity = check_number("min_face_similarity", min_face_similarity, -1, 1)
+        self.max_tracks = check_int("max_tracks", max_tracks, 1)
+        self._tracks: Dict[int, _TrackCue] = {}
+        self._ids = IdCounter()
+
+    # ------------------------------------------------------------------ per frame
+    def observe(self, track_ids: Sequence[int], shot: int, face_names: Sequence[Optional[str]],
+                torso: Optional[np.ndarray] = None, torso_valid: Optional[np.ndarray] = None) -> None:
+        """Record the tracks shown together on a detection frame, their face names and torso descriptors.
+
+        ``torso`` is ``(N, D)`` unit rows aligned with ``track_ids``, ``torso_valid`` ``(N,)`` bool.
+        """
+        ids = [int(t) for t in track_ids]
+        for i, tid in enumerate(ids):
+            cue = self._tracks.get(tid)
+            if cue is None:
+                cue = self._tracks[tid] = _TrackCue(shot=shot, identity=self._ids.next_id())
+            cue.seen_with.update(t for t in ids if t != tid)
+            cue.face_name = face_names[i]
+            if torso is not None and (torso_valid is None or torso_valid[i]):
+                vec = np.asarray(torso[i], np.float64)
+                cue.torso_sum = vec.copy() if cue.torso_sum is None else cue.torso_sum + vec
+                cue.torso_count += 1
+        self._trim()
+
+    def link(self, track_ids: Sequence[int], same_scene: Callable[[int, int], bool],
+             face_embedding: Optional[FaceEmbeddingOf] = None) -> SceneLinks:
+        """Decide the links of the shown tracks (after :meth:`observe`) and return what to show.
+
+        ``same_scene(shot_a, shot_b)`` tells whether two shots are one scene.
+        """
+        for tid in track_ids:
+            cue = self._tracks.get(int(tid))
+            if cue is not None:
+                self._relink(int(tid), cue, same_scene, face_embedding)
+        return self.shown(track_ids)
+
+    def shown(self, track_ids: Sequence[int]) -> SceneLinks:
+        """What to show for these tracks with the links as they stand (frames without detection)."""
+        names, identity_ids, linked = [], [], []
+        for tid in track_ids:
+            cue = self._tracks.get(int(tid))
+            own = None if cue is None else cue.face_name
+            name = own if own is not None or cue is None else self._identity_name(cue.identity)
+            names.append(name)
+            identity_ids.append(-1 if cue is None else cue.identity)
+            linked.append(own is None and name is not None)
+        return SceneLinks(names, np.asarray(identity_ids, np.int64), np.asarray(linked, bool))
+
+    def identity_of(self, track_id: int) -> int:
+        """The identity id of a track (-1 when it was never observed)."""
+        cue = self._tracks.get(int(track_id))
+        return -1 if cue is None else cue.identity
+
+    def reset(self) -> None:
+        """Forget every track (a new source)."""
+        self._tracks.clear()
+        self._ids.reset()
+
+    # ------------------------------------------------------------------ helpers
+    def _identity_name(self, identity: int) -> Optional[str]:
+        """The one face name among the identity's tracks (None when none, or when they disagree)."""
+        found = self._identity_names(identity)
+        return found.pop() if len(found) == 1 else None
+
+    def _relink(self, tid: int, cue: _TrackCue, same_scene, face_embedding) -> None:
+        """Leave an identity that the face contradicts; join the scene's identity of the same name, or the one
+        the clothing clearly points to (never one that a face names otherwise)."""
+        alone = all(c.identity != cue.identity for t, c in self._tracks.items() if t != tid)
+        if cue.face_name is not None:
+            if not alone and self._identity_names(cue.identity, but=tid) - {cue.face_name}:
+                cue.identity, alone = self._ids.next_id(), True
+            if alone:
+                same_name = [c.identity for t, c in self._candidates(tid, cue, same_scene)
+                             if self._identity_names(c.identity) == {cue.face_name}]
+                if same_name:
+                    cue.identity = same_name[-1]
+                    return
+        if alone and cue.torso_count >= self.min_torso_observations:
+            best = self._best_by_clothing(tid, cue, same_scene, face_embedding)
+            if best is not None:
+                cue.identity = best
+
+    def _identity_names(self, identity: int, but: Optional[int] = None) -> Set[str]:
+        """The face names given to the identity's tracks (other than ``but``)."""
+        return {c.face_name for t, c in self._tracks.items()
+                if c.identity == identity and t != but and c.face_name is not None}
+
+    def _candidates(self, tid: int, cue: _TrackCue, same_scene):
+        """Other tracks of the scene whose identity has no track ever shown with this one."""
+        blocked = {self._tracks[t].identity for t in cue.seen_with if t in self._tracks}
+        return [(t, c) for t, c in self._tracks.items()
+                if t != tid and c.identity != cue.identity and c.identity not in blocked
+                and same_scene(cue.shot, c.shot)]
+
+    def _best_by_clothing(self, tid: int, cue: _TrackCue, same_scene, face_embedding) -> Optional[int]:
+        """The identity whose clothing clearly matches this track's best, if any."""
+        mine = cue.torso()
+        face = face_embedding(tid) if face_embedding is not None else None
+        scores: Dict[int, float] = {}
+        vetoed: Set[int] = set()
+        for other_id, other in self._candidates(tid, cue, same_scene):
+            if cue.face_name is not None and self._identity_names(other.identity) - {cue.face_name}:
+                continue                                   # named someone else by a face
+            theirs = other.torso()
+            if mine is None or theirs is None or other.torso_count < self.min_torso_observations:
+                continue
+            other_face = face_embedding(other_id) if face is not None else None
+            if other_face is not None and float(np.dot(face, other_face)) < self.min_face_similarity:
+                vetoed.add(other.identity)
+            scores[other.identity] = max(float(np.dot(mine, theirs)), scores.get(other.identity, -1.0))
+        ranked = sorted(((s, i) for i, s in scores.items() if i not in vetoed), reverse=True)
+        if not ranked or ranked[0][0] < self.min_similarity:
+            return None
+        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        return ranked[0][1] if ranked[0][0] - runner_up >= self.min_margin else None
+
+    def _trim(self) -> None:
+        while len(self._tracks) > self.max_tracks:
+            del self._tracks[next(iter(self._tracks))]
