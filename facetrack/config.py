@@ -29,7 +29,8 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
                 ("names", "vectors", "dtype", "detector", "embedder", "image_reader", "quality_fn")),
     "scene_cut": (("pipeline.scene_cut:HistogramSceneCutDetector",), ()),
     "pipeline": (("pipeline.runner:Pipeline",),
-                 ("detector", "embedder", "tracker", "identifier", "scene_cut_detector", "quality_fn")),
+                 ("detector", "embedder", "tracker", "identifier", "scene_cut_detector", "quality_fn",
+                  "scene_linking")),
     "source": (("pipeline.sources:open_source",), ("spec",)),
     # Scene linking (used when the top-level ``link_scenes`` is true): the linker, the shot threader, the torso cue.
     "scene_links": (("pipeline.scene_links:SceneLinker", "pipeline.scenes:SceneThreader",
@@ -37,8 +38,9 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "overlay": (("pipeline.overlay:Overlay",), ()),
 }
 
-#: Top-level settings that are not sections (shared with ``python -m gallery``).
-TOP_LEVEL_KEYS = ("models_dir", "link_scenes")
+#: Top-level settings that are not sections (shared with ``python -m gallery``), with their types
+#: (each may also be null).
+TOP_LEVEL_KEYS: Dict[str, type] = {"models_dir": str, "link_scenes": bool}
 
 #: The default configuration file, next to this package.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
@@ -88,8 +90,10 @@ def check_config(config: Mapping, sections: Optional[Iterable[str]] = None, *, o
         raise ConfigError(f"{origin}: the top level must be a mapping of sections, got {type(config).__name__}")
     for name, body in config.items():
         if name in TOP_LEVEL_KEYS:
-            if body is not None and not isinstance(body, str):
-                raise ConfigError(f"{origin}: {name} must be a path, got {type(body).__name__}")
+            kind = TOP_LEVEL_KEYS[name]
+            if body is not None and not isinstance(body, kind):
+                what = "a path" if kind is str else "true or false"
+                raise ConfigError(f"{origin}: {name} must be {what}, got {type(body).__name__}")
             continue
         if name not in SECTIONS:
             raise ConfigError(f"{origin}: unknown section {name!r} "
