@@ -1,0 +1,106 @@
+"""Two-pass mode: the analysis file round-trips, names reach back in time, a corrected name shows everywhere."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from pipeline.analysis import AnalysisError, AnalysisRecorder, AnalysisReplay
+from test_scene_linking import END, _render, _run
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """Pass 1 once: the analysis file of the linking scenario and the live results."""
+    path = tmp_path_factory.mktemp("analysis") / "analysis.json"
+    recorder = AnalysisRecorder(path, source="clip.mp4", width=320, height=240, fps=25.0)
+    live = _run(True)
+    for result in live:
+        recorder.write(result)
+    recorder.close()
+    return path, live
+
+
+@pytest.fixture
+def analysis(recorded, tmp_path):
+    """``analysis(editable=False) -> (path, live results)``; editable gives this test's own copy of the file."""
+    def get(editable=False):
+        path, live = recorded
+        if editable:
+            mine = tmp_path / "analysis.json"
+            mine.write_bytes(path.read_bytes())
+            path = mine
+        return path, live
+    return get
+
+
+def _replayed(path):
+    replay = AnalysisReplay.load(path)
+    return [replay.process(_render(t), t, t / 25.0) for t in range(END)]
+
+
+def test_the_file_round_trips_every_box_and_is_private(analysis):
+    path, live = analysis()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = _replayed(path)
+    for a, b in zip(live, again):
+        assert a.track_ids.tolist() == b.track_ids.tolist()
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.06)
+        assert a.predicted.tolist() == b.predicted.tolist() and a.scene == b.scene
+    # Saving what was loaded gives the same document.
+    doc = json.loads(path.read_text())
+    assert AnalysisReplay(doc).document == doc
+
+
+def test_two_pass_names_a_linked_track_on_every_frame_backwards_too(analysis):
+    path, live = analysis()
+    again = _replayed(path)
+    # Shot 3 (frames 60-99): live, the turned faces are named only once the link is confident.
+    live_first = [r.names for r in live[60:66]]
+    assert any(n is None for names in live_first for n in names)
+    assert all(len(r) == 0 for r in again[60:61])              # not yet confirmed (n_init 2)
+    for r in again[61:100]:
+        assert sorted(n for n in r.names) == ["ann", "bob"]
+    # The new scene's turned face stays Unknown in both passes.
+    assert all(n is None for r in again[100:] for n in r.names)
+
+
+def test_a_name_corrected_in_the_file_appears_on_every_frame_of_that_identity(analysis):
+    path, _ = analysis(editable=True)
+    doc = json.loads(path.read_text())
+    (ann,) = [i for i in doc["identities"] if i["name"] == "ann"]
+    ann["name"] = "Ann Example"
+    path.write_text(json.dumps(doc))
+    again = _replayed(path)
+    members = set(ann["tracks"])
+    shown = [(int(t), n) for r in again for t, n in zip(r.track_ids, r.names) if int(t) in members]
+    assert shown and all(n == "Ann Example" for _, n in shown)
+    assert not any(n == "ann" for r in again for n in r.names)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(format="other"), "not a facetrack analysis file"),
+    (lambda d: d.update(version=99), "version 99"),
+    (lambda d: d["tracks"][0].update(identity=123456), "identity 123456"),
+    (lambda d: d["identities"][0].update(name=5), "must be a string or null"),
+    (lambda d: d["frames"][5]["boxes"].append([1, 2]), "a box is"),
+])
+def test_a_broken_analysis_file_is_refused_with_what_is_wrong(analysis, edit, message):
+    path, _ = analysis(editable=True)
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AnalysisError, match=message):
+        AnalysisReplay.load(path)
+
+
+def test_an_unreadable_analysis_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(AnalysisError, match="not valid JSON"):
+        AnalysisReplay.load(bad)
+    with pytest.raises(AnalysisError, match="cannot read"):
+        AnalysisReplay.load(tmp_path / "missing.json")
