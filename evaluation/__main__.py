@@ -174,13 +174,18 @@ def cmd_replay(args) -> int:
             print(f"{name}: {what}")
         return 0 if diff and all(v == "same" for v in diff.values()) else 1
     summary = replay.replay(args.shared, args.out, args.cache, seeds=args.seeds, frames=args.frames,
-                            size=args.size, clips=args.clips, config_path=args.config, preset=args.preset)
+                            size=args.size, clips=args.clips, config_path=args.config, preset=args.preset,
+                            two_pass=args.two_pass)
     for name, res in summary.items():
         s = res["score"] or {}
         print(f"{name}: IDF1 {s.get('idf1', float('nan')):.4f}, {s.get('id_switches')} switches, "
               f"wrong names {s.get('wrong_name_rate', float('nan')):.4f} of {s.get('named_boxes')} named, "
               f"named after warm-up {s.get('named_after_warmup', float('nan')):.4f}; "
               f"cache misses {res['cache_misses']}")
+        if res.get("two_pass"):
+            t = res["two_pass"]
+            print(f"{name} two-pass: wrong names {t.get('wrong_name_rate', float('nan')):.4f} of "
+                  f"{t.get('named_boxes')} named, named after warm-up {t.get('named_after_warmup', float('nan')):.4f}")
     return 0
 
 
@@ -340,8 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=int, nargs="*", default=[], help="simulator seeds to replay")
     s.add_argument("--frames", type=int, default=2000)
     s.add_argument("--size", type=_size, default=(1280, 720))
-    s.add_argument("--preset", choices=["broadcast"], default=None,
-                   help="replay the simulator's broadcast preset (14-40 px faces, H.264) instead of its default")
+    s.add_argument("--preset", choices=["broadcast", "broadcast-clothing"], default=None,
+                   help="replay the simulator's broadcast preset (14-40 px faces, H.264) instead of its default;"
+                        " broadcast-clothing: the same in three scenes, each person dressed per scene")
+    s.add_argument("--two-pass", action="store_true",
+                   help="also score two-pass mode (scene linking, names from the analysis file)")
     s.add_argument("--clips", nargs="*", default=["short_hamilton_clip"],
                    help="hand-labelled real clips (evaluation/labels/NAME.csv, ../shared/data/video/NAME.mp4)")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")

@@ -29,6 +29,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: The broadcast preset with clothing (:mod:`evaluation.clothing`): its shots in this many scenes.
+CLOTHING_PRESET = "broadcast-clothing"
+CLOTHING_SCENES = 3
+
 #: Simulator sequences replayed by default: the report's size and length.
 DEFAULT_FRAMES = 2000
 DEFAULT_SIZE = (1280, 720)
@@ -175,10 +179,12 @@ def _scores(truth, tracks) -> dict:
             "named_after_warmup": n["named_after_warmup"], "by_height": r.get("naming_by_height")}
 
 
-def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path) -> dict:
+def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path, *, two_pass: bool = False) -> dict:
     """Run the configured pipeline over ``video`` with cached models; score against ``truth``.
 
     Writes ``tracks.txt``, ``names.csv`` and ``score.json`` under ``out_dir``.
+    ``two_pass``: also score two-pass mode (scene linking on; :mod:`pipeline.analysis`):
+    ``analysis.json`` and ``two_pass/tracks.txt``, ``names.csv``; the score's ``two_pass`` entry.
     """
     from . import bench
 
@@ -196,8 +202,36 @@ def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path) -> 
     result = {"video": str(video), "frames": run["frames"], "detection_frames": run["detection_frames"],
               "faces_embedded": run["faces_embedded"], "cache_hits": cache.hits, "cache_misses": cache.misses,
               "seconds": run["seconds"], "score": _scores(truth, run["tracks"]) if truth is not None else None}
+    if two_pass:
+        tracks = _two_pass(video, cached_parts, cache, out_dir)
+        result["two_pass"] = _scores(truth, tracks) if truth is not None else None
     (out_dir / "score.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     return result
+
+
+def _two_pass(video: Path, parts, cache: ModelCache, out_dir: Path):
+    """Pass 1 with scene linking into ``out_dir/analysis.json``, pass 2 rendered from it; its rows."""
+    from pipeline.analysis import AnalysisRecorder, AnalysisReplay
+    from pipeline.loop import run
+    from pipeline.sources import open_source
+
+    from . import bench
+
+    config = {**parts.config, "link_scenes": True}
+    linked = bench.Parts(parts.detector, parts.embedder, parts.index, parts.device, config,
+                         parts.gallery_names, parts.gallery_vectors)
+    source = open_source(str(video))
+    recorder = AnalysisRecorder(out_dir / "analysis.json", source=str(video), width=source.width,
+                                height=source.height, fps=source.fps)
+    try:
+        run(bench.make_pipeline(linked), source, [], tracks_writer=recorder)
+    finally:
+        cache.save()
+    folder = out_dir / "two_pass"
+    folder.mkdir(exist_ok=True)
+    rendered = bench.timed_run(AnalysisReplay.load(out_dir / "analysis.json"), video, warmup_frames=0,
+                               tracks_path=folder / "tracks.txt", names_path=folder / "names.csv")
+    return rendered["tracks"]
 
 
 def _sequence(folder: Path, seed: int, frames: int, size, preset: Optional[str], shared: Path, people: list) -> None:
@@ -212,18 +246,22 @@ def _sequence(folder: Path, seed: int, frames: int, size, preset: Optional[str],
         people.extend(synth.people_from_folders(photos, detect, gallery_dir=gallery))
     cast = list(people)
     kw = {}
-    if preset == "broadcast":
+    if preset in ("broadcast", CLOTHING_PRESET):
         crowd = [shared / "data" / c for c in broadcast.DEFAULT_CROWD_PHOTOS if (shared / "data" / c).exists()]
         cast += broadcast.crowd_people(crowd, detect)
         kw = {"codec": "h264"}
     sc = synth.plan_sequence(cast, seed=seed, num_frames=frames, width=size[0], height=size[1],
-                             **({"preset": preset} if preset else {}))
+                             **({"preset": "broadcast" if preset == CLOTHING_PRESET else preset} if preset else {}))
+    if preset == CLOTHING_PRESET:
+        from .clothing import dress
+
+        sc, kw["dress"] = dress(sc, scenes=CLOTHING_SCENES, seed=seed)
     synth.write_sequence(folder, sc, cast, progress=True, extra_info={"photos": [str(p) for p in photos]}, **kw)
 
 
 def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (), frames: int = DEFAULT_FRAMES,
            size=DEFAULT_SIZE, clips: Sequence[str] = ("short_hamilton_clip",), config_path: Optional[Path] = None,
-           preset: Optional[str] = None) -> dict:
+           preset: Optional[str] = None, two_pass: bool = False) -> dict:
     """Replay simulator ``seeds`` (of the ``preset``, e.g. ``"broadcast"``) and hand-labelled real ``clips``;
     write ``out/summary.json``.
 
@@ -248,7 +286,8 @@ def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (
             _sequence(folder, seed, frames, size, preset, shared, people)
         truth = gtio.load_ground_truth(folder)
         name = f"seed{seed}" + (f"-{preset}" if preset else "")
-        summary[name] = replay_video(folder / "video.mp4", truth, parts, cache_dir / f"{folder.name}.npz", out / name)
+        summary[name] = replay_video(folder / "video.mp4", truth, parts, cache_dir / f"{folder.name}.npz", out / name,
+                                     two_pass=two_pass)
         log.info("%s: %s", name, summary[name]["score"])
     for clip in clips:
         labels = LABELS_DIR / f"{clip}.csv"
@@ -257,7 +296,7 @@ def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (
             log.warning("skipping %s: %s or %s is missing", clip, labels, video)
             continue
         truth = gtio.read_sparse_labels(labels, gallery_dir=gallery)
-        summary[clip] = replay_video(video, truth, parts, cache_dir / f"{clip}.npz", out / clip)
+        summary[clip] = replay_video(video, truth, parts, cache_dir / f"{clip}.npz", out / clip, two_pass=two_pass)
         log.info("%s: %s", clip, summary[clip]["score"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")

@@ -33,7 +33,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -454,9 +454,13 @@ def _num_cameras(scenario: Scenario) -> int:
     return max(s.camera for s in scenario.shots) + 1
 
 
-def render(scenario: Scenario, people: Sequence[Person], *,
-           backgrounds: Optional[List[np.ndarray]] = None) -> Iterator[Tuple[np.ndarray, gtio.BoxTable]]:
+def render(scenario: Scenario, people: Sequence[Person], *, backgrounds: Optional[List[np.ndarray]] = None,
+           dress: Optional[Callable] = None) -> Iterator[Tuple[np.ndarray, gtio.BoxTable]]:
     """Draw the sequence.
+
+    ``dress(frame, owner, index, shot, appearance, face_xyxy)``, when given,
+    draws what the person wears under each pasted face (front people over
+    those behind, :class:`evaluation.clothing.Wardrobe`).
 
     Yields
     ------
@@ -486,6 +490,8 @@ def render(scenario: Scenario, people: Sequence[Person], *,
                 if t > 0 and scenario.motion_blur:
                     speed = float(np.hypot(a.cx[t] - a.cx[t - 1], a.cy[t] - a.cy[t - 1]))
                 box = _paste(frame, owner, i, sprite, a.cx[t], a.cy[t], a.height[t], speed)
+                if dress is not None:
+                    dress(frame, owner, i, shot, a, box)
                 boxes.append(box)
             if shot.blur[t] > 0:
                 frame = cv2.GaussianBlur(frame, (0, 0), float(shot.blur[t]))
@@ -577,14 +583,14 @@ def concat_tables(tables: Sequence[gtio.BoxTable]) -> gtio.BoxTable:
 
 def write_sequence(out_dir: Path, scenario: Scenario, people: Sequence[Person], *, progress: bool = False,
                    video_name: str = "video.mp4", extra_info: Optional[dict] = None, codec: str = "mp4v",
-                   bitrate: Optional[int] = None) -> gtio.GroundTruth:
+                   bitrate: Optional[int] = None, dress: Optional[Callable] = None) -> gtio.GroundTruth:
     """Render and write a MOTChallenge-style folder.
 
     Writes ``video.mp4``, ``gt/gt.txt``, ``identities.json``, ``cuts.txt``,
     ``seqinfo.ini`` and ``synth.json`` (the parameters) under ``out_dir``.
     ``codec`` ``"mp4v"`` (OpenCV, the default sequences) or ``"h264"``
     (ffmpeg at ``bitrate``, see :func:`evaluation.video.open_writer`); with
-    H.264 ``synth.json`` records ``video_codec`` and ``bitrate``.
+    H.264 ``synth.json`` records ``video_codec`` and ``bitrate``. ``dress``: see :func:`render`.
     """
     from .video import broadcast_bitrate, open_writer
 
@@ -595,7 +601,7 @@ def write_sequence(out_dir: Path, scenario: Scenario, people: Sequence[Person], 
     writer, used_codec = open_writer(out_dir / video_name, scenario.fps, (scenario.width, scenario.height),
                                      codec=codec, bitrate=bitrate)
     tables = []
-    frames = render(scenario, people)
+    frames = render(scenario, people, dress=dress)
     if progress:
         from tqdm import tqdm
 

@@ -88,7 +88,7 @@ class SceneLinker:
         Most tracks remembered (the oldest are forgotten first), ``>= 1``.
     """
 
-    def __init__(self, *, min_similarity: float = 0.8, min_margin: float = 0.08, min_torso_observations: int = 3,
+    def __init__(self, *, min_similarity: float = 0.88, min_margin: float = 0.1, min_torso_observations: int = 3,
                  min_face_similarity: float = 0.0, max_tracks: int = 500) -> None:
         self.min_similarity = check_number("min_similarity", min_similarity, 0, 1)
         self.min_margin = check_number("min_margin", min_margin, 0, 1)
