@@ -51,9 +51,9 @@ def _raise_stopped(signum, frame) -> None:
     raise Stopped(signum)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="demo.py",
+        prog=prog,
         description="Real-time face tracking and identification (YOLO faces, ArcFace embeddings, DeepSORT).",
         epilog="Ctrl-C stops cleanly: outputs are finalised and open appearances written to --events.",
     )
@@ -230,8 +230,8 @@ def print_summary(summary, args, unknowns: Optional[str] = None) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[List[str]] = None, prog: str = "demo.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
@@ -286,7 +286,7 @@ def threading_is_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def main_and_exit(argv: Optional[List[str]] = None) -> None:
+def main_and_exit(argv: Optional[List[str]] = None, prog: str = "demo.py") -> None:
     """:func:`main`, then leave at once (the entry point of ``demo.py``).
 
     Every output is closed and flushed when :func:`main` returns; what is
@@ -294,7 +294,7 @@ def main_and_exit(argv: Optional[List[str]] = None) -> None:
     seconds. Exiting without it, with the stop signals ignored, means a
     second Ctrl-C after the summary cannot abort anything.
     """
-    code = main(argv)
+    code = main(argv, prog)
     if threading_is_main():
         for signum in (signal.SIGINT,) + STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
