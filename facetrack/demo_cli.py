@@ -130,6 +130,37 @@ def make_sinks(args, source) -> list:
     return sinks
 
 
+def check_output_files(args) -> None:
+    """Fail now, before minutes of model loading, when a line file cannot be created there (no
+    folder, a folder in its place); nothing is created: the files are opened once the parts are
+    built, so a failed start leaves no output behind."""
+    from pipeline.sink_base import check_writable
+    from pipeline.sinks import SinkError
+
+    for what, path in (("events", args.events), ("tracks", args.tracks), ("names", args.names)):
+        if path:
+            try:
+                check_writable(Path(path))
+            except SinkError as exc:
+                reason = str(exc).removeprefix(f"cannot write {Path(path)}: ")
+                raise DemoError(f"cannot write {what} {path}: {reason}") from None
+
+
+def open_line_writers(args):
+    """The ``--events`` writer (or None) and the ``--tracks``/``--names`` writers, created now."""
+    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
+
+    frame_writers = FrameWriters()     # --tracks and --names: every frame's rows
+    try:
+        for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
+            if path:
+                frame_writers.writers.append(writer(path))
+        return (EventWriter(args.events) if args.events else None), frame_writers
+    except OSError as exc:
+        frame_writers.close()
+        raise DemoError(str(exc)) from None
+
+
 def run_demo(args) -> int:
     from facetrack.config import load_config
 
@@ -138,24 +169,18 @@ def run_demo(args) -> int:
     config = load_config(args.config)
 
     # Open the source first: a wrong path fails before minutes of model loading.
-    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
+    from pipeline.events import FrameWriters
     from pipeline.sources import open_source
 
     source = open_source(args.source, **config["source"])
     event_writer = None
-    frame_writers = FrameWriters()     # --tracks and --names: every frame's rows
+    frame_writers = FrameWriters()
     sinks: list = []
     try:
         logger.info("source %s: %dx%d at %.2f fps%s", source.description, source.width, source.height,
                     source.fps, " (live)" if source.is_live else "")
-        try:
-            event_writer = EventWriter(args.events) if args.events else None
-            for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
-                if path:
-                    frame_writers.writers.append(writer(path))
-        except OSError as exc:
-            raise DemoError(str(exc)) from None
-        sinks = make_sinks(args, source)
+        check_output_files(args)
+        sinks = make_sinks(args, source)     # checked now; a video file is created on its first frame
 
         from facetrack.build import build_models, build_pipeline
         from pipeline.overlay import Overlay
@@ -166,6 +191,8 @@ def run_demo(args) -> int:
         identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
         pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
+        # Everything is ready: only now are the line files created.
+        event_writer, frame_writers = open_line_writers(args)
     except BaseException:
         for sink in sinks:
             sink.close()

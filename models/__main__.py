@@ -71,7 +71,7 @@ def _load_embedder(args, path=None):
 
 def cmd_info(args) -> int:
     from models.device import cuda_device_count, onnx_providers, resolve_device
-    from models.weights import REGISTRY, ROLES, WeightsError, default_cache_dir, MODELS_DIR_ENV
+    from models.weights import REGISTRY, ROLES, WeightsError, default_cache_dir, MODELS_DIR_ENV, where_from
 
     import os
 
@@ -81,12 +81,15 @@ def cmd_info(args) -> int:
         try:
             print(f"{label}: {name} -> {_resolve(name, args, download=False)}")
         except WeightsError as exc:
-            print(f"{label}: {name} -> not found locally ({exc})")
+            # Where it can come from, as the table below says it (not "downloading is disabled": a run downloads).
+            names = ROLES.get(name) or ((name,) if name in REGISTRY else ())
+            print(f"{label}: {name} -> not found locally; "
+                  + ("; ".join(where_from(REGISTRY[n]) for n in names) or str(exc)))
     for name, spec in REGISTRY.items():
         try:
             where = str(_resolve(name, args, download=False))
         except WeightsError:
-            where = f"not found locally; download: {spec.url or 'none (local only)'}"
+            where = f"not found locally; {where_from(spec)}"
         print(f"  {name:18s} {spec.filename:20s} {where}")
     print("roles: " + "; ".join(f"{role} = first of {', '.join(names)}" for role, names in ROLES.items()))
     device = resolve_device(args.device)
