@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCE ?= webcam
+GALLERY ?=
 ARGS ?=
 INSIGHTFACE_VERSION ?= 2.1
 
@@ -21,7 +22,7 @@ $(VENV)/.installed: setup.py Makefile
 	touch $@
 
 demo: install
-	$(PY) demo.py --source $(SOURCE) $(ARGS)
+	$(VENV)/bin/facetrack run --source $(SOURCE) $(if $(GALLERY),--gallery $(GALLERY)) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q tests $(ARGS)

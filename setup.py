@@ -38,5 +38,6 @@ setup(
     py_modules=["demo"],
     install_requires=INSTALL_REQUIRES,
     extras_require={"dev": ["pytest>=7.4", "pytest-timeout>=2.1"]},
-    entry_points={"console_scripts": ["facetrack-demo=facetrack.demo_cli:main"]},
+    # `facetrack COMMAND` (facetrack/cli.py) is the command; facetrack-demo is kept for existing scripts.
+    entry_points={"console_scripts": ["facetrack=facetrack.cli:main", "facetrack-demo=facetrack.demo_cli:main"]},
 )

@@ -1,12 +1,7 @@
-"""Command line: ``python -m evaluation {synth,score,bench,report}``.
+"""Command line of the evaluation: ``python -m evaluation COMMAND`` (see :data:`EXAMPLES`).
 
-Examples
---------
-python -m evaluation synth --photos ../shared/data/probe --photos ../shared/data/gallery \
-    --gallery ../shared/data/gallery --out runs/synth --seed 0 --frames 2000
-python -m evaluation score --tracks runs/out/tracks.txt --names runs/out/names.csv --gt runs/synth
-python -m evaluation bench --source runs/synth/video.mp4 --gallery ../shared/data/gallery --json
-python -m evaluation report --out runs/report
+Commands: synth, score, bench, scaling, regression, report, composite, replay,
+detector-recall; ``python -m evaluation --help`` lists them with their help.
 """
 from __future__ import annotations
 
@@ -20,6 +15,18 @@ log = logging.getLogger("evaluation")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = REPO_ROOT.parent / "shared"
+
+
+#: Shown under ``--help`` (plain text).
+EXAMPLES = """\
+examples:
+  python -m evaluation synth --photos ../shared/data/probe --photos ../shared/data/gallery \\
+      --gallery ../shared/data/gallery --out runs/synth --seed 0 --frames 2000
+  python -m evaluation score --tracks runs/out/tracks.txt --names runs/out/names.csv --gt runs/synth
+  python -m evaluation bench --source runs/synth/video.mp4 --gallery ../shared/data/gallery --json
+  python -m evaluation report --out runs/report
+  python -m evaluation replay --seeds 0 1 --out runs/replay --cache runs/replay-cache
+"""
 
 
 def _size(text: str):
@@ -220,24 +227,26 @@ def cmd_detector_recall(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m evaluation") -> argparse.ArgumentParser:
     shared = DEFAULT_SHARED
-    p = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0])
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+                                description="Evaluation: the simulator and its ground truth, tracking and naming "
+                                            "metrics, speed against a naive baseline, the report.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands", required=True)
 
     s = sub.add_parser("synth", help="compose a broadcast-like video with ground truth from face photos")
     s.add_argument("--photos", type=Path, action="append", required=True,
                    help="folder of person folders (repeatable; earlier folders are preferred for sprites)")
     s.add_argument("--gallery", type=Path, default=None,
                    help="the enrolment folder: people with a folder there are enrolled")
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--frames", type=int, default=2000)
-    s.add_argument("--size", type=_size, default=(1280, 720))
-    s.add_argument("--fps", type=float, default=30.0)
-    s.add_argument("--faces", type=float, default=4.0, help="cast size per shot")
-    s.add_argument("--cameras", type=int, default=4)
+    s.add_argument("--out", type=Path, required=True, help="folder for video.mp4, gt/gt.txt, identities.json, cuts.txt")
+    s.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same sequence [default: 0]")
+    s.add_argument("--frames", type=int, default=2000, help="number of frames [default: 2000]")
+    s.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH", help="frame size [default: 1280x720]")
+    s.add_argument("--fps", type=float, default=30.0, help="frame rate [default: 30]")
+    s.add_argument("--faces", type=float, default=4.0, help="cast size per shot [default: 4]")
+    s.add_argument("--cameras", type=int, default=4, help="number of camera set-ups cut between [default: 4]")
     s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt",
                    help="face detector weights used once to cut sprites")
     s.add_argument("--preset", choices=("default", "broadcast"), default="default",
@@ -248,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable) [default: ../shared/data/probe/_group/dlib_bald_guys.jpg]")
     s.add_argument("--codec", choices=("mp4v", "h264"), default=None,
                    help="video codec [default: mp4v; h264 (ffmpeg, ~3 Mbit/s at 720p) with --preset broadcast]")
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("score", help="tracking and naming metrics against dense or sparse ground truth")
@@ -263,43 +272,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gt boxes less visible than this are 'don't care' (neither missed nor matched)")
     s.add_argument("--warmup", type=float, default=1.0,
                    help="seconds after a person's first appearance excluded from 'named after warm-up'")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("bench", help="speed per stage, pipeline vs naive baseline, naming accuracy of both")
-    s.add_argument("--source", type=Path, required=True)
-    s.add_argument("--gallery", type=Path, default=shared / "data" / "gallery")
+    s.add_argument("--source", type=Path, required=True, help="the video to run on")
+    s.add_argument("--gallery", type=Path, default=shared / "data" / "gallery",
+                   help="photo folder to enroll [default: ../shared/data/gallery]")
     s.add_argument("--gt", type=Path, default=None, help="ground truth folder (default: the video's folder if it has gt)")
-    s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt")
-    s.add_argument("--embedder", type=Path, default=shared / "models" / "edgeface_xs.onnx")
+    _model_flags(s, shared)
     s.add_argument("--device", action="append", default=None, help="cpu / cuda (default: cpu, and cuda if present)")
-    s.add_argument("--max-frames", type=int, default=None)
-    s.add_argument("--no-baseline", action="store_true")
+    s.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop each run after N frames")
+    s.add_argument("--no-baseline", action="store_true", help="only the pipeline, not the naive baseline")
     s.add_argument("--repeats", type=_positive_int, default=1,
                    help="time each run this many times, pipeline and baseline interleaved; the run with the median "
                         "FPS gives the timing figures [default: 1]")
     s.add_argument("--out", type=Path, default=None, help="write each run's tracks and per-frame names here "
                         "(<run>-<device>-tracks.txt and -names.csv, as demo.py --tracks --names)")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("scaling", help="FPS and memory vs faces per frame and gallery size")
-    s.add_argument("--photos", type=Path, action="append", default=None)
-    s.add_argument("--gallery", type=Path, default=shared / "data" / "gallery")
-    s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt")
-    s.add_argument("--embedder", type=Path, default=shared / "models" / "edgeface_xs.onnx")
-    s.add_argument("--faces", type=int, nargs="+", default=[1, 5, 20, 50])
-    s.add_argument("--gallery-sizes", type=int, nargs="+", default=[10, 10_000, 1_000_000])
-    s.add_argument("--frames", type=int, default=150)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--config", type=Path, default=None)
+    s.add_argument("--photos", type=Path, action="append", default=None,
+                   help="folder of person folders for the sequences (repeatable) [default: the shared probe and "
+                        "gallery photos]")
+    s.add_argument("--gallery", type=Path, default=shared / "data" / "gallery",
+                   help="photo folder to enroll [default: ../shared/data/gallery]")
+    _model_flags(s, shared)
+    s.add_argument("--faces", type=int, nargs="+", default=[1, 5, 20, 50],
+                   help="faces per frame, one sequence each [default: 1 5 20 50]")
+    s.add_argument("--gallery-sizes", type=int, nargs="+", default=[10, 10_000, 1_000_000],
+                   help="gallery sizes (embeddings) to time the query at [default: 10 10000 1000000]")
+    s.add_argument("--frames", type=int, default=150, help="frames per sequence [default: 150]")
+    s.add_argument("--out", type=Path, required=True, help="folder for the sequences rendered")
+    s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
     s.set_defaults(func=cmd_scaling)
 
     s = sub.add_parser("regression", help="the CI accuracy run: measure, --record or --check")
-    s.add_argument("--shared", type=Path, default=shared)
-    s.add_argument("--config", type=Path, default=None)
+    s.add_argument("--shared", type=Path, default=shared, help="the shared models and data [default: ../shared]")
+    s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
     s.add_argument("--preset", choices=("default", "broadcast"), default="default",
                    help="broadcast: the broadcast-preset sequence (tests/regression_metrics_broadcast.json)")
     g = s.add_mutually_exclusive_group()
@@ -308,10 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_regression)
 
     s = sub.add_parser("report", help="run everything and write a markdown report with plots")
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--shared", type=Path, default=shared)
-    s.add_argument("--frames", type=int, default=2000)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, required=True, help="folder for report.md, its plots and results")
+    s.add_argument("--shared", type=Path, default=shared, help="the shared models and data [default: ../shared]")
+    s.add_argument("--frames", type=int, default=2000, help="frames of the main sequence [default: 2000]")
+    s.add_argument("--seed", type=int, default=0, help="simulator seed of the main sequence [default: 0]")
     s.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke run, not for the README)")
     s.add_argument("--reuse", action="store_true", help="reuse results already in --out")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
@@ -324,27 +337,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("composite", help="the talking-head videos shrunk side by side into one wide H.264 frame, "
                                          "with exact gt and a gallery of frames the clip does not show")
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--videos", type=Path, default=shared / "data" / "video" / "talking_heads")
+    s.add_argument("--out", type=Path, required=True, help="folder for the video, its ground truth and gallery")
+    s.add_argument("--videos", type=Path, default=shared / "data" / "video" / "talking_heads",
+                   help="folder of the talking-head videos [default: ../shared/data/video/talking_heads]")
     s.add_argument("--heights", type=float, nargs=4, default=[16, 24, 34, 48],
                    help="face height in pixels of each of the four videos")
-    s.add_argument("--frames", type=int, default=250)
-    s.add_argument("--size", type=_size, default=(1280, 720))
-    s.add_argument("--fps", type=float, default=25.0)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--frames", type=int, default=250, help="number of frames [default: 250]")
+    s.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH", help="frame size [default: 1280x720]")
+    s.add_argument("--fps", type=float, default=25.0, help="frame rate [default: 25]")
+    s.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
     s.add_argument("--enroll-frames", type=int, default=4, help="full-resolution frames per speaker in the gallery")
     s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt",
                    help="face detector run on the full-resolution originals for the ground truth")
     s.set_defaults(func=cmd_composite)
 
     s = sub.add_parser("replay", help="the real tracker and identifier over cached detections and embeddings")
-    s.add_argument("--shared", type=Path, default=shared)
+    s.add_argument("--shared", type=Path, default=shared, help="the shared models and data [default: ../shared]")
     s.add_argument("--out", type=Path, required=True, help="tracks, names and scores per sequence go here")
     s.add_argument("--cache", type=Path, default=Path("runs/replay-cache"),
                    help="rendered sequences and model caches (filled on first use) [default: runs/replay-cache]")
     s.add_argument("--seeds", type=int, nargs="*", default=[], help="simulator seeds to replay")
-    s.add_argument("--frames", type=int, default=2000)
-    s.add_argument("--size", type=_size, default=(1280, 720))
+    s.add_argument("--frames", type=int, default=2000, help="frames per simulator sequence [default: 2000]")
+    s.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH", help="frame size [default: 1280x720]")
     s.add_argument("--preset", choices=["broadcast", "broadcast-clothing"], default=None,
                    help="replay the simulator's broadcast preset (14-40 px faces, H.264) instead of its default;"
                         " broadcast-clothing: the same in three scenes, each person dressed per scene")
@@ -362,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="detector_recall.json and .md go here")
     s.add_argument("--sizes", type=int, nargs="+", default=[640, 960, 1280], help="detector input sizes")
     s.add_argument("--confidence", type=float, nargs="+", default=[0.5, 0.3], help="confidence thresholds")
-    s.add_argument("--weights", type=Path, default=shared / "models" / "yolov8n-face.pt")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--weights", type=Path, default=shared / "models" / "yolov8n-face.pt",
+                   help="detector weights [default: ../shared/models/yolov8n-face.pt]")
+    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
     s.add_argument("--shared", type=Path, default=shared,
                    help="videos of the hand-labelled clips are SHARED/data/video/NAME.mp4")
     s.add_argument("--clips", nargs="*", default=["short_hamilton_clip", "facenet_pytorch_pedestrians"],
@@ -379,8 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def _model_flags(s: argparse.ArgumentParser, shared: Path) -> None:
+    s.add_argument("--detector", type=Path, default=shared / "models" / "yolov8n-face.pt",
+                   help="detector weights [default: ../shared/models/yolov8n-face.pt]")
+    s.add_argument("--embedder", type=Path, default=shared / "models" / "edgeface_xs.onnx",
+                   help="embedder weights [default: ../shared/models/edgeface_xs.onnx]")
+
+
+def main(argv=None, prog: str = "python -m evaluation") -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     return args.func(args)

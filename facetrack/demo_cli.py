@@ -51,9 +51,9 @@ def _raise_stopped(signum, frame) -> None:
     raise Stopped(signum)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="demo.py",
+        prog=prog,
         description="Real-time face tracking and identification (YOLO faces, ArcFace embeddings, DeepSORT).",
         epilog="Ctrl-C stops cleanly: outputs are finalised and open appearances written to --events.",
     )
@@ -133,6 +133,37 @@ def make_sinks(args, source) -> list:
     return sinks
 
 
+def check_output_files(args) -> None:
+    """Fail now, before minutes of model loading, when a line file cannot be created there (no
+    folder, a folder in its place); nothing is created: the files are opened once the parts are
+    built, so a failed start leaves no output behind."""
+    from pipeline.sink_base import check_writable
+    from pipeline.sinks import SinkError
+
+    for what, path in (("events", args.events), ("tracks", args.tracks), ("names", args.names)):
+        if path:
+            try:
+                check_writable(Path(path))
+            except SinkError as exc:
+                reason = str(exc).removeprefix(f"cannot write {Path(path)}: ")
+                raise DemoError(f"cannot write {what} {path}: {reason}") from None
+
+
+def open_line_writers(args):
+    """The ``--events`` writer (or None) and the ``--tracks``/``--names`` writers, created now."""
+    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
+
+    frame_writers = FrameWriters()     # --tracks and --names: every frame's rows
+    try:
+        for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
+            if path:
+                frame_writers.writers.append(writer(path))
+        return (EventWriter(args.events) if args.events else None), frame_writers
+    except OSError as exc:
+        frame_writers.close()
+        raise DemoError(str(exc)) from None
+
+
 def run_demo(args) -> int:
     from facetrack.config import load_config
 
@@ -143,24 +174,18 @@ def run_demo(args) -> int:
         config["link_scenes"] = True
 
     # Open the source first: a wrong path fails before minutes of model loading.
-    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
+    from pipeline.events import FrameWriters
     from pipeline.sources import open_source
 
     source = open_source(args.source, **config["source"])
     event_writer = None
-    frame_writers = FrameWriters()     # --tracks and --names: every frame's rows
+    frame_writers = FrameWriters()
     sinks: list = []
     try:
         logger.info("source %s: %dx%d at %.2f fps%s", source.description, source.width, source.height,
                     source.fps, " (live)" if source.is_live else "")
-        try:
-            event_writer = EventWriter(args.events) if args.events else None
-            for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
-                if path:
-                    frame_writers.writers.append(writer(path))
-        except OSError as exc:
-            raise DemoError(str(exc)) from None
-        sinks = make_sinks(args, source)
+        check_output_files(args)
+        sinks = make_sinks(args, source)     # checked now; a video file is created on its first frame
 
         from facetrack.build import build_models, build_pipeline
         from pipeline.overlay import Overlay
@@ -171,6 +196,8 @@ def run_demo(args) -> int:
         identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
         pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
+        # Everything is ready: only now are the line files created.
+        event_writer, frame_writers = open_line_writers(args)
     except BaseException:
         for sink in sinks:
             sink.close()
@@ -235,8 +262,8 @@ def print_summary(summary, args, unknowns: Optional[str] = None) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[List[str]] = None, prog: str = "demo.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
@@ -291,7 +318,7 @@ def threading_is_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def main_and_exit(argv: Optional[List[str]] = None) -> None:
+def main_and_exit(argv: Optional[List[str]] = None, prog: str = "demo.py") -> None:
     """:func:`main`, then leave at once (the entry point of ``demo.py``).
 
     Every output is closed and flushed when :func:`main` returns; what is
@@ -299,7 +326,7 @@ def main_and_exit(argv: Optional[List[str]] = None) -> None:
     seconds. Exiting without it, with the stop signals ignored, means a
     second Ctrl-C after the summary cannot abort anything.
     """
-    code = main(argv)
+    code = main(argv, prog)
     if threading_is_main():
         for signum in (signal.SIGINT,) + STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)

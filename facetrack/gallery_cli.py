@@ -105,8 +105,26 @@ def cmd_enroll(args, config) -> int:
     with GalleryStore(args.db, embedder.identity, timeout=args.lock_timeout) as store:
         report = enroller.enroll_folder(args.photo_dir, store, sync=args.sync, progress=not args.quiet)
         print(report.table())
-        print(f"\ngallery {args.db}: {len(store.people())} people, {len(store)} embeddings")
+        people = store.people()
+        print(f"\ngallery {args.db}: {len(people)} people, {len(store)} embeddings")
+    suggest_display_names([p.name for p in people], args)
     return 0
+
+
+def suggest_display_names(names, args) -> None:
+    """After enrolling: a hint on stderr when people are named like folders (``lin_manuel_miranda``)."""
+    from gallery.person_names import DISPLAY_NAME_FILE, display_name_guess, looks_like_folder_name
+    from facetrack.text import printable
+
+    folder_like = [n for n in names if looks_like_folder_name(n)]
+    if not folder_like:
+        return
+    first = folder_like[0]
+    shown = ", ".join(printable(n) for n in folder_like[:3]) + (", ..." if len(folder_like) > 3 else "")
+    print(f"hint: {len(folder_like)} of {len(names)} names look like folder names ({shown}). Give them display "
+          f"names with: {args.prog} rename {printable(first)} \"{printable(display_name_guess(first))}\" "
+          f"--db {args.db}; or put a {DISPLAY_NAME_FILE} with the display name in a person's photo folder "
+          f"before enrolling it.", file=sys.stderr)
 
 
 def cmd_list(args, config) -> int:
@@ -313,11 +331,11 @@ def cmd_bench(args, config) -> int:
 
 
 # -- argument parsing ------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m gallery") -> argparse.ArgumentParser:
     # The default weights are demo.py's (the embedder role "arcface": w600k_r50 when present, else edgeface_xs).
     from facetrack.build import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
 
-    parser = argparse.ArgumentParser(prog="python -m gallery", description="Face gallery: enrollment and naming.")
+    parser = argparse.ArgumentParser(prog=prog, description="Face gallery: enrollment and naming.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -334,49 +352,65 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="how long to wait for another process's lock on the gallery [default: 10]")
 
-    p = sub.add_parser("enroll", help="enroll a photo folder (one subfolder per person, or Person_Name_1.jpg)")
-    p.add_argument("photo_dir")
+    p = sub.add_parser("enroll", help="enroll a photo folder (one subfolder per person, or Person_Name_1.jpg)",
+                       description="Enroll a photo folder into a gallery: one subfolder per person (its name, "
+                                   "or the first line of a name.txt in it, is the person's name), or flat "
+                                   "Person_Name_1.jpg files. Only new or changed photos are embedded.")
+    p.add_argument("photo_dir", help="the photo folder: PHOTO_DIR/<person>/*.jpg or PHOTO_DIR/Person_Name_1.jpg")
     db_flag(p)
     models_flags(p)
     p.add_argument("--sync", action="store_true", help="also remove embeddings whose photos are gone")
     p.set_defaults(func=cmd_enroll)
 
-    p = sub.add_parser("list", help="people in the gallery")
+    p = sub.add_parser("list", help="people in the gallery", description="The people in a gallery and "
+                                                                          "how many embeddings each has.")
     db_flag(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON (the model and every person) instead of a table")
     p.set_defaults(func=cmd_list, config=None)
 
-    p = sub.add_parser("remove", help="remove a person and their embeddings")
-    p.add_argument("name")
+    p = sub.add_parser("remove", help="remove a person and their embeddings",
+                       description="Remove a person and all their embeddings from a gallery.")
+    p.add_argument("name", help="the person's name, as the list command shows it")
     db_flag(p)
     p.set_defaults(func=cmd_remove, config=None)
 
-    p = sub.add_parser("rename", help="rename a person")
-    p.add_argument("old")
-    p.add_argument("new")
+    p = sub.add_parser("rename", help="rename a person", description="Rename a person of a gallery (for "
+                       "example a folder name to a display name); the embeddings are kept.")
+    p.add_argument("old", help="the current name, as the list command shows it")
+    p.add_argument("new", help="the new name (quote it when it has spaces; no / or control characters)")
     db_flag(p)
     p.set_defaults(func=cmd_rename, config=None)
 
     for name, func, helptext in (("identify", cmd_identify, "name every face in a photo"),
                                  ("evaluate", cmd_evaluate, "identification accuracy on a labelled probe folder")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("image" if name == "identify" else "probe_dir")
+        p = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        if name == "identify":
+            p.add_argument("image", help="the photo (JPEG, PNG, ...)")
+        else:
+            p.add_argument("probe_dir", help="one subfolder per person (other photos than the gallery's)")
         db_flag(p)
         models_flags(p)
         p.add_argument("--threshold", type=float, help="cosine similarity threshold (default: config or identifier)")
         p.add_argument("--margin", type=float, help="minimum margin over the runner-up")
-        p.add_argument("--score-mode", choices=["max", "mean", "blend"], help="per-person score rule")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--score-mode", choices=["max", "mean", "blend"],
+                       help="per-person score: the best embedding, the mean template, or a blend of the two "
+                            "[default: from the config]")
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("calibrate", help="thresholds from labelled photos or a pairs CSV")
+    p = sub.add_parser("calibrate", help="thresholds from labelled photos or a pairs CSV",
+                       description="Similarity thresholds from labelled photos or a pairs CSV: the same-person "
+                                   "and different-person distributions, thresholds by three rules, and a YAML "
+                                   "line for configs/default.yaml.")
     p.add_argument("source", help="labelled folder (one subfolder per person) or CSV of image_a,image_b,same")
     models_flags(p)
     p.add_argument("--plot", help="write a PNG of both distributions with the thresholds (with --heights: one"
                                   " panel per height and TAR at FAR against height)")
-    p.add_argument("--target-far", type=float, default=0.001, help="false accept rate for the FAR rule")
+    p.add_argument("--target-far", type=float, default=0.001,
+                   help="false accept rate for the FAR rule [default: 0.001]")
     p.add_argument("--choose", choices=["stump", "two_sigma", "far"], default="stump",
-                   help="the threshold written to the YAML snippet")
+                   help="the threshold written to the YAML snippet: decision stump, 2-sigma rule or the FAR "
+                        "rule [default: stump]")
     p.add_argument("--heights", type=int, nargs="+", metavar="PX",
                    help="degraded-pairs protocol: render side b of each pair with its face this high (e.g. 16 24 32"
                         " 48 64 112) and report the distributions per height (gallery.degraded)")
@@ -400,16 +434,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evidence)
 
     p = sub.add_parser("bench", help="query speed against random galleries")
-    p.add_argument("--sizes", default="1000,100000,1000000")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--score-mode", choices=["max", "mean", "blend"])
+    p.add_argument("--sizes", default="1000,100000,1000000",
+                   help="gallery sizes (embeddings), comma-separated [default: 1000,100000,1000000]")
+    p.add_argument("--batch", type=int, default=16, help="faces per query [default: 16]")
+    p.add_argument("--repeats", type=int, default=5, help="timed queries per size [default: 5]")
+    p.add_argument("--score-mode", choices=["max", "mean", "blend"],
+                   help="per-person score rule [default: mean]")
     p.set_defaults(func=cmd_bench, config=None)
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "python -m gallery") -> int:
+    args = build_parser(prog).parse_args(argv)
+    args.prog = prog
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from gallery.store import GalleryError

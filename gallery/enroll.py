@@ -3,7 +3,10 @@
 Layout of ``photo_dir``
 -----------------------
 - one subfolder per person, the folder name is the person's name
-  (``photos/ada_lovelace/1.jpg``);
+  (``photos/ada_lovelace/1.jpg``), unless the folder holds a ``name.txt``
+  whose first line is the display name (``Ada Lovelace``; see
+  :mod:`gallery.person_names`); it is read when a photo is enrolled, so a
+  photo already in the gallery keeps its name (``rename`` changes that);
 - or flat files named ``Person_Name_<n>.<ext>`` directly in ``photo_dir``
   (the trailing ``_<n>`` is dropped: ``Ada_Lovelace_2.jpg`` -> ``Ada_Lovelace``).
 
@@ -40,6 +43,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from gallery.person_names import DISPLAY_NAME_FILE, folder_person_name
 from gallery.photos import choose_face, default_image_reader, default_quality_fn, embed_rows, sha256_file
 from tracker.checks import check_int, check_number
 
@@ -123,12 +127,13 @@ def scan_photo_dir(photo_dir: str | Path, *, every_entry: bool = False) -> list[
 
     Only regular files (and links to them), unless ``every_entry``: then also
     FIFOs, sockets, devices and dangling links, for enrollment to list as
-    skipped (see :func:`not_a_photo_file`; never open them).
+    skipped (see :func:`not_a_photo_file`; never open them). A person's
+    ``name.txt`` is their name (:func:`folder_person_name`), not a photo.
 
     Raises
     ------
     ValueError
-        When ``photo_dir`` does not exist or is not a folder.
+        When ``photo_dir`` does not exist or is not a folder, or a ``name.txt`` is unusable.
     """
     root = Path(photo_dir).expanduser()
     if not root.exists():
@@ -141,9 +146,12 @@ def scan_photo_dir(photo_dir: str | Path, *, every_entry: bool = False) -> list[
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
+            person = folder_person_name(entry)
             for photo in sorted(entry.iterdir()):
-                if not photo.name.startswith(".") and (photo.is_file() or every_entry and not photo.is_dir()):
-                    items.append((entry.name, photo))
+                if photo.name.startswith(".") or photo.name == DISPLAY_NAME_FILE:
+                    continue
+                if photo.is_file() or every_entry and not photo.is_dir():
+                    items.append((person, photo))
         elif entry.is_file() or every_entry:
             items.append((person_from_filename(entry.stem), entry))
     return items

@@ -71,7 +71,7 @@ def _load_embedder(args, path=None):
 
 def cmd_info(args) -> int:
     from models.device import cuda_device_count, onnx_providers, resolve_device
-    from models.weights import REGISTRY, ROLES, WeightsError, default_cache_dir, MODELS_DIR_ENV
+    from models.weights import REGISTRY, ROLES, WeightsError, default_cache_dir, MODELS_DIR_ENV, where_from
 
     import os
 
@@ -81,12 +81,15 @@ def cmd_info(args) -> int:
         try:
             print(f"{label}: {name} -> {_resolve(name, args, download=False)}")
         except WeightsError as exc:
-            print(f"{label}: {name} -> not found locally ({exc})")
+            # Where it can come from, as the table below says it (not "downloading is disabled": a run downloads).
+            names = ROLES.get(name) or ((name,) if name in REGISTRY else ())
+            print(f"{label}: {name} -> not found locally; "
+                  + ("; ".join(where_from(REGISTRY[n]) for n in names) or str(exc)))
     for name, spec in REGISTRY.items():
         try:
             where = str(_resolve(name, args, download=False))
         except WeightsError:
-            where = f"not found locally; download: {spec.url or 'none (local only)'}"
+            where = f"not found locally; {where_from(spec)}"
         print(f"  {name:18s} {spec.filename:20s} {where}")
     print("roles: " + "; ".join(f"{role} = first of {', '.join(names)}" for role, names in ROLES.items()))
     device = resolve_device(args.device)
@@ -175,7 +178,7 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m models") -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--detector", default=DEFAULT_DETECTOR,
                         help=f"detector weights: a path or a registered name (default {DEFAULT_DETECTOR})")
@@ -188,22 +191,24 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--threads", type=int, default=0, help="onnxruntime threads for the embedder (0 = default)")
     common.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
 
-    parser = argparse.ArgumentParser(prog="python -m models", description="Face models: check, inspect, run.")
+    parser = argparse.ArgumentParser(prog=prog, description="Face models: check the install, find the weights, "
+                                     "detect, compare and time.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check-install", help="exactly one onnxruntime distribution; list its providers")
     sub.add_parser("info", parents=[common], help="resolved weight files, devices and providers")
     p = sub.add_parser("detect", parents=[common], help="detect faces in an image")
-    p.add_argument("image")
+    p.add_argument("image", help="the photo")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("compare", parents=[common], help="cosine similarity of the largest faces of two images")
-    p.add_argument("image_a")
-    p.add_argument("image_b")
+    p.add_argument("image_a", help="the first photo")
+    p.add_argument("image_b", help="the second photo")
     p = sub.add_parser("bench", parents=[common], help="detector and embedder timings")
     p.add_argument("--image", default=None, help="photo to time the detector on (resized to 640x640)")
     p.add_argument("--repeats", type=int, default=30, help="timed detector calls (embedder: a third)")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
-    p.add_argument("--skip-detector", action="store_true")
-    p.add_argument("--skip-embedder", action="store_true")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32],
+                   help="embedder batch sizes to time [default: 1 8 16 32]")
+    p.add_argument("--skip-detector", action="store_true", help="do not time the detector")
+    p.add_argument("--skip-embedder", action="store_true", help="do not time the embedder")
     p.add_argument("--json", action="store_true", help="also print the timings as JSON")
     return parser
 
@@ -212,8 +217,8 @@ COMMANDS = {"check-install": cmd_check_install, "info": cmd_info, "detect": cmd_
             "compare": cmd_compare, "bench": cmd_bench}
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[List[str]] = None, prog: str = "python -m models") -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from models.device import DeviceUnavailableError

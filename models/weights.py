@@ -51,6 +51,7 @@ __all__ = [
     "WeightsError",
     "WeightsNotFoundError",
     "DownloadError",
+    "where_from",
     "ChecksumMismatchError",
     "WeightsFileError",
     "describe_weights_file",
@@ -253,7 +254,7 @@ def resolve_weights(
     if not names:  # not registered: a path or bare file name to look for
         found = _find(explicit.name, folders)
         if found is None:
-            raise WeightsNotFoundError(_not_found_message(raw, [explicit.name], folders, registered=False))
+            raise WeightsNotFoundError(_not_found_message(raw, [explicit.name], folders))
         return found
     found = _find_registered(raw, names, folders)
     if found is not None:
@@ -277,6 +278,7 @@ def _download_registered(raw: str, names: List[str], folders: List[Path], cache_
     """Download the first of the registered ``names`` that has a URL, or say why it cannot be had."""
     downloadable = [n for n in names if REGISTRY[n].url]
     filenames = [REGISTRY[n].filename for n in names]
+    origins = [where_from(REGISTRY[n]) for n in names]
     if allow_download and downloadable:
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         try:
@@ -285,19 +287,10 @@ def _download_registered(raw: str, names: List[str], folders: List[Path], cache_
             raise
         except DownloadError as exc:
             # Offline users need to know where to put the file, not only that the network failed.
-            raise DownloadError(
-                f"{exc}. " + _not_found_message(raw, filenames, folders, registered=True)
-            ) from exc
-    raise WeightsNotFoundError(
-        _not_found_message(
-            raw,
-            filenames,
-            folders,
-            registered=True,
-            urls=[REGISTRY[n].url for n in downloadable],
-            download_allowed=allow_download,
-        )
-    )
+            raise DownloadError(_not_found_message(raw, filenames, folders, origins=origins,
+                                                   attempt=f"Tried to download: {exc}.")) from exc
+    attempt = "" if allow_download else "Downloading is disabled here."
+    raise WeightsNotFoundError(_not_found_message(raw, filenames, folders, origins=origins, attempt=attempt))
 
 
 def _candidates(raw: str) -> List[str]:
@@ -335,19 +328,29 @@ def _find(filename: str, folders: Sequence[Path]) -> Optional[Path]:
     return None
 
 
-def _not_found_message(raw, filenames, folders, *, registered, urls=(), download_allowed=True) -> str:
+def where_from(spec: WeightsSpec) -> str:
+    """Where ``spec``'s file can come from, in one phrase (the offline error and ``python -m models info``)."""
+    if spec.url is None:
+        return f"{spec.filename} has no public download (copy it from a machine or folder that has it)"
+    inside = " (it is extracted from that archive)" if spec.member else ""
+    return f"{spec.filename} can be downloaded from {spec.url}{inside}"
+
+
+def _not_found_message(raw, filenames, folders, *, origins=None, attempt="") -> str:
+    """The one error for weights that are nowhere: what was looked for where, where each file can
+    come from (``origins``; ``None``: not a registered name), what a download gave, and what to set."""
     files = " or ".join(filenames)
     searched = ", ".join(str(f) for f in folders)
     lines = [f"model weights {raw!r} not found: looked for {files} in {searched}."]
-    if not registered:
+    if origins is None:
         lines.append(f"It is not a registered model name either (registered: {', '.join(sorted(REGISTRY))}; "
                      f"roles: {', '.join(sorted(ROLES))}).")
-    if urls and not download_allowed:
-        lines.append(f"Downloading is disabled; it can be downloaded from {urls[0]}.")
-    elif registered and not urls:
-        lines.append("It has no public download: copy the file into one of these folders.")
-    lines.append(f"Put the file in a folder and set {MODELS_DIR_ENV}=<folder> (or pass models_dir / "
-                 "--models-dir), or pass the file's path.")
+    else:
+        lines.append("; ".join(origins) + ".")
+    if attempt:
+        lines.append(attempt)
+    lines.append(f"With the file at hand: put it in a folder and set {MODELS_DIR_ENV}=<folder> (or pass "
+                 "--models-dir <folder>, models_dir in the config), or pass the file's path.")
     return " ".join(lines)
 
 
@@ -396,8 +399,7 @@ def _fetch(url: str, folder: Path, *, progress: bool, label: str, timeout: float
             raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise DownloadError(f"download of {url} failed: {reason} (offline? copy the file into a "
-                                f"models folder and set {MODELS_DIR_ENV})") from exc
+            raise DownloadError(f"download of {url} failed: {reason} (offline?)") from exc
         with response, os.fdopen(fd, "wb") as out:
             fd = -1
             length = response.headers.get("Content-Length")

@@ -121,7 +121,9 @@ class LiveSource(Source):
 
     def _open_failure_message(self) -> str:
         if isinstance(self._target, int):
-            return f"cannot open camera {self._target} (no such camera, or it is in use)"
+            return (f"cannot open camera {self._target} (no such camera, or it is in use); without a camera, "
+                    "give a video file, an image or a folder of images, or a stream URL "
+                    "(rtsp://, http(s)://, rtmp://, udp://, srt://)")
         return f"cannot open stream {self.description} (nothing is serving it, or the URL is wrong)"
 
     def _open(self) -> Optional["cv2.VideoCapture"]:
