@@ -82,6 +82,9 @@ def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
     p.add_argument("--link-scenes", action="store_true",
                    help="link the tracks of a scene into identities (clothing and faces), so a name found on one"
                         " track shows on the others [default: the config's link_scenes]")
+    from facetrack.two_pass import add_arguments as add_two_pass_arguments
+
+    add_two_pass_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and show tracebacks)")
     return p
@@ -172,6 +175,10 @@ def run_demo(args) -> int:
     config = load_config(args.config)
     if args.link_scenes:
         config["link_scenes"] = True
+    if args.render or args.two_pass:
+        from facetrack import two_pass
+
+        return two_pass.render(args, config, args.render) if args.render else two_pass.run_two_pass(args, config)
 
     # Open the source first: a wrong path fails before minutes of model loading.
     from pipeline.events import FrameWriters
@@ -199,18 +206,28 @@ def run_demo(args) -> int:
         # Everything is ready: only now are the line files created.
         event_writer, frame_writers = open_line_writers(args)
     except BaseException:
-        for sink in sinks:
-            sink.close()
-        frame_writers.close()
-        if event_writer is not None:
-            event_writer.close()
-        source.close()
+        close_outputs(sinks, frame_writers, event_writer, source)
         raise
 
     summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
                   progress=not args.quiet and not source.is_live)
     print_summary(summary, args, unknown_people(identifier))
+    return exit_status(summary)
+
+
+def close_outputs(sinks, frame_writers, event_writer, source) -> None:
+    """Close what a start that failed had opened."""
+    for sink in sinks:
+        sink.close()
+    frame_writers.close()
+    if event_writer is not None:
+        event_writer.close()
+    source.close()
+
+
+def exit_status(summary) -> int:
+    """The exit status of a finished run (a write error says which output failed on stderr)."""
     if summary.output_errors:
         more = f" (also: {'; '.join(summary.output_errors[1:])})" if len(summary.output_errors) > 1 else ""
         print(f"error: {summary.output_errors[0]}{more}; the other outputs are complete up to frame "
