@@ -225,3 +225,24 @@ def build_pipeline(config: Mapping, detector, embedder, identifier=None, **pipel
                     HistogramSceneCutDetector(**section(config, "scene_cut")),
                     quality_fn=build_quality_fn(config), **kw)
 
+
+
+# --------------------------------------------------------------------- stills
+def build_still_namer(config: Mapping, detector, embedder, index=None, **overrides):
+    """A :class:`pipeline.stills.StillNamer`: still images named with the identifier's thresholds.
+
+    ``similarity_threshold`` and ``min_margin`` come from ``overrides`` (None
+    values ignored), else the ``identifier`` section, else the
+    :class:`gallery.identifier.Identifier` defaults, so a photo and a track
+    are named by the same numbers. ``index`` is None to name nobody.
+    """
+    import inspect
+
+    from gallery.identifier import Identifier
+    from pipeline.stills import StillNamer
+
+    defaults = inspect.signature(Identifier).parameters
+    cfg = section(config, "identifier")
+    kw = {k: cfg.get(k, defaults[k].default) for k in ("similarity_threshold", "min_margin")}
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return StillNamer(detector, embedder, index, **kw)
