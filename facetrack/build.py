@@ -119,7 +119,7 @@ def build_enroller(detector, embedder, config: Mapping):
 
 
 def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path: Optional[PathLike] = None,
-                 progress: bool = True):
+                 progress: bool = True, timeout: Optional[float] = None):
     """Open a gallery database, or enroll a photo folder into one (incrementally).
 
     Parameters
@@ -137,6 +137,9 @@ def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path
         with a ``.db`` file.
     progress : bool
         Show a progress bar while enrolling.
+    timeout : float, optional
+        Seconds to wait for another process's lock on the database (default:
+        :class:`gallery.store.GalleryStore`'s).
 
     Returns
     -------
@@ -157,15 +160,16 @@ def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path
     spec = Path(spec).expanduser()
     if not spec.exists():
         raise FileNotFoundError(f"no such file or directory: {spec}")
+    lock = {} if timeout is None else {"timeout": timeout}
     if not spec.is_dir():
         if db_path is not None:
             raise ValueError(f"db_path is only for a photo folder; {spec} is already a database")
-        return GalleryStore(spec, embedder.identity, create=False), None
+        return GalleryStore(spec, embedder.identity, create=False, **lock), None
     from gallery.schema import make_private_dir
 
     db = Path(db_path).expanduser() if db_path is not None else default_gallery_db(spec, embedder.identity.name)
     make_private_dir(db.parent)                  # folders made for it are owner-only
-    store = GalleryStore(db, embedder.identity)
+    store = GalleryStore(db, embedder.identity, **lock)
     try:
         report = build_enroller(detector, embedder, config).enroll_folder(spec, store, progress=progress)
     except BaseException:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -211,3 +212,40 @@ class StillNamer:
         people: Sequence[str] = self.index.people
         best = [people[p] if p >= 0 else None for p in m.person]
         return list(m.names), best, m.score, m.margin
+
+
+def image_files(specs: Iterable, *, recursive: bool = False) -> List[Path]:
+    """The image files named by ``specs``: files as given, folders expanded in name order.
+
+    Parameters
+    ----------
+    specs : iterable of path
+        Image files and folders. A file is kept whatever its extension (the
+        caller named it); in a folder, files with an extension of
+        :data:`pipeline.sources.IMAGE_EXTENSIONS` count, hidden ones are left out.
+    recursive : bool
+        Walk sub-folders too.
+
+    Raises
+    ------
+    ValueError
+        A path does not exist, or a folder holds no image.
+    """
+    from pipeline.sources import IMAGE_EXTENSIONS
+
+    found: List[Path] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise ValueError(f"no such file or directory: {spec}")
+        if not path.is_dir():
+            found.append(path)
+            continue
+        pattern = path.rglob("*") if recursive else path.iterdir()
+        images = sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                        and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        if not images:
+            raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {spec}"
+                             + ("" if recursive else " (sub-folders are not searched)"))
+        found += images
+    return found
