@@ -121,16 +121,6 @@ def _load_config(config) -> dict:
     return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config.items()}
 
 
-def _is_still_path(source) -> bool:
-    """An image file or a folder (named per image unless ``stills=False``)."""
-    from pipeline.sources import IMAGE_EXTENSIONS
-
-    if not isinstance(source, (str, os.PathLike)) or "://" in str(source):
-        return False
-    path = Path(source).expanduser()
-    return path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS)
-
-
 class FaceTracker:
     """Detect, track and name faces; the models and the gallery load once.
 
@@ -227,7 +217,9 @@ class FaceTracker:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         single = isinstance(source, np.ndarray) or hasattr(source, "image")
         if stills is None:
-            stills = single or _is_still_path(source)
+            from pipeline.stills import is_still_source
+
+            stills = single or is_still_source(source)
         frames = self._stills(source, single) if stills else self._tracked(source, single)
         for count, frame in enumerate(frames, 1):
             yield frame

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,6 +30,23 @@ MAX_PATH_WIDTH = 60
 CSV_COLUMNS = ("image", "face", "x1", "y1", "x2", "y2", "confidence", "name", "score", "margin", "best_match")
 
 
+def named_images(namer, paths: Sequence, *, read: Optional[Callable] = None,
+                 progress: bool = False) -> Iterator[Tuple[str, Optional[np.ndarray], object]]:
+    """``(path, image, result)`` for each image of ``paths`` in order, named by ``namer``;
+    ``(path, None, reason)`` for an image that cannot be read."""
+    from tqdm import tqdm
+
+    if read is None:
+        from models.io import read_image as read
+    for path in tqdm(paths, desc="identify", unit="photo", disable=not progress):
+        try:
+            image = read(path)
+        except ValueError as exc:
+            yield str(path), None, str(exc)
+            continue
+        yield str(path), image, namer.name(image, source=str(path))
+
+
 def name_images(namer, paths: Sequence, *, read: Optional[Callable] = None,
                 progress: bool = False) -> Tuple[list, List[Tuple[str, str]]]:
     """Every face of every image in ``paths``, named by ``namer``.
@@ -41,18 +58,12 @@ def name_images(namer, paths: Sequence, *, read: Optional[Callable] = None,
     errors : list of (str, str)
         ``(path, reason)`` of each image that could not be read.
     """
-    from tqdm import tqdm
-
-    if read is None:
-        from models.io import read_image as read
     results, errors = [], []
-    for path in tqdm(paths, desc="identify", unit="photo", disable=not progress):
-        try:
-            image = read(path)
-        except ValueError as exc:
-            errors.append((str(path), str(exc)))
-            continue
-        results.append(namer.name(image, source=str(path)))
+    for path, image, outcome in named_images(namer, paths, read=read, progress=progress):
+        if image is None:
+            errors.append((path, outcome))
+        else:
+            results.append(outcome)
     return results, errors
 
 

@@ -27,6 +27,7 @@ nothing of ``gallery``): ``detect(image) -> Detections``,
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,3 +250,13 @@ def image_files(specs: Iterable, *, recursive: bool = False) -> List[Path]:
                              + ("" if recursive else " (sub-folders are not searched)"))
         found += images
     return found
+
+
+def is_still_source(spec) -> bool:
+    """True when ``spec`` names an image file or a folder: named per image, without tracking."""
+    from pipeline.sources import IMAGE_EXTENSIONS
+
+    if not isinstance(spec, (str, os.PathLike)) or "://" in str(spec):
+        return False
+    path = Path(os.path.expanduser(spec))
+    return path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS)
