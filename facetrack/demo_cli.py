@@ -138,11 +138,8 @@ def run_demo(args) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise DemoError(f"--max-frames must be >= 1, got {args.max_frames}")
     config = load_config(args.config)
-    from pipeline.stills import is_still_source
-
+    from facetrack.demo_stills import is_still_source, run_stills
     if is_still_source(args.source):      # an image or a folder of images: named per image, without tracking
-        from facetrack.demo_stills import run_stills
-
         return run_stills(args, config)
 
     # Open the source first: a wrong path fails before minutes of model loading.

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import List
 
+from pipeline.stills import is_still_source  # noqa: F401  (re-exported: demo_cli asks it which run to do)
+
 #: What a still-image run refuses, and what to use instead.
 PER_TRACK_OUTPUTS = {"events": "--events", "tracks": "--tracks", "names": "--names"}
 
