@@ -208,7 +208,8 @@ def cmd_identify(args, config) -> int:
     namer = build_still_namer(config, detector, embedder, index, similarity_threshold=args.threshold,
                               min_margin=args.margin)
     results, errors = name_images(namer, paths, progress=not args.quiet and len(paths) > 1)
-    print(format_results(results, errors, fmt, namer))
+    text = format_results(results, errors, fmt, namer)
+    print(text, end="" if text.endswith("\n") else "\n")
     for path, reason in errors:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     return 1 if errors else 0

@@ -118,3 +118,38 @@ def test_csv_has_one_row_per_face_with_empty_names_for_unknown(gallery_db, share
     assert stranger["best_match"] and float(stranger["score"]) < 0.5
     for r in rows:
         assert float(r["x1"]) < float(r["x2"]) and float(r["y1"]) < float(r["y2"])
+
+
+def test_the_three_formats_agree_and_an_unreadable_image_is_an_error_of_its_own(tmp_path):
+    import numpy as np
+
+    from facetrack.identify import CSV_COLUMNS, format_results, name_images
+    from gallery.index import GalleryIndex
+    from pipeline.stills import StillNamer
+    from test_stills import BoxDetector, TableEmbedder, unit
+
+    index = GalleryIndex(["ann", "evil\x1b[2J"], np.stack([unit(0), unit(1)]))
+    namer = StillNamer(BoxDetector([[0, 0, 40, 40], [50, 0, 90, 40]]), TableEmbedder([unit(0), unit(1)]), index,
+                       similarity_threshold=0.5, min_margin=0.1)
+
+    def read(path):
+        if "bad" in str(path):
+            raise ValueError(f"cannot decode {path}")
+        return np.zeros((60, 100, 3), np.uint8)
+
+    results, errors = name_images(namer, ["x.jpg", "bad.jpg", "y.jpg"], read=read)
+    assert [r.source for r in results] == ["x.jpg", "y.jpg"] and errors == [("bad.jpg", "cannot decode bad.jpg")]
+    table = format_results(results, errors, "table", namer)
+    assert "\x1b" not in table and "evil\\x1b[2J" in table          # a stored name cannot drive the terminal
+    assert "bad.jpg" in table and "error: cannot decode" in table
+    assert table.splitlines()[-1] == "2 images, 4 faces, 4 named; 1 could not be read"
+    rows = list(csv.DictReader(io.StringIO(format_results(results, errors, "csv", namer))))
+    assert list(rows[0]) == list(CSV_COLUMNS) and len(rows) == 4
+    assert [r["name"] for r in rows[:2]] == ["ann", "evil\x1b[2J"] and rows[0]["x2"] == "40.0"
+    data = json.loads(format_results(results, errors, "json", namer))
+    assert [(f["image"], f["face"], f["name"]) for f in data["faces"]] == [
+        ("x.jpg", 0, "ann"), ("x.jpg", 1, "evil\x1b[2J"), ("y.jpg", 0, "ann"), ("y.jpg", 1, "evil\x1b[2J")]
+    assert data["errors"] == [{"image": "bad.jpg", "error": "cannot decode bad.jpg"}]
+    assert data["images"][0] == {"image": "x.jpg", "width": 100, "height": 60, "faces": 2}
+    with pytest.raises(ValueError, match="format must be one of table, csv, json"):
+        format_results(results, errors, "xml", namer)

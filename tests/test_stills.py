@@ -158,3 +158,47 @@ def test_real_models_name_a_group_photo_and_leave_a_stranger_unknown(shared_data
         assert np.all((face.landmarks[:, 1] >= y1) & (face.landmarks[:, 1] <= y2))
     (stranger,) = namer.name(read_image(shared_data / "probe" / "_unknown" / "dlib_Tom_Cruise_avp_2014_4.jpg")).faces
     assert stranger.name is None and stranger.score < namer.similarity_threshold
+
+
+def test_image_files_expands_folders_in_name_order_and_refuses_what_is_not_there(tmp_path):
+    from pipeline.stills import image_files, is_still_source
+
+    (tmp_path / "b.jpg").write_bytes(b"x")
+    (tmp_path / "a.PNG").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".hidden.jpg").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.webp").write_bytes(b"x")
+    named = tmp_path / "notes.txt"
+    assert [p.name for p in image_files([tmp_path, named])] == ["a.PNG", "b.jpg", "notes.txt"]
+    assert [p.name for p in image_files([tmp_path], recursive=True)] == ["a.PNG", "b.jpg", "c.webp"]
+    with pytest.raises(ValueError, match="no such file or directory: .*nope.jpg"):
+        image_files([tmp_path / "nope.jpg"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images .* in .*empty .sub-folders are not searched"):
+        image_files([tmp_path / "empty"])
+    assert is_still_source(tmp_path) and is_still_source(str(tmp_path / "b.jpg"))
+    assert not any(is_still_source(s) for s in (named, "rtsp://h/x.jpg", 0, tmp_path / "nope.jpg"))
+
+
+def test_write_image_is_atomic_owner_only_and_refuses_an_unknown_extension(tmp_path):
+    import os
+    import stat
+
+    from models.io import read_image
+    from pipeline.image_file import write_image
+
+    image = np.zeros((10, 12, 3), np.uint8)
+    image[2:5, 3:7] = (0, 0, 255)
+    old = os.umask(0)                      # even a permissive umask leaves the file owner-only
+    try:
+        out = write_image(tmp_path / "x.png", image)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    np.testing.assert_array_equal(read_image(out), image)            # PNG is lossless
+    with pytest.raises(ValueError, match="cannot encode an image as .xyz"):
+        write_image(tmp_path / "x.xyz", image)
+    with pytest.raises(FileNotFoundError):
+        write_image(tmp_path / "missing" / "x.png", image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]   # no temporary file left behind
