@@ -152,7 +152,8 @@ class FaceTracker:
 
     def __init__(self, gallery: Optional[PathLike] = None, *, config=None, models_dir: Optional[PathLike] = None,
                  device: Optional[str] = None, gallery_db: Optional[PathLike] = None, progress: bool = False) -> None:
-        from facetrack.build import build_index, build_models, build_still_namer, open_gallery, section
+        from facetrack.build import (build_index, build_models, build_still_namer, enrollment_summary, open_gallery,
+                                     section)
         from pipeline.overlay import Overlay
 
         if gallery is not None and not Path(gallery).expanduser().exists():   # before minutes of model loading
@@ -163,8 +164,10 @@ class FaceTracker:
                                                     progress=progress)
         self.index = None
         if gallery is not None:
-            store, _ = open_gallery(gallery, self.detector, self.embedder, self.config, db_path=gallery_db,
-                                    progress=progress)
+            store, report = open_gallery(gallery, self.detector, self.embedder, self.config, db_path=gallery_db,
+                                         progress=progress)
+            if report is not None:
+                logger.info(enrollment_summary(store, report))
             with store:
                 self.index = build_index(store, self.config)
             if self.index.empty:
@@ -221,11 +224,13 @@ class FaceTracker:
 
             stills = single or is_still_source(source)
         frames = self._stills(source, single) if stills else self._tracked(source, single)
-        for count, frame in enumerate(frames, 1):
-            yield frame
-            if max_frames is not None and count >= max_frames:
-                frames.close()
-                return
+        try:
+            for count, frame in enumerate(frames, 1):
+                yield frame
+                if max_frames is not None and count >= max_frames:
+                    return
+        finally:
+            frames.close()                # a source opened here is closed, also when the caller stops early
 
     def process(self, frame) -> TrackedFrame:
         """Track one frame of an ongoing stream (a BGR array or a source's Frame); :meth:`reset` starts over."""

@@ -178,6 +178,14 @@ def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path
     return store, report
 
 
+def enrollment_summary(store, report) -> str:
+    """One line on what :func:`open_gallery` did to a photo folder's database (``report`` not None)."""
+    counts = report.counts()
+    return (f"gallery {store.path}: {len(store.people())} people, {len(store)} embeddings "
+            f"({counts.get('enrolled', 0)} enrolled, {counts.get('updated', 0)} updated, "
+            f"{counts.get('unchanged', 0)} unchanged, {counts.get('skipped', 0)} skipped)")
+
+
 def build_index(store, config: Mapping, **overrides):
     """A :class:`gallery.index.GalleryIndex` of every embedding of ``store``, with
     the index keywords of the ``gallery`` section (``overrides`` win)."""

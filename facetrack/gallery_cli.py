@@ -177,14 +177,12 @@ def _identify_gallery_spec(args) -> Path:
 
 def _identify_gallery(args, config, spec: Path, detector, embedder):
     """The store of ``spec``, open; enrolment of a photo folder is reported on stderr."""
-    from facetrack.build import open_gallery
+    from facetrack.build import enrollment_summary, open_gallery
 
     store, report = open_gallery(spec, detector, embedder, config, db_path=args.gallery_db,
                                  progress=not args.quiet, timeout=args.lock_timeout)
     if report is not None:
-        counts = report.counts()
-        print(f"gallery {store.path}: {len(store.people())} people, {len(store)} embeddings "
-              f"({counts.get('enrolled', 0)} enrolled, {counts.get('skipped', 0)} skipped)", file=sys.stderr)
+        print(enrollment_summary(store, report), file=sys.stderr)
     return store
 
 
