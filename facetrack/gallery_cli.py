@@ -5,6 +5,7 @@ Examples
 python -m gallery enroll ../shared/data/gallery --db gallery.db --models-dir ../shared/models
 python -m gallery list --db gallery.db
 python -m gallery identify photo.jpg --db gallery.db --models-dir ../shared/models --json
+python -m gallery identify ../shared/data/probe/_group ../shared/data/probe/_unknown --gallery ../shared/data/gallery --format csv
 python -m gallery evaluate ../shared/data/probe --db gallery.db --models-dir ../shared/models
 python -m gallery calibrate ../shared/models/verify/deepface_master.csv --models-dir ../shared/models --plot cal.png
 python -m gallery calibrate ../shared/data/verification_pairs.csv --heights 16 24 32 48 64 112 --json out.json
