@@ -119,7 +119,7 @@ def build_enroller(detector, embedder, config: Mapping):
 
 
 def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path: Optional[PathLike] = None,
-                 progress: bool = True):
+                 progress: bool = True, timeout: Optional[float] = None):
     """Open a gallery database, or enroll a photo folder into one (incrementally).
 
     Parameters
@@ -137,6 +137,9 @@ def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path
         with a ``.db`` file.
     progress : bool
         Show a progress bar while enrolling.
+    timeout : float, optional
+        Seconds to wait for another process's lock on the database (default:
+        :class:`gallery.store.GalleryStore`'s).
 
     Returns
     -------
@@ -157,21 +160,30 @@ def open_gallery(spec: PathLike, detector, embedder, config: Mapping, *, db_path
     spec = Path(spec).expanduser()
     if not spec.exists():
         raise FileNotFoundError(f"no such file or directory: {spec}")
+    lock = {} if timeout is None else {"timeout": timeout}
     if not spec.is_dir():
         if db_path is not None:
             raise ValueError(f"db_path is only for a photo folder; {spec} is already a database")
-        return GalleryStore(spec, embedder.identity, create=False), None
+        return GalleryStore(spec, embedder.identity, create=False, **lock), None
     from gallery.schema import make_private_dir
 
     db = Path(db_path).expanduser() if db_path is not None else default_gallery_db(spec, embedder.identity.name)
     make_private_dir(db.parent)                  # folders made for it are owner-only
-    store = GalleryStore(db, embedder.identity)
+    store = GalleryStore(db, embedder.identity, **lock)
     try:
         report = build_enroller(detector, embedder, config).enroll_folder(spec, store, progress=progress)
     except BaseException:
         store.close()
         raise
     return store, report
+
+
+def enrollment_summary(store, report) -> str:
+    """One line on what :func:`open_gallery` did to a photo folder's database (``report`` not None)."""
+    counts = report.counts()
+    return (f"gallery {store.path}: {len(store.people())} people, {len(store)} embeddings "
+            f"({counts.get('enrolled', 0)} enrolled, {counts.get('updated', 0)} updated, "
+            f"{counts.get('unchanged', 0)} unchanged, {counts.get('skipped', 0)} skipped)")
 
 
 def build_index(store, config: Mapping, **overrides):
@@ -243,3 +255,23 @@ def build_scene_linking(config: Mapping, scene_cut_detector):
     return SceneLinking(threader, scene_cut_detector.histogram, SceneLinker(**keywords_for(SceneLinker, kw)),
                         TorsoDescriber(**keywords_for(TorsoDescriber, kw)))
 
+
+# --------------------------------------------------------------------- stills
+def build_still_namer(config: Mapping, detector, embedder, index=None, **overrides):
+    """A :class:`pipeline.stills.StillNamer`: still images named with the identifier's thresholds.
+
+    ``similarity_threshold`` and ``min_margin`` come from ``overrides`` (None
+    values ignored), else the ``identifier`` section, else the
+    :class:`gallery.identifier.Identifier` defaults, so a photo and a track
+    are named by the same numbers. ``index`` is None to name nobody.
+    """
+    import inspect
+
+    from gallery.identifier import Identifier
+    from pipeline.stills import StillNamer
+
+    defaults = inspect.signature(Identifier).parameters
+    cfg = section(config, "identifier")
+    kw = {k: cfg.get(k, defaults[k].default) for k in ("similarity_threshold", "min_margin")}
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return StillNamer(detector, embedder, index, **kw)

@@ -58,7 +58,8 @@ def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
         epilog="Ctrl-C stops cleanly: outputs are finalised and open appearances written to --events.",
     )
     p.add_argument("--source", default="webcam",
-                   help="webcam, a camera index, a video file, an image or a folder of images, or a stream URL "
+                   help="webcam, a camera index, a video file, an image or a folder of images (named per image, "
+                        "without tracking), or a stream URL "
                         "(rtsp://, rtmp://, http(s):// incl. HLS .m3u8, udp://, srt://) [default: webcam]")
     p.add_argument("--gallery",
                    help="a photo folder (one subfolder per person; enrolled incrementally into a gallery "
@@ -69,7 +70,8 @@ def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
     p.add_argument("--output", action="append", default=[], metavar="PATH|URL",
                    help="write the annotated video: a file (.mp4, .avi, .mkv, .mov), an HLS playlist (.m3u8) "
-                        "or a stream URL (rtmp://, rtsp://, udp://, srt://); may be repeated")
+                        "or a stream URL (rtmp://, rtsp://, udp://, srt://); for an image source an image file "
+                        "(.jpg, .png), for a folder of images a folder; may be repeated")
     p.add_argument("--events", metavar="PATH", help="write one JSON line per appearance")
     p.add_argument("--tracks", metavar="PATH", help="write MOTChallenge rows frame,id,x,y,w,h,score,-1,-1,-1")
     p.add_argument("--names", metavar="PATH",
@@ -173,6 +175,9 @@ def run_demo(args) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise DemoError(f"--max-frames must be >= 1, got {args.max_frames}")
     config = load_config(args.config)
+    from facetrack.demo_stills import is_still_source, run_stills
+    if is_still_source(args.source):      # an image or a folder of images: named per image, without tracking
+        return run_stills(args, config)
     if args.link_scenes:
         config["link_scenes"] = True
     if args.render or args.two_pass:

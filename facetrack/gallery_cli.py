@@ -5,6 +5,7 @@ Examples
 python -m gallery enroll ../shared/data/gallery --db gallery.db --models-dir ../shared/models
 python -m gallery list --db gallery.db
 python -m gallery identify photo.jpg --db gallery.db --models-dir ../shared/models --json
+python -m gallery identify ../shared/data/probe/_group ../shared/data/probe/_unknown --gallery ../shared/data/gallery --format csv
 python -m gallery evaluate ../shared/data/probe --db gallery.db --models-dir ../shared/models
 python -m gallery calibrate ../shared/models/verify/deepface_master.csv --models-dir ../shared/models --plot cal.png
 python -m gallery calibrate ../shared/data/verification_pairs.csv --heights 16 24 32 48 64 112 --json out.json
@@ -179,26 +180,56 @@ def _open_for_matching(args, config):
     return detector, embedder, index
 
 
-def cmd_identify(args, config) -> int:
-    from gallery.photos import default_image_reader, identify_photo
+def _identify_gallery_spec(args) -> Path:
+    """``--gallery PHOTO_DIR|DB`` (or ``--db``), checked before any model is loaded."""
+    if args.gallery and args.db:
+        raise ValueError("give --gallery or --db, not both")
+    if not (args.gallery or args.db):
+        raise ValueError("identify needs --gallery PHOTO_DIR|DB (or --db DB)")
+    spec = Path(args.gallery or args.db).expanduser()
+    if not spec.exists():
+        raise ValueError(f"--gallery: no such file or directory: {args.gallery or args.db}")
+    if args.gallery_db and not spec.is_dir():
+        raise ValueError("--gallery-db is only for a photo folder; --gallery already names a database")
+    return spec
 
-    image = default_image_reader()(args.image)
-    detector, embedder, index = _open_for_matching(args, config)
-    thr, margin = _identifier_thresholds(args, config)
-    faces = identify_photo(image, detector, embedder, index, similarity_threshold=thr, min_margin=margin)
-    if args.json:
-        print(json.dumps({"image": str(args.image), "similarity_threshold": thr, "min_margin": margin,
-                          "faces": [f.as_dict() for f in faces]}, indent=2))
-        return 0
-    if not faces:
-        print(f"{args.image}: no face found")
-        return 0
-    print(f"{args.image}: {len(faces)} face(s); cosine similarity threshold {thr:.3f}, min margin {margin:.3f}")
-    print(f"{'#':>2s} {'box (x1,y1,x2,y2)':>24s} {'name':20s} {'score':>6s} {'margin':>6s}  best match")
-    for i, f in enumerate(faces):
-        box = ",".join(f"{v:.0f}" for v in f.xyxy)
-        print(f"{i:2d} {box:>24s} {f.name or 'Unknown':20s} {f.score:6.3f} {f.margin:6.3f}  {f.best or '-'}")
-    return 0
+
+def _identify_gallery(args, config, spec: Path, detector, embedder):
+    """The store of ``spec``, open; enrolment of a photo folder is reported on stderr."""
+    from facetrack.build import enrollment_summary, open_gallery
+
+    store, report = open_gallery(spec, detector, embedder, config, db_path=args.gallery_db,
+                                 progress=not args.quiet, timeout=args.lock_timeout)
+    if report is not None:
+        print(enrollment_summary(store, report), file=sys.stderr)
+    return store
+
+
+def cmd_identify(args, config) -> int:
+    """Name every face of every photo (files and folders); the models load once."""
+    from facetrack.build import build_still_namer
+    from facetrack.identify import format_results, name_images
+    from pipeline.stills import image_files
+
+    paths = image_files(args.images, recursive=args.recursive)    # bad paths fail before the models load
+    fmt = "json" if args.json else args.format
+    spec = _identify_gallery_spec(args)
+    detector, embedder = build_models(args, config)
+    store = _identify_gallery(args, config, spec, detector, embedder)
+    try:
+        index = _index(store, config, args)
+    finally:
+        store.close()
+    if index.empty:
+        print("warning: the gallery is empty: every face will be Unknown", file=sys.stderr)
+    namer = build_still_namer(config, detector, embedder, index, similarity_threshold=args.threshold,
+                              min_margin=args.margin)
+    results, errors = name_images(namer, paths, progress=not args.quiet and len(paths) > 1)
+    text = format_results(results, errors, fmt, namer)
+    print(text, end="" if text.endswith("\n") else "\n")
+    for path, reason in errors:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def cmd_evaluate(args, config) -> int:
@@ -334,6 +365,7 @@ def cmd_bench(args, config) -> int:
 def build_parser(prog: str = "python -m gallery") -> argparse.ArgumentParser:
     # The default weights are demo.py's (the embedder role "arcface": w600k_r50 when present, else edgeface_xs).
     from facetrack.build import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+    from facetrack.identify import FORMATS
 
     parser = argparse.ArgumentParser(prog=prog, description="Face gallery: enrollment and naming.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -381,13 +413,32 @@ def build_parser(prog: str = "python -m gallery") -> argparse.ArgumentParser:
     db_flag(p)
     p.set_defaults(func=cmd_rename, config=None)
 
-    for name, func, helptext in (("identify", cmd_identify, "name every face in a photo"),
-                                 ("evaluate", cmd_evaluate, "identification accuracy on a labelled probe folder")):
+    p = sub.add_parser("identify", help="name every face of photos (files and folders), without tracking",
+                       description="Name every face of each photo: one observation per face, named when its "
+                                   "cosine similarity to the best person reaches the identifier's threshold and "
+                                   "beats the runner-up by its margin. The models load once for all photos.")
+    p.add_argument("images", nargs="+", metavar="IMAGE|FOLDER",
+                   help="image files and folders of images (a folder's images in name order)")
+    p.add_argument("--gallery", help="a photo folder (one subfolder per person; enrolled incrementally into a "
+                                     "cached gallery database) or a gallery .db file, as for demo.py")
+    p.add_argument("--gallery-db", help="where to keep the database enrolled from a photo folder "
+                                        "[default: ~/.cache/facetrack/galleries/]")
+    p.add_argument("--db", help="a gallery .db file (the same as --gallery DB)")
+    p.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for another process's lock on the gallery [default: 10]")
+    p.add_argument("--recursive", "-r", action="store_true", help="also search the folders' sub-folders")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="table (for people), csv (one row per face; empty name = Unknown) or json [default: table]")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
+    models_flags(p)
+    p.add_argument("--threshold", type=float, help="cosine similarity threshold (default: config or identifier)")
+    p.add_argument("--margin", type=float, help="minimum margin over the runner-up (default: config or identifier)")
+    p.add_argument("--score-mode", choices=["max", "mean", "blend"], help="per-person score rule")
+    p.set_defaults(func=cmd_identify)
+
+    for name, func, helptext in (("evaluate", cmd_evaluate, "identification accuracy on a labelled probe folder"),):
         p = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
-        if name == "identify":
-            p.add_argument("image", help="the photo (JPEG, PNG, ...)")
-        else:
-            p.add_argument("probe_dir", help="one subfolder per person (other photos than the gallery's)")
+        p.add_argument("probe_dir", help="one subfolder per person (other photos than the gallery's)")
         db_flag(p)
         models_flags(p)
         p.add_argument("--threshold", type=float, help="cosine similarity threshold (default: config or identifier)")
