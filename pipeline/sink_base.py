@@ -6,6 +6,7 @@ from :mod:`pipeline.sinks`.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -56,6 +57,18 @@ def ffmpeg_executable() -> str:
         raise SinkError("ffmpeg is not installed: it is needed for re-streaming "
                         "(Debian/Ubuntu: apt-get install ffmpeg)")
     return exe
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_has_encoder(exe: str, name: str) -> bool:
+    """True when the ffmpeg at ``exe`` lists the encoder ``name`` (``libx264``); asked once per pair."""
+    import subprocess
+
+    try:
+        out = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.split()[1:2] == [name] for line in out.splitlines() if line.startswith(" "))
 
 
 def drain_into(stream, tail: deque) -> None:

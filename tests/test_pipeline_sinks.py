@@ -149,3 +149,50 @@ def test_background_sink_raises_the_worker_error_and_still_closes_the_sink():
         sink.close()
     sink.close()
     assert Failing.closed
+
+
+def probe(path) -> dict:
+    """ffprobe's view of the first video stream: codec, pixel format, size."""
+    import json
+
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=codec_name,pix_fmt,width,height", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"][0]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.mov"])
+def test_video_files_are_h264_yuv420p_with_even_sizes_that_browsers_play(tmp_path, name):
+    sink = VideoFileSink(tmp_path / name, fps=10)
+    for f in frames(12, size=(161, 121)):          # odd sizes: padded to even for yuv420p
+        sink.write(f)
+    sink.close()
+    stream = probe(tmp_path / name)
+    assert stream == {"codec_name": "h264", "pix_fmt": "yuv420p", "width": 162, "height": 122}
+    assert count_frames(tmp_path / name)[0] == 12
+
+
+@needs_ffmpeg
+def test_without_libx264_the_file_is_mpeg4_with_a_warning(tmp_path, monkeypatch, caplog):
+    import pipeline.video_file as video_file
+
+    monkeypatch.setattr(video_file, "ffmpeg_has_encoder", lambda exe, name: False)
+    sink = VideoFileSink(tmp_path / "out.mp4", fps=10)
+    for f in frames(5):
+        sink.write(f)
+    sink.close()
+    assert probe(tmp_path / "out.mp4")["codec_name"] == "mpeg4"
+    assert count_frames(tmp_path / "out.mp4")[0] == 5
+    assert "no libx264 encoder" in caplog.text
+
+
+def test_ffmpeg_encoders_are_read_from_ffmpeg_itself():
+    from pipeline.sink_base import ffmpeg_has_encoder
+
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        pytest.skip("ffmpeg is not installed")
+    listed = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    assert ffmpeg_has_encoder(exe, "mpeg4") and not ffmpeg_has_encoder(exe, "no_such_encoder")
+    assert ffmpeg_has_encoder(exe, "libx264") == (" libx264 " in listed)
