@@ -25,7 +25,13 @@ class SinkError(OutputError):
 
 
 class Sink:
-    """Base class of all sinks."""
+    """Base class of all sinks.
+
+    ``live_view`` is True for a sink a person watches live (the window): only those get the
+    FPS readout, unless the overlay burns it into every output (``Overlay.burn_fps``).
+    """
+
+    live_view = False
 
     def write(self, frame_bgr: np.ndarray) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError

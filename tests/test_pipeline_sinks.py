@@ -196,3 +196,52 @@ def test_ffmpeg_encoders_are_read_from_ffmpeg_itself():
     listed = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
     assert ffmpeg_has_encoder(exe, "mpeg4") and not ffmpeg_has_encoder(exe, "no_such_encoder")
     assert ffmpeg_has_encoder(exe, "libx264") == (" libx264 " in listed)
+
+
+class Recorder:
+    """A sink that keeps copies of the frames it gets (``live_view`` as given)."""
+
+    def __init__(self, live_view):
+        self.live_view, self.frames = live_view, []
+
+    def write(self, frame):
+        self.frames.append(frame.copy())
+        return True
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("burn_fps", [False, True])
+def test_the_fps_readout_is_only_in_the_live_window_unless_burned_in(burn_fps):
+    from types import SimpleNamespace
+
+    from pipeline.loop import run
+    from pipeline.overlay import Overlay
+    from pipeline.results import FrameResult
+    from pipeline.source_base import Frame, Source
+
+    class Black(Source):
+        def __init__(self):
+            super().__init__("black")
+            self.fps, self.width, self.height, self.frame_count, self.i = 10.0, 320, 240, 10, 0
+
+        def read(self):
+            self.i += 1
+            return Frame(np.zeros((240, 320, 3), np.uint8), self.i - 1, self.i / 10) if self.i <= 10 else None
+
+    empty = np.zeros(0)
+    pipe = SimpleNamespace(process=lambda image, index, timestamp, scene_cut=None: FrameResult(
+        index, timestamp, empty.astype(np.int64), np.zeros((0, 4), np.float32), empty, [], empty, empty.astype(bool)))
+    window, video = Recorder(True), Recorder(False)
+    run(pipe, Black(), [window, video], overlay=Overlay(burn_fps=burn_fps))
+    corner = (slice(0, 40), slice(0, 150))
+    assert window.frames[-1][corner].any()                       # the readout, in the window
+    assert video.frames[-1][corner].any() == burn_fps            # in the file only with --burn-fps
+    assert not video.frames[-1][100:].any()                      # nothing else drawn
+
+
+def test_the_window_sink_is_the_live_view():
+    from pipeline.sinks import WindowSink
+
+    assert WindowSink.live_view is True and VideoFileSink.live_view is False
