@@ -32,6 +32,9 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
                  ("detector", "embedder", "tracker", "identifier", "scene_cut_detector", "quality_fn")),
     "source": (("pipeline.sources:open_source",), ("spec",)),
     "overlay": (("pipeline.overlay:Overlay",), ()),
+    # Events: the writer, the MQTT / webhook URLs and the retry of both (facetrack.outputs).
+    "events": (("pipeline.events:EventWriter", "facetrack.outputs:build_event_sinks",
+                "pipeline.event_sinks:RetryingSender"), ("path", "source", "sinks")),
 }
 
 #: Top-level settings that are not sections (shared with ``python -m gallery``).

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from facetrack.outputs import add_output_arguments, apply_output_arguments, build_event_writer
+
 logger = logging.getLogger("demo")
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it; SIGTERM gives 143, SIGHUP 129.
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", action="append", default=[], metavar="PATH|URL",
                    help="write the annotated video: a file (.mp4, .avi, .mkv, .mov), an HLS playlist (.m3u8) "
                         "or a stream URL (rtmp://, rtsp://, udp://, srt://); may be repeated")
-    p.add_argument("--events", metavar="PATH", help="write one JSON line per appearance")
+    p.add_argument("--events", metavar="PATH", help="write appeared and ended events as JSON lines (README: Outputs)")
     p.add_argument("--tracks", metavar="PATH", help="write MOTChallenge rows frame,id,x,y,w,h,score,-1,-1,-1")
     p.add_argument("--names", metavar="PATH",
                    help="write the name shown on every frame: CSV frame,track_id,name, one row per --tracks row "
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and show tracebacks)")
+    add_output_arguments(p)
     return p
 
 
@@ -135,10 +138,10 @@ def run_demo(args) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise DemoError(f"--max-frames must be >= 1, got {args.max_frames}")
-    config = load_config(args.config)
+    config = apply_output_arguments(args, load_config(args.config))
 
     # Open the source first: a wrong path fails before minutes of model loading.
-    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
+    from pipeline.events import FrameWriters, NamesWriter, TracksWriter
     from pipeline.sources import open_source
 
     source = open_source(args.source, **config["source"])
@@ -149,7 +152,7 @@ def run_demo(args) -> int:
         logger.info("source %s: %dx%d at %.2f fps%s", source.description, source.width, source.height,
                     source.fps, " (live)" if source.is_live else "")
         try:
-            event_writer = EventWriter(args.events) if args.events else None
+            event_writer = build_event_writer(args.events, config, source=str(args.source))
             for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
                 if path:
                     frame_writers.writers.append(writer(path))
