@@ -223,3 +223,29 @@ def test_mqtt_events_survive_a_broker_restart_mid_run(broker):
     first_seen = list(dict.fromkeys(e["seq"] for e in received))     # QoS 1 may repeat one; none is lost
     assert first_seen == list(range(90))
     assert sink.delivered == 90 and sink.dropped == 0 and sink.pending == 0
+
+
+def test_the_command_line_flags_build_the_event_writer_with_its_sinks(tmp_path):
+    from facetrack.config import load_config
+    from facetrack.demo_cli import build_parser
+    from facetrack.outputs import apply_output_arguments, build_event_writer
+    from pipeline.overlay import Overlay
+
+    server = Receiver().start()
+    args = build_parser().parse_args(["--webhook", f"http://127.0.0.1:{server.port}/h", "--no-snapshots",
+                                      "--burn-fps", "--events", str(tmp_path / "e.jsonl")])
+    config = apply_output_arguments(args, load_config(None))
+    assert Overlay(**config["overlay"]).burn_fps is True
+    writer = build_event_writer(args.events, config, source="clip.mp4")
+    assert writer._keeper is None and [type(s).__name__ for s in writer.sinks] == ["WebhookSink"]
+    writer._emit({"seq": 0})
+    writer.close()
+    server.stop()
+    assert server.seqs == [0] and json.loads((tmp_path / "e.jsonl").read_text()) == {"seq": 0}
+
+    defaults = apply_output_arguments(build_parser().parse_args([]), load_config(None))
+    assert build_event_writer(None, defaults) is None                 # no file, no sink: no writer
+    assert Overlay(**defaults["overlay"]).burn_fps is False
+    with pytest.raises(ValueError, match="MQTT URL"):
+        build_event_writer(None, apply_output_arguments(build_parser().parse_args(["--mqtt", "tcp://x"]),
+                                                        load_config(None)))
