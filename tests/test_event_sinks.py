@@ -98,6 +98,7 @@ def test_the_queue_bound_drops_the_oldest_with_a_clear_log_line(caplog):
     with caplog.at_level(logging.WARNING, logger="pipeline.event_sinks"):
         for i in range(8):
             sink.send({"seq": i})
+        wait_until(lambda: "unreachable" in caplog.text, what="a failed delivery")
         server.start()
         sink.close()
     server.stop()
