@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.7",       # calibration and report plots
     "motmetrics>=1.4",       # CLEAR MOT / ID metrics (evaluation)
     "trackeval>=1.3",        # HOTA (evaluation)
+    "paho-mqtt>=2.0",        # the MQTT event sink (pipeline.event_sinks)
     "ai-edge-litert>=2.1.4; platform_system == 'Linux' and platform_machine == 'x86_64'",  # .tflite detectors
 ]
 

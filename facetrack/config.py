@@ -36,6 +36,9 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "scene_links": (("pipeline.scene_links:SceneLinker", "pipeline.scenes:SceneThreader",
                      "models.torso:TorsoDescriber"), ("distance",)),
     "overlay": (("pipeline.overlay:Overlay",), ()),
+    # Events: the writer, the MQTT / webhook URLs and the retry of both (facetrack.outputs).
+    "events": (("pipeline.events:EventWriter", "facetrack.outputs:build_event_sinks",
+                "pipeline.event_sinks:RetryingSender"), ("path", "source", "sinks")),
 }
 
 #: Top-level settings that are not sections (shared with ``python -m gallery``), with their types

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from facetrack.outputs import add_output_arguments, apply_output_arguments, build_event_writer
+
 logger = logging.getLogger("demo")
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it; SIGTERM gives 143, SIGHUP 129.
@@ -72,7 +74,7 @@ def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
                    help="write the annotated video: a file (.mp4, .avi, .mkv, .mov), an HLS playlist (.m3u8) "
                         "or a stream URL (rtmp://, rtsp://, udp://, srt://); for an image source an image file "
                         "(.jpg, .png), for a folder of images a folder; may be repeated")
-    p.add_argument("--events", metavar="PATH", help="write one JSON line per appearance")
+    p.add_argument("--events", metavar="PATH", help="write appeared and ended events as JSON lines (README: Outputs)")
     p.add_argument("--tracks", metavar="PATH", help="write MOTChallenge rows frame,id,x,y,w,h,score,-1,-1,-1")
     p.add_argument("--names", metavar="PATH",
                    help="write the name shown on every frame: CSV frame,track_id,name, one row per --tracks row "
@@ -89,6 +91,7 @@ def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
     add_two_pass_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and show tracebacks)")
+    add_output_arguments(p)
     return p
 
 
@@ -154,16 +157,17 @@ def check_output_files(args) -> None:
                 raise DemoError(f"cannot write {what} {path}: {reason}") from None
 
 
-def open_line_writers(args):
-    """The ``--events`` writer (or None) and the ``--tracks``/``--names`` writers, created now."""
-    from pipeline.events import EventWriter, FrameWriters, NamesWriter, TracksWriter
+def open_line_writers(args, config):
+    """The event writer of ``--events`` and the ``events`` section (MQTT, webhook; or None) and the
+    ``--tracks``/``--names`` writers, created now."""
+    from pipeline.events import FrameWriters, NamesWriter, TracksWriter
 
     frame_writers = FrameWriters()     # --tracks and --names: every frame's rows
     try:
         for path, writer in ((args.tracks, TracksWriter), (args.names, NamesWriter)):
             if path:
                 frame_writers.writers.append(writer(path))
-        return (EventWriter(args.events) if args.events else None), frame_writers
+        return build_event_writer(args.events, config, source=str(args.source)), frame_writers
     except OSError as exc:
         frame_writers.close()
         raise DemoError(str(exc)) from None
@@ -174,7 +178,7 @@ def run_demo(args) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise DemoError(f"--max-frames must be >= 1, got {args.max_frames}")
-    config = load_config(args.config)
+    config = apply_output_arguments(args, load_config(args.config))
     from facetrack.demo_stills import is_still_source, run_stills
     if is_still_source(args.source):      # an image or a folder of images: named per image, without tracking
         return run_stills(args, config)
@@ -209,7 +213,7 @@ def run_demo(args) -> int:
         pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
         # Everything is ready: only now are the line files created.
-        event_writer, frame_writers = open_line_writers(args)
+        event_writer, frame_writers = open_line_writers(args, config)
     except BaseException:
         close_outputs(sinks, frame_writers, event_writer, source)
         raise

@@ -87,6 +87,7 @@ def render(args, config, path) -> int:
     doc = replay.document
     spec = args.source if args.source != "webcam" or not doc.get("source") else doc["source"]
     source = open_source(spec, **config["source"])
+    args.source = spec                     # the events' source
     event_writer, frame_writers, sinks = None, FrameWriters(), []
     try:
         if (source.width, source.height) != (doc.get("width"), doc.get("height")):
@@ -95,7 +96,7 @@ def render(args, config, path) -> int:
         check_output_files(args)
         sinks = make_sinks(args, source)
         overlay = Overlay(**config["overlay"])
-        event_writer, frame_writers = open_line_writers(args)
+        event_writer, frame_writers = open_line_writers(args, config)
     except BaseException:
         close_outputs(sinks, frame_writers, event_writer, source)
         raise

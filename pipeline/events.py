@@ -1,11 +1,11 @@
-"""Appearances (events) and per-frame track rows, written as they happen.
+"""Events and per-frame track rows, written as they happen.
 
-An *appearance* is one uninterrupted stretch of a confirmed track on screen.
-It ends when the tracker moves the track to its lost buffer
-(``tracker.lost_ids``), when the track is deleted (``tracker.ended_ids``), or
-when the run ends. A lost track that comes back starts a new appearance with
-the same id. :class:`AppearanceLog` turns per-frame results into finished
-appearances; :class:`EventWriter` writes them as JSON lines,
+:class:`pipeline.appearances.AppearanceLog` follows appearances (one
+uninterrupted stretch of a confirmed track on screen);
+:class:`EventWriter` writes an ``appeared`` event when one starts and an
+``ended`` event with the whole appearance when it ends, as JSON lines, with
+a snapshot of the face beside the file and a copy to each event sink
+(:mod:`pipeline.event_sinks`);
 :class:`TracksWriter` writes MOTChallenge rows and :class:`NamesWriter` the
 name shown for each of those rows, all flushed line by line so an
 interrupted run keeps everything written so far. A failed write (a full
@@ -15,8 +15,8 @@ every frame to several per-frame writers (the run loop takes one).
 
 The tracks and names files are what ``python -m evaluation score --tracks
 tracks.txt --names names.csv`` reads: the names file gives the name on
-screen on every frame, where events only give the name at the end of each
-appearance.
+screen on every frame, where ``ended`` events only give the name at the end
+of each appearance.
 """
 from __future__ import annotations
 
@@ -24,98 +24,17 @@ import csv
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Optional, Sequence
+
+# Re-exported: the run loop and the tests import the appearances from here.
+from pipeline.appearances import EVENT_DECIMALS, Appearance, AppearanceLog, LogStep, wall_time  # noqa: F401
+from tracker.checks import check_bool
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class Appearance:
-    """One appearance of a track.
-
-    Attributes
-    ----------
-    track_id : int
-    name : str or None
-        The identity at the end of the appearance (None = unknown).
-    score : float or None
-        Cosine similarity behind ``name`` (None when unknown and no score).
-    first_frame, last_frame : int
-        Frame indices (0-based) of the first and last frame it was on screen.
-    first_time, last_time : float
-        Their timestamps in seconds.
-    frames_seen : int
-        Frames it was on screen (including frames drawn from the Kalman prediction
-        between detections).
-    """
-
-    track_id: int
-    name: Optional[str]
-    score: Optional[float]
-    first_frame: int
-    last_frame: int
-    first_time: float
-    last_time: float
-    frames_seen: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class AppearanceLog:
-    """Follow appearances across frames.
-
-    Call :meth:`update` once per frame with the frame's result; it returns the
-    appearances that ended on that frame. :meth:`finish` ends the open ones.
-    """
-
-    def __init__(self) -> None:
-        self._open: Dict[int, Appearance] = {}
-        #: Names of everyone named at least once, and the number of appearances.
-        self.names_seen: set = set()
-        self.appearances = 0
-
-    def update(self, result) -> List[Appearance]:
-        """Record one frame.
-
-        Parameters
-        ----------
-        result : FrameResult
-            Needs ``frame_index``, ``timestamp``, ``track_ids``, ``names``,
-            ``scores``, ``lost_ids`` and ``ended_ids``.
-        """
-        ended: List[Appearance] = []
-        gone = set(int(i) for i in result.lost_ids) | set(int(i) for i in result.ended_ids)
-        shown = {int(t) for t in result.track_ids}
-        for track_id in sorted(gone - shown):
-            app = self._open.pop(track_id, None)
-            if app is not None:
-                ended.append(app)
-        for track_id, name, score in zip(result.track_ids, result.names, result.scores):
-            track_id = int(track_id)
-            app = self._open.get(track_id)
-            score = None if score is None or score != score else float(score)
-            if app is None:
-                app = Appearance(track_id, name, score, result.frame_index, result.frame_index,
-                                 float(result.timestamp), float(result.timestamp), 0)
-                self._open[track_id] = app
-                self.appearances += 1
-            app.name = name
-            app.score = score
-            app.last_frame = result.frame_index
-            app.last_time = float(result.timestamp)
-            app.frames_seen += 1
-            if name:
-                self.names_seen.add(name)
-        return ended
-
-    def finish(self) -> List[Appearance]:
-        """End every open appearance (at the end of the run)."""
-        ended = [self._open[k] for k in sorted(self._open)]
-        self._open.clear()
-        return ended
+#: Permission bits of the files written here (owner only).
+PRIVATE_FILE_MODE = 0o600
 
 
 def _check_output_path(path: Path, what: str) -> None:
@@ -148,16 +67,22 @@ class _LineWriter:
 
     Parameters
     ----------
-    path : str or Path
-        The output file (overwritten).
+    path : str or Path or None
+        The output file (overwritten; created with mode 0600: names and boxes are biometric data);
+        None writes nothing.
     """
 
     what = "output"
 
     def __init__(self, path) -> None:
-        self.path = Path(path)
-        _check_output_path(self.path, self.what)
-        self._file = open(self.path, "wb", buffering=0)
+        self.path = Path(path) if path is not None else None
+        self._file = None
+        if self.path is not None:
+            _check_output_path(self.path, self.what)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+            if os.path.isfile(self.path):
+                os.fchmod(fd, PRIVATE_FILE_MODE)
+            self._file = os.fdopen(fd, "wb", buffering=0)
         #: Lines written, a header not counted.
         self.lines = 0
         self._good_bytes = 0
@@ -170,6 +95,8 @@ class _LineWriter:
     def _write_text(self, text: str) -> None:
         if self._failed is not None:
             raise OutputError(self._failed)
+        if self._file is None:
+            return
         data = memoryview(text.encode("utf-8"))
         try:
             while data:
@@ -191,18 +118,97 @@ class _LineWriter:
         return OutputError(self._failed)
 
     def close(self) -> None:
-        if not self._file.closed:
+        if self._file is not None and not self._file.closed:
             self._file.close()
 
 
 class EventWriter(_LineWriter):
-    """Write appearances as JSON lines, one object per line, flushed per line (``path``: the file)."""
+    """Write events as JSON lines (one object per line, flushed per line) and hand each to event sinks.
+
+    Every appearance gives an ``ended`` event (the whole appearance) and, with
+    ``appeared``, an ``appeared`` event on its first frame; the fields are in
+    :meth:`Appearance.to_event`. The run loop calls :meth:`record` once per
+    frame and :meth:`write` with the appearances still open at the end.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        The events file (overwritten, mode 0600); None writes no file (event sinks only).
+    source : str
+        The events' ``source`` (the source as the user named it).
+    appeared : bool
+        Also write an ``appeared`` event when a track (named or Unknown) first shows.
+    snapshots : bool
+        Save the best face crop of each appearance as a JPEG beside the events file and name it in
+        the events (:mod:`pipeline.snapshots`); off without a file or when ``path`` is not a regular file.
+    sinks : sequence
+        Event sinks (:mod:`pipeline.event_sinks`): each event goes to ``send(event)`` after its line is
+        written; :meth:`close` closes them.
+    """
 
     what = "events"
 
+    def __init__(self, path, *, source: str = "", appeared: bool = True, snapshots: bool = True,
+                 sinks: Sequence = ()) -> None:
+        from pipeline.snapshots import SnapshotKeeper
+
+        self.appeared = check_bool("appeared", appeared)
+        snapshots = check_bool("snapshots", snapshots)
+        regular = path is not None and (not Path(path).exists() or Path(path).is_file())
+        super().__init__(path)
+        self.source = str(source)
+        self.sinks = list(sinks)
+        self._keeper = SnapshotKeeper(self.path.parent, self.path.stem) if snapshots and regular else None
+        self._numbers: Dict[int, int] = {}          # track id -> number of its open appearance
+
+    def record(self, result, image, step: LogStep) -> None:
+        """One frame: ``appeared`` events, each shown face offered as its snapshot, ``ended`` events.
+
+        ``image`` is the frame before anything is drawn on it (None: no snapshots from this frame).
+        """
+        for app in step.appeared:
+            self._numbers[app.track_id] = app.number
+        if self._keeper is not None and image is not None:
+            for i, track_id in enumerate(result.track_ids):
+                number = self._numbers.get(int(track_id))
+                if number is not None:
+                    self._keeper.offer((int(track_id), number), image, result.xyxy[i], result.confidence[i],
+                                       bool(result.predicted[i]))
+        if self.appeared:
+            for app in step.appeared:
+                self._emit(app.to_event("appeared", source=self.source, snapshot=self._save(app)))
+        self.write(step.ended)
+
     def write(self, appearances: Iterable[Appearance]) -> None:
+        """Write the ``ended`` event of each appearance (with its best snapshot)."""
         for app in appearances:
-            self._write_line(json.dumps(app.to_dict()))
+            self._numbers.pop(app.track_id, None)
+            snapshot = self._save(app)
+            if self._keeper is not None:
+                self._keeper.forget((app.track_id, app.number))
+            self._emit(app.to_event("ended", source=self.source, snapshot=snapshot))
+
+    def _save(self, app: Appearance) -> Optional[str]:
+        if self._keeper is None:
+            return None
+        try:
+            return self._keeper.save((app.track_id, app.number))
+        except OSError as exc:
+            name = self.path.parent / self._keeper.file_name(app.track_id, app.number)
+            raise OutputError(f"cannot write snapshot {name}: {describe_os_error(exc)}") from None
+
+    def _emit(self, event: dict) -> None:
+        self._write_line(json.dumps(event))
+        for sink in self.sinks:
+            sink.send(event)
+
+    def close(self) -> None:
+        """Close the file, then every event sink (each waits a bounded time to deliver what it holds)."""
+        super().close()
+        errors = close_all(self.sinks)
+        self.sinks = []
+        if errors:
+            raise errors[0]
 
 
 class TracksWriter(_LineWriter):

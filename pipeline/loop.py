@@ -94,6 +94,8 @@ class _Run:
         self.log = AppearanceLog()
         self.seen_ids: set = set()
         self.fps = _FpsMeter()
+        #: Per sink: a person watches it live (``Sink.live_view``, optional): it gets the FPS readout.
+        self.live_view = [bool(getattr(sink, "live_view", False)) for sink in self.sinks]
 
     def step(self, frame) -> bool:
         """Process one source frame; False when a sink asked to stop."""
@@ -104,7 +106,7 @@ class _Run:
         for k, v in result.timings.items():
             stage[k] = stage.get(k, 0.0) + v
         try:
-            self._count(result)
+            self._count(result, frame.image)
         except OutputError:
             # A writer failed on this frame: the video still gets it, so every output ends on the same frame.
             if self.sinks:
@@ -117,29 +119,33 @@ class _Run:
             self.on_frame(result)
         return True
 
-    def _count(self, result: FrameResult) -> None:
+    def _count(self, result: FrameResult, image) -> None:
         s = self.summary
         s.frames += 1
         s.detection_frames += int(result.detected)
         s.faces_embedded += result.num_embedded
         self.seen_ids.update(int(t) for t in result.track_ids)
-        ended = self.log.update(result)
+        step = self.log.step(result)
         if self.tracks_writer is not None:
             self.tracks_writer.write(result)
-        if self.event_writer is not None and ended:
-            self.event_writer.write(ended)
+        if self.event_writer is not None:
+            self.event_writer.record(result, image, step)      # the image before the overlay draws on it
 
     def _draw_and_write(self, image, result: FrameResult, fps: Optional[float]) -> bool:
         stage = self.summary.stage_seconds
         t0 = time.perf_counter()
+        live = image
         if self.overlay is not None:
             self.overlay.annotate(image, result)
-            self.overlay.draw_fps(image, fps)
+            if self.overlay.burn_fps:                      # the readout in every output
+                self.overlay.draw_fps(image, fps)
+            elif any(self.live_view):                      # only in the live window
+                live = self.overlay.draw_fps(image.copy(), fps)
         stage["draw"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         keep_going = True
-        for sink in self.sinks:
-            keep_going = sink.write(image) is not False and keep_going
+        for sink, watched in zip(self.sinks, self.live_view):
+            keep_going = sink.write(live if watched else image) is not False and keep_going
         stage["encode"] += time.perf_counter() - t0
         return keep_going
 
@@ -188,7 +194,7 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
     overlay : Overlay or None
         Draws tracks and the FPS readout (only when there are sinks).
     event_writer : EventWriter or None
-        Receives each appearance when it ends, and the open ones at the end.
+        ``record``s every frame (appearances started and ended, the undrawn image); ``write``s the open ones at the end.
     tracks_writer : TracksWriter or None
         Receives every :class:`FrameResult`.
     max_frames : int or None

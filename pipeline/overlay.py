@@ -48,7 +48,10 @@ class Overlay:
     line_thickness : int
         Box line width in pixels at a 720-pixel short side (>= 1); scaled with the frame.
     show_track_id, show_score, show_fps : bool
-        Which parts of the labels to draw.
+        Which parts of the labels to draw (``show_fps``: :meth:`draw_fps` draws the readout).
+    burn_fps : bool
+        Draw the FPS readout into every output (video files, re-streams), not only into the live
+        window; the run loop reads it (``--burn-fps``).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Overlay:
         show_track_id: bool = True,
         show_score: bool = True,
         show_fps: bool = True,
+        burn_fps: bool = False,
     ) -> None:
         self.known_color = _check_color("known_color", known_color)
         self.unknown_color = _check_color("unknown_color", unknown_color)
@@ -75,6 +79,7 @@ class Overlay:
         self.show_track_id = check_bool("show_track_id", show_track_id)
         self.show_score = check_bool("show_score", show_score)
         self.show_fps = check_bool("show_fps", show_fps)
+        self.burn_fps = check_bool("burn_fps", burn_fps)
         self.font = cv2.FONT_HERSHEY_SIMPLEX
 
     def _scale(self, scene: np.ndarray) -> float:

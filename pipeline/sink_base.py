@@ -6,6 +6,7 @@ from :mod:`pipeline.sinks`.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -24,7 +25,13 @@ class SinkError(OutputError):
 
 
 class Sink:
-    """Base class of all sinks."""
+    """Base class of all sinks.
+
+    ``live_view`` is True for a sink a person watches live (the window): only those get the
+    FPS readout, unless the overlay burns it into every output (``Overlay.burn_fps``).
+    """
+
+    live_view = False
 
     def write(self, frame_bgr: np.ndarray) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -56,6 +63,18 @@ def ffmpeg_executable() -> str:
         raise SinkError("ffmpeg is not installed: it is needed for re-streaming "
                         "(Debian/Ubuntu: apt-get install ffmpeg)")
     return exe
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_has_encoder(exe: str, name: str) -> bool:
+    """True when the ffmpeg at ``exe`` lists the encoder ``name`` (``libx264``); asked once per pair."""
+    import subprocess
+
+    try:
+        out = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.split()[1:2] == [name] for line in out.splitlines() if line.startswith(" "))
 
 
 def drain_into(stream, tail: deque) -> None:

@@ -83,11 +83,15 @@ def display_available() -> bool:
 class WindowSink(Sink):
     """Show frames in an OpenCV window; ``q``/Esc or closing the window stops the run.
 
+    It is the live view: the run loop draws the FPS readout into its frames only.
+
     Parameters
     ----------
     title : str
         Window title.
     """
+
+    live_view = True
 
     def __init__(self, title: str = "facetrack") -> None:
         self.title = title

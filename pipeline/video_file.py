@@ -4,7 +4,12 @@ Video files and an abrupt end
 -----------------------------
 With ``ffmpeg`` installed, :class:`VideoFileSink` writes through an ffmpeg
 process of its own session, in containers that are readable while they grow
-(:data:`CRASH_SAFE_FORMATS`), with a key frame every second:
+(:data:`CRASH_SAFE_FORMATS`), with a key frame every second. MP4, MOV and MKV
+hold H.264 (``libx264``, ``yuv420p``, odd frame sizes padded by one pixel to
+even), which browsers play; where ffmpeg has no ``libx264`` they hold
+MPEG-4 Part 2 (``mpeg4``) instead, with a warning. The encoder runs without
+look-ahead or B-frames (``-tune zerolatency``), so every frame it was given
+is in the file as soon as its fragment or cluster closes:
 
 * ``.mp4``, ``.m4v``, ``.mov``: fragmented MP4 (``-movflags
   frag_keyframe+empty_moov``), one fragment per second. An abrupt end (the
@@ -15,7 +20,8 @@ process of its own session, in containers that are readable while they grow
   is missing (players and OpenCV read it without).
 
 When our process is killed (``SIGKILL``), ffmpeg sees the end of its input
-and still finishes the file. Without ffmpeg, OpenCV's ``VideoWriter`` writes
+and still finishes the file; when ffmpeg itself is killed, the file keeps
+every closed fragment. Without ffmpeg, OpenCV's ``VideoWriter`` writes
 ``mp4v`` / ``MJPG``: an MP4 written that way is unreadable after an abrupt
 end, and a full disk is found only by watching the free space.
 """
@@ -34,21 +40,27 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from pipeline.sink_base import Sink, SinkError, check_writable, drain_into, finish, reap, ffmpeg_cause, ffmpeg_executable
+from pipeline.sink_base import (Sink, SinkError, check_writable, drain_into, ffmpeg_cause, ffmpeg_executable,
+                                ffmpeg_has_encoder, finish, reap)
 from tracker.checks import check_number
 
 logger = logging.getLogger(__name__)
 
 #: File extensions and the codec OpenCV's VideoWriter writes them with (without ffmpeg).
 VIDEO_FILE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
-#: ffmpeg encoder, options and the muxer options of each file extension (see the module doc).
+#: ffmpeg encoder and the muxer options of each file extension (see the module doc); ``h264``
+#: is :data:`H264_ENCODER` where ffmpeg has it, else :data:`FALLBACK_ENCODER`.
 CRASH_SAFE_FORMATS = {
-    ".mp4": ("mpeg4", ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]),
-    ".m4v": ("mpeg4", ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]),
-    ".mov": ("mpeg4", ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]),
-    ".mkv": ("mpeg4", ["-cluster_time_limit", "1000"]),
-    ".avi": ("mjpeg", ["-pix_fmt", "yuvj420p"]),
+    ".mp4": ("h264", ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]),
+    ".m4v": ("h264", ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]),
+    ".mov": ("h264", ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]),
+    ".mkv": ("h264", ["-cluster_time_limit", "1000"]),
+    ".avi": ("mjpeg", ["-pix_fmt", "yuvj420p", "-q:v", "4"]),
 }
+#: The H.264 encoder and its options: no look-ahead and no B-frames, so nothing waits in the encoder.
+H264_ENCODER = ("libx264", ["-preset", "veryfast", "-tune", "zerolatency", "-crf", "23", "-pix_fmt", "yuv420p"])
+#: Used for ``h264`` when ffmpeg has no ``libx264``: MPEG-4 Part 2 (``mp4v``), which fewer players play.
+FALLBACK_ENCODER = ("mpeg4", ["-q:v", "4", "-pix_fmt", "yuv420p"])
 #: Longest gap (seconds) a clock-paced video fills with copies of the last frame.
 MAX_PACING_GAP_SECONDS = 60.0
 
@@ -118,12 +130,19 @@ class VideoFileSink(Sink):
 
     def _start_ffmpeg(self, w: int, h: int) -> None:
         codec, muxer = CRASH_SAFE_FORMATS[self.path.suffix.lower()]
+        encode = ["-c:v", codec]
+        if codec == "h264":
+            name, options = H264_ENCODER if ffmpeg_has_encoder(self._exe, H264_ENCODER[0]) else FALLBACK_ENCODER
+            if name != H264_ENCODER[0]:
+                logger.warning("ffmpeg has no %s encoder: writing %s as MPEG-4 Part 2, which browsers do not "
+                               "play (install an ffmpeg built with libx264)", H264_ENCODER[0], self.path)
+            encode = ["-c:v", name, *options]
         gop = str(max(1, int(round(self.fps))))                 # a key frame (and a fragment) per second
         cmd = [self._exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "pipe:0",
                # yuv420p needs even sizes: pad by one pixel where needed (the frame keeps its pixels)
                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-               "-c:v", codec, "-q:v", "4", "-g", gop, *muxer, "-flush_packets", "1", str(self.path)]
+               *encode, "-g", gop, *muxer, "-flush_packets", "1", str(self.path)]
         logger.info("writing %s: %s", self.path, " ".join(cmd))
         # A session of its own: Ctrl-C in the terminal reaches only us, and when we are killed
         # ffmpeg sees the end of its input and still finishes the file.

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     sinks = [] if args.video == "none" else [
         BackgroundSink(VideoFileSink(out / args.video, fps=source.fps, backend=args.backend,
                                      pace_to_clock=args.live))]
-    events = EventWriter(args.events or out / "events.jsonl")
+    events = EventWriter(args.events or out / "events.jsonl", appeared=False)   # ended events only
     writers = FrameWriters(TracksWriter(out / "tracks.txt"), NamesWriter(out / "names.csv"))
     summary = run(ScriptedPipeline(), source, sinks, event_writer=events, tracks_writer=writers)
     print(json.dumps({"frames": summary.frames, "stop_reason": summary.stop_reason,

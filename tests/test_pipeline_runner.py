@@ -348,11 +348,15 @@ def test_run_writes_sinks_events_and_tracks(tmp_path):
     assert summary.frames == 40 and len(sink.frames) == 40
     assert sink.closed and source.closed
     import json
-    lines = [json.loads(x) for x in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    events = [json.loads(x) for x in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events].count("appeared") == 2         # one per appearance, when it starts
+    lines = [e for e in events if e["event"] == "ended"]
     assert {e["track_id"] for e in lines} == {1, 2}
     alice = next(e for e in lines if e["name"] == "alice")
-    assert set(alice) == {"track_id", "name", "score", "first_frame", "last_frame", "first_time", "last_time",
-                          "frames_seen"}
+    assert set(alice) == {"event", "time", "source", "track_id", "name", "score", "box", "first_frame",
+                          "last_frame", "first_time", "last_time", "frames_seen", "first_seen", "last_seen",
+                          "snapshot"}
+    assert (tmp_path / alice["snapshot"]).is_file()
     assert alice["last_frame"] <= 15 and alice["first_time"] == pytest.approx(alice["first_frame"] / 25.0)
     other = next(e for e in lines if e["track_id"] != alice["track_id"])
     assert other["name"] is None and other["last_frame"] == 39      # written at exit
@@ -375,7 +379,8 @@ def test_run_stops_on_sigint_and_still_closes_everything(tmp_path):
     assert summary.interrupted and summary.stop_reason == "interrupted"
     assert 11 <= summary.frames <= 12
     assert sink.closed and source.closed
-    assert (tmp_path / "ev.jsonl").read_text().count("\n") == 1     # the live track, written at exit
+    ended = [line for line in (tmp_path / "ev.jsonl").read_text().splitlines() if '"ended"' in line]
+    assert len(ended) == 1                                             # the live track, written at exit
     # The previous SIGINT handler is back.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -429,7 +434,7 @@ def test_the_fps_readout_is_the_recent_rate_not_one_frames_rate():
 
     p = make_pipeline(ONE_PERSON, detect_interval=3, warmup_detect_interval=3)
     p.detector = SlowDetector(ONE_PERSON)
-    overlay = SpyOverlay()
+    overlay = SpyOverlay(burn_fps=True)
     summary = run(p, ListSource(ONE_PERSON, 60), [ListSink()], overlay=overlay)
     late = [v for v in overlay.values[35:] if v is not None]
     assert late and all(0.5 * summary.fps < v < 2.0 * summary.fps for v in late), (summary.fps, late)

@@ -149,3 +149,99 @@ def test_background_sink_raises_the_worker_error_and_still_closes_the_sink():
         sink.close()
     sink.close()
     assert Failing.closed
+
+
+def probe(path) -> dict:
+    """ffprobe's view of the first video stream: codec, pixel format, size."""
+    import json
+
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=codec_name,pix_fmt,width,height", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"][0]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.mov"])
+def test_video_files_are_h264_yuv420p_with_even_sizes_that_browsers_play(tmp_path, name):
+    sink = VideoFileSink(tmp_path / name, fps=10)
+    for f in frames(12, size=(161, 121)):          # odd sizes: padded to even for yuv420p
+        sink.write(f)
+    sink.close()
+    stream = probe(tmp_path / name)
+    assert stream == {"codec_name": "h264", "pix_fmt": "yuv420p", "width": 162, "height": 122}
+    assert count_frames(tmp_path / name)[0] == 12
+
+
+@needs_ffmpeg
+def test_without_libx264_the_file_is_mpeg4_with_a_warning(tmp_path, monkeypatch, caplog):
+    import pipeline.video_file as video_file
+
+    monkeypatch.setattr(video_file, "ffmpeg_has_encoder", lambda exe, name: False)
+    sink = VideoFileSink(tmp_path / "out.mp4", fps=10)
+    for f in frames(5):
+        sink.write(f)
+    sink.close()
+    assert probe(tmp_path / "out.mp4")["codec_name"] == "mpeg4"
+    assert count_frames(tmp_path / "out.mp4")[0] == 5
+    assert "no libx264 encoder" in caplog.text
+
+
+def test_ffmpeg_encoders_are_read_from_ffmpeg_itself():
+    from pipeline.sink_base import ffmpeg_has_encoder
+
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        pytest.skip("ffmpeg is not installed")
+    listed = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    assert ffmpeg_has_encoder(exe, "mpeg4") and not ffmpeg_has_encoder(exe, "no_such_encoder")
+    assert ffmpeg_has_encoder(exe, "libx264") == (" libx264 " in listed)
+
+
+class Recorder:
+    """A sink that keeps copies of the frames it gets (``live_view`` as given)."""
+
+    def __init__(self, live_view):
+        self.live_view, self.frames = live_view, []
+
+    def write(self, frame):
+        self.frames.append(frame.copy())
+        return True
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("burn_fps", [False, True])
+def test_the_fps_readout_is_only_in_the_live_window_unless_burned_in(burn_fps):
+    from types import SimpleNamespace
+
+    from pipeline.loop import run
+    from pipeline.overlay import Overlay
+    from pipeline.results import FrameResult
+    from pipeline.source_base import Frame, Source
+
+    class Black(Source):
+        def __init__(self):
+            super().__init__("black")
+            self.fps, self.width, self.height, self.frame_count, self.i = 10.0, 320, 240, 10, 0
+
+        def read(self):
+            self.i += 1
+            return Frame(np.zeros((240, 320, 3), np.uint8), self.i - 1, self.i / 10) if self.i <= 10 else None
+
+    empty = np.zeros(0)
+    pipe = SimpleNamespace(process=lambda image, index, timestamp, scene_cut=None: FrameResult(
+        index, timestamp, empty.astype(np.int64), np.zeros((0, 4), np.float32), empty, [], empty, empty.astype(bool)))
+    window, video = Recorder(True), Recorder(False)
+    run(pipe, Black(), [window, video], overlay=Overlay(burn_fps=burn_fps))
+    corner = (slice(0, 40), slice(0, 150))
+    assert window.frames[-1][corner].any()                       # the readout, in the window
+    assert video.frames[-1][corner].any() == burn_fps            # in the file only with --burn-fps
+    assert not video.frames[-1][100:].any()                      # nothing else drawn
+
+
+def test_the_window_sink_is_the_live_view():
+    from pipeline.sinks import WindowSink
+
+    assert WindowSink.live_view is True and VideoFileSink.live_view is False
