@@ -295,14 +295,14 @@ class UnknownGallery:
         now = time.time() if now is None else float(now)
         with self.store.write() as w:
             conn = w.connection
-            before = conn.total_changes
+            deleted = 0                  # rowcount: the appearances only, not the crops deleted with them
             if self.retention_days > 0:
-                conn.execute("DELETE FROM unknown_appearances WHERE last_time < ?",
-                             (now - self.retention_days * _DAY,))
+                deleted += conn.execute("DELETE FROM unknown_appearances WHERE last_time < ?",
+                                        (now - self.retention_days * _DAY,)).rowcount
             if self.max_appearances > 0:
-                conn.execute("DELETE FROM unknown_appearances WHERE id NOT IN (SELECT id FROM unknown_appearances"
-                             " ORDER BY last_time DESC, id DESC LIMIT ?)", (self.max_appearances,))
-            deleted = conn.total_changes - before
+                deleted += conn.execute(
+                    "DELETE FROM unknown_appearances WHERE id NOT IN (SELECT id FROM unknown_appearances"
+                    " ORDER BY last_time DESC, id DESC LIMIT ?)", (self.max_appearances,)).rowcount
             conn.execute("DELETE FROM unknown_clusters WHERE id NOT IN"
                          " (SELECT DISTINCT cluster_id FROM unknown_appearances WHERE cluster_id IS NOT NULL)")
         return deleted
