@@ -64,8 +64,9 @@ class Identity:
     name : str or None
         The person's name, ``None`` for Unknown.
     score : float
-        Cosine similarity of the track's mean embedding to ``name`` (or to the
-        best person when Unknown); 0.0 before any evidence.
+        Cosine similarity of the track's mean embedding to ``name`` (to the
+        best person when Unknown, to the Unknown cluster's centroid with
+        ``unknown_id``); 0.0 before any evidence.
     margin : float
         ``score`` minus the best other person's score.
     observations : int
@@ -329,7 +330,9 @@ class Identifier:
         if identity.name is not None and self.unknowns.vetoes(identity.name, mean, identity.score):
             identity = replace(identity, name=None)
         if identity.name is None and identity.observations >= self.min_observations:
-            identity = replace(identity, unknown_id=self.unknowns.match(mean)[0])
+            cluster, similarity = self.unknowns.match(mean)
+            if cluster is not None:
+                identity = replace(identity, unknown_id=cluster, score=similarity)
         return identity
 
     # -- lifetime of tracks ---------------------------------------------------
