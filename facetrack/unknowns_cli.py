@@ -10,6 +10,7 @@ python -m gallery unknowns --db gallery.db split 17 [--each]
 python -m gallery unknowns --db gallery.db dismiss 21                 # delete its faces and embeddings
 python -m gallery unknowns --db gallery.db appearances --named        # named appearances, for not-person
 python -m gallery unknowns --db gallery.db not-person 5 "Ada Lovelace" --appearance
+python -m gallery unknowns calibrate ../shared/data/video/talking_heads/*.mp4   # measure join_similarity
 
 ``--db`` is a gallery file (a photo folder's gallery is found in the cache
 folder of :func:`facetrack.build.default_gallery_db`). The ``unknowns``
@@ -43,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facetrack unknowns",
                                 description="The Unknown people remembered in a gallery: list, name, merge, "
                                             "split, dismiss, and 'this is not X'.")
-    p.add_argument("--db", required=True,
-                   help="the gallery: a .db file, or the photo folder whose cached gallery demo.py uses")
+    p.add_argument("--db", help="the gallery (every command but calibrate): a .db file, or the photo folder "
+                               "whose cached gallery demo.py uses")
     p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
     p.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = p.add_subparsers(dest="command", required=True)
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     ng.add_argument("person")
     ng.add_argument("--appearance", action="store_true", help="ID is an appearance id (see appearances --named)")
     sub.add_parser("prune", help="apply the retention (days, count) now")
+    cal = sub.add_parser("calibrate", help="measure join_similarity: means of SEGMENT frames of videos of one "
+                                           "person each, same within a video, different across")
+    cal.add_argument("videos", nargs="+", help="two or more videos, one person each")
+    cal.add_argument("--segment", type=int, default=15, help="frames per mean embedding [default: 15]")
+    cal.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR]")
     return p
 
 
@@ -187,6 +193,48 @@ def run_command(unknowns, args) -> int:
     return 0
 
 
+def segment_means(detector, embedder, video: str, segment: int):
+    """``(K, D)`` means of ``segment`` consecutive embeddings of the most confident face of each frame."""
+    import numpy as np
+
+    from pipeline.sources import open_source
+    from tracker.vectors import l2_normalize
+
+    source, vectors = open_source(video), []
+    try:
+        while (frame := source.read()) is not None:
+            faces = detector.detect(frame.image)
+            if len(faces):
+                vectors.append(embedder.embed(frame.image, faces[np.array([int(np.argmax(faces.confidence))])])[0])
+    finally:
+        source.close()
+    k = len(vectors) // segment
+    return l2_normalize(np.asarray(vectors[:k * segment], np.float64).reshape(k, segment, -1).mean(axis=1))
+
+
+def cmd_calibrate(args, config) -> int:
+    """The threshold report (:mod:`gallery.calibrate`) of track-like means: what ``join_similarity`` rests on."""
+    import numpy as np
+
+    from facetrack.build import build_models
+    from gallery.calibrate import format_report, threshold_report
+
+    if len(args.videos) < 2 or args.segment < 1:
+        raise ValueError("calibrate needs two or more videos (one person each) and --segment >= 1")
+    detector, embedder = build_models(config, models_dir=args.models_dir, progress=False)
+    means = [segment_means(detector, embedder, v, args.segment) for v in args.videos]
+    x = np.concatenate(means)
+    person = np.concatenate([np.full(len(m), k) for k, m in enumerate(means)])
+    i, j = np.triu_indices(len(x), 1)
+    scores, same = np.sum(x[i] * x[j], axis=1), person[i] == person[j]
+    if same.all() or not same.any():
+        raise ValueError("too few frames with a face: need two or more segments per video")
+    print(f"{len(x)} means of {args.segment} frames from {len(means)} videos; same min {scores[same].min():.3f}, "
+          f"different max {scores[~same].max():.3f}")
+    print(format_report(threshold_report(scores, same)))
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """``facetrack unknowns ...`` (and ``python -m gallery unknowns ...``); returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -195,12 +243,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     from facetrack.build import build_unknowns
     from facetrack.config import load_config
     from gallery.store import GalleryError, GalleryStore
+    from models.weights import WeightsError
 
     try:
+        if args.command == "calibrate":
+            return cmd_calibrate(args, load_config(args.config, sections=("unknowns", "detector", "embedder")))
+        if not args.db:
+            raise ValueError(f"unknowns {args.command} needs --db GALLERY")
         config = load_config(args.config, sections=("unknowns",))
         with GalleryStore(gallery_path(args.db), create=False) as store:
             return run_command(build_unknowns(store, config)[0], args)
-    except (GalleryError, ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
+    except (GalleryError, WeightsError, ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
         stopped = isinstance(exc, KeyboardInterrupt)     # every change is one transaction: nothing half-done
         logger.debug("failed", exc_info=True)            # the traceback with -v
         print("\ninterrupted: the gallery is as it was before" if stopped else f"error: {exc}", file=sys.stderr)

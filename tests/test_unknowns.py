@@ -259,6 +259,10 @@ def test_the_command_line_lists_names_merges_and_writes_a_private_contact_sheet(
     assert unknowns_cli.main(["--db", str(db), "not-person", str(a), "Bob Builder"]) == 0
     assert unknowns_cli.main(["--db", str(db), "dismiss", "999"]) == unknowns_cli.EXIT_ERROR
     assert "no Unknown cluster #999" in capsys.readouterr().err
+    assert unknowns_cli.main(["list"]) == unknowns_cli.EXIT_ERROR
+    assert "unknowns list needs --db GALLERY" in capsys.readouterr().err
+    assert unknowns_cli.main(["--db", str(tmp_path / "nothing.db"), "list"]) == unknowns_cli.EXIT_ERROR
+    assert "no such file" in capsys.readouterr().err
     with GalleryStore(db, FakeIdentity()) as s:
         u = UnknownGallery(s)
         assert [(x.cluster_id, x.appearances) for x in u.clusters()] == [(a, 2)]
