@@ -278,3 +278,15 @@ def test_keyword_validation(store):
         UnknownGallery("gallery.db")
     with pytest.raises(ValueError, match="unknowns must be an UnknownIndex"):
         Identifier(GalleryIndex(["a"], person_vector("a")[None]), unknowns="x")
+
+
+def test_a_dismissed_cluster_leaves_no_trace_of_its_faces_in_the_file(db):
+    marker = b"FACE-CROP-OF-A-STRANGER-" * 40
+    with GalleryStore(db, FakeIdentity()) as s:
+        u = UnknownGallery(s)
+        c = u.record(seen("stranger", crops=((0.9, marker),)))
+        u.record(seen("someone else"))
+        assert marker in db.read_bytes()
+        u.dismiss(c)
+    assert marker not in db.read_bytes()                     # secure_delete: freed pages are overwritten
+    assert file_mode(db) == 0o600
