@@ -10,6 +10,7 @@ python -m gallery unknowns --db gallery.db split 17 [--each]
 python -m gallery unknowns --db gallery.db dismiss 21                 # delete its faces and embeddings
 python -m gallery unknowns --db gallery.db appearances --named        # named appearances, for not-person
 python -m gallery unknowns --db gallery.db not-person 5 "Ada Lovelace" --appearance
+python -m gallery unknowns --db gallery.db not-person 3 "Ada Lovelace" --track --source cam.mp4   # track #3
 python -m gallery unknowns calibrate ../shared/data/video/talking_heads/*.mp4   # measure join_similarity
 
 ``--db`` is a gallery file (a photo folder's gallery is found in the cache
@@ -65,9 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("dismiss", help="delete a cluster's appearances, crops and embeddings")
     ds.add_argument("cluster", type=int)
     ng = sub.add_parser("not-person", help="'this is not PERSON': a negative example the identifier respects")
-    ng.add_argument("id", type=int, help="a cluster id, or an appearance id with --appearance")
+    ng.add_argument("id", type=int, help="a cluster id, an appearance id with --appearance, a track id with --track")
     ng.add_argument("person")
-    ng.add_argument("--appearance", action="store_true", help="ID is an appearance id (see appearances --named)")
+    kind = ng.add_mutually_exclusive_group()
+    kind.add_argument("--appearance", action="store_true", help="ID is an appearance id (see appearances --named)")
+    kind.add_argument("--track", action="store_true",
+                      help="ID is the track id shown on the overlay (its latest stored appearance; --source narrows)")
+    ng.add_argument("--source", help="with --track: the source it was seen on")
     sub.add_parser("prune", help="apply the retention (days, count) now")
     cal = sub.add_parser("calibrate", help="measure join_similarity: means of SEGMENT frames of videos of one "
                                            "person each, same within a video, different across")
@@ -185,7 +190,10 @@ def run_command(unknowns, args) -> int:
         n = unknowns.dismiss(args.cluster)
         print(f"dismissed Unknown #{args.cluster} ({n} appearances deleted)")
     elif args.command == "not-person":
-        key = {"appearance_id" if args.appearance else "cluster_id": args.id}
+        if args.track:
+            key = {"appearance_id": unknowns.appearance_of_track(args.id, args.source)}
+        else:
+            key = {"appearance_id" if args.appearance else "cluster_id": args.id}
         n = unknowns.not_person(args.person, **key)
         print(f"{n} negative example{'s' if n != 1 else ''} of {printable(args.person)} stored")
     elif args.command == "prune":
