@@ -23,8 +23,9 @@ without a cluster, so that "this is not X" can be said of it
 example* of X, and :class:`UnknownIndex` vetoes naming X a face closer to a
 negative example of X than to X.
 
-Retention is bounded (``retention_days``, ``max_appearances``): this is
-biometric data of people who never agreed to be enrolled. Every change is
+Retention is bounded (``retention_days``, ``max_appearances``; the named
+appearances count too): this is biometric data of people who never agreed to
+be enrolled. Deleted rows are overwritten in the file (``secure_delete``). Every change is
 one transaction of :meth:`gallery.store.GalleryStore.write`, rolled back on
 any error.
 
