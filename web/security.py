@@ -3,7 +3,8 @@
 - :func:`check_bind`: binding to anything but a loopback address needs a token.
 - :class:`Access` (ASGI middleware): with a token, every request carries it,
   as ``Authorization: Bearer <token>``, ``X-Facetrack-Token: <token>`` or the
-  cookie the login form sets; without one (localhost only), requests must
+  cookie the login form sets (a browser asking for a page without it is sent
+  to the login form, anything else gets ``401``); without one (localhost only), requests must
   name a loopback ``Host`` (no DNS rebinding). Requests that change anything
   must not come from another origin (no cross-site requests).
 """
@@ -97,11 +98,12 @@ class Access:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        problem = self.problem(scope, _headers(scope))
+        headers = _headers(scope)
+        problem = self.problem(scope, headers)
         if problem is None:
             return await self.app(scope, receive, send)
         status, detail = problem
-        if status == 401 and scope["method"] == "GET" and not scope["path"].startswith("/api/"):
+        if status == 401 and scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
             return await _send(send, 303, b"", [(b"location", b"/login")])
         await _send(send, status, json.dumps({"detail": detail}).encode(), [(b"content-type", b"application/json")])
 

@@ -131,12 +131,12 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: refuse a request body over ``max_bytes`` with ``413`` before reading it all.
+
+    When ``Content-Length`` is over the limit, the answer comes before any of the body is read.
+    Otherwise (chunked), once the bytes received pass the limit the ``413`` is sent, the
+    application is told the client went away, and whatever it still answers is dropped.
 
     Parameters
     ----------
@@ -155,27 +155,30 @@ class BodyLimit:
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await _refuse(send, int(length), self.max_bytes)
-        received, started = 0, False
+        state = {"received": 0, "started": False, "refused": False}
 
         async def limited_receive():
-            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_bytes and not state["refused"]:
+                    state["refused"] = True
+                    if not state["started"]:
+                        await _refuse(send, state["received"], self.max_bytes)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+        async def guarded_send(message):
+            if state["refused"]:
+                return
+            state["started"] = state["started"] or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _refuse(send, received, self.max_bytes)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not state["refused"]:
+                raise
 
 
 async def _refuse(send, size: int, limit: int) -> None:
