@@ -185,11 +185,32 @@ def build_index(store, config: Mapping, **overrides):
     return GalleryIndex.from_store(store, **kw)
 
 
-def build_identifier(index, config: Mapping):
-    """A :class:`gallery.identifier.Identifier` over ``index`` with the ``identifier`` section."""
+def build_identifier(index, config: Mapping, unknowns=None):
+    """A :class:`gallery.identifier.Identifier` over ``index`` with the ``identifier`` section
+    (and the persistent Unknowns' :class:`~gallery.unknown_index.UnknownIndex`, see :func:`build_unknowns`)."""
     from gallery.identifier import Identifier
 
-    return Identifier(index, **section(config, "identifier"))
+    return Identifier(index, unknowns=unknowns, **section(config, "identifier"))
+
+
+def build_unknowns(store, config: Mapping):
+    """The persistent Unknowns of an open gallery: a :class:`gallery.unknowns.UnknownGallery` with the
+    ``unknowns`` section, and its :class:`~gallery.unknown_index.UnknownIndex` for :func:`build_identifier`."""
+    from gallery.unknowns import UnknownGallery
+    from facetrack.config import keywords_for
+
+    unknowns = UnknownGallery(store, **keywords_for(UnknownGallery, section(config, "unknowns")))
+    return unknowns, unknowns.index()
+
+
+def build_unknown_recorder(unknowns, identifier, index, config: Mapping, *, source: str = ""):
+    """A :class:`gallery.unknown_recorder.UnknownRecorder` (the run loop's ``recorder``) that remembers
+    the run's appearances in ``unknowns`` and keeps ``index`` (the identifier's) up to date."""
+    from gallery.unknown_recorder import UnknownRecorder
+    from facetrack.config import keywords_for
+
+    return UnknownRecorder(unknowns, identifier, source=source, index=index,
+                           **keywords_for(UnknownRecorder, section(config, "unknowns")))
 
 
 # ------------------------------------------------------------------- pipeline

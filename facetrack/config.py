@@ -23,7 +23,10 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "embedder": (("models.embedder:FaceEmbedder",), ()),
     "quality": (("models.quality:face_quality",), ("frame_bgr", "detections")),
     "tracker": (("tracker.tracker:Tracker",), ("kalman_filter", "metric", "id_counter")),
-    "identifier": (("gallery.identifier:Identifier",), ("index",)),
+    "identifier": (("gallery.identifier:Identifier",), ("index", "unknowns")),
+    # Persistent Unknown people (gallery.unknowns): clustering and retention, and the recorder of a run.
+    "unknowns": (("gallery.unknowns:UnknownGallery", "gallery.unknown_recorder:UnknownRecorder"),
+                 ("store", "unknowns", "identifier", "source", "index", "clock")),
     # The gallery section is shared with ``python -m gallery``: index and enrollment keywords.
     "gallery": (("gallery.index:GalleryIndex", "gallery.enroll:Enroller"),
                 ("names", "vectors", "dtype", "detector", "embedder", "image_reader", "quality_fn")),

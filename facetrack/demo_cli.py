@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the name shown on every frame: CSV frame,track_id,name, one row per --tracks row "
                         "(empty = Unknown), for python -m evaluation score --names")
     p.add_argument("--no-show", action="store_true", help="do not open a window")
+    p.add_argument("--no-remember-unknowns", action="store_true",
+                   help="do not store the Unknown people seen in the gallery (the persistent 'Unknown #17' ids "
+                        "and the faces for 'unknowns name'; see the unknowns section of the config)")
     p.add_argument("--device", choices=None, help="auto, cpu, cuda or cuda:N [default: from the config]")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
@@ -84,14 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def gallery_identifier(args, config, detector, embedder, quiet: bool):
-    """Open or enroll the gallery of ``--gallery`` and return an Identifier (None without it)."""
-    from facetrack.build import build_identifier, build_index, open_gallery
+def gallery_identifier(args, config, detector, embedder, quiet: bool, source_name: str = ""):
+    """Open or enroll the gallery of ``--gallery``; returns an Identifier and the recorder of the Unknowns
+    seen (None, None without a gallery; the recorder is None with ``--no-remember-unknowns``)."""
+    from facetrack.build import (build_identifier, build_index, build_unknown_recorder, build_unknowns,
+                                 open_gallery)
 
     if not args.gallery:
         if args.gallery_db:
             raise DemoError("--gallery-db needs --gallery PHOTO_DIR")
-        return None
+        return None, None
     spec = Path(args.gallery).expanduser()
     if not spec.exists():
         raise DemoError(f"--gallery: no such file or directory: {args.gallery}")
@@ -107,7 +112,11 @@ def gallery_identifier(args, config, detector, embedder, quiet: bool):
     index = build_index(store, config)
     if len(store) == 0:
         logger.warning("the gallery is empty: everyone will be Unknown")
-    return build_identifier(index, config)
+    unknowns, unknown_index = build_unknowns(store, config)
+    identifier = build_identifier(index, config, unknown_index)
+    if args.no_remember_unknowns:
+        return identifier, None
+    return identifier, build_unknown_recorder(unknowns, identifier, unknown_index, config, source=source_name)
 
 
 def make_sinks(args, source) -> list:
@@ -163,7 +172,8 @@ def run_demo(args) -> int:
 
         detector, embedder = build_models(config, models_dir=args.models_dir, device=args.device,
                                           progress=not args.quiet)
-        identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
+        identifier, recorder = gallery_identifier(args, config, detector, embedder, args.quiet,
+                                                  str(source.description))
         pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
     except BaseException:
@@ -177,7 +187,7 @@ def run_demo(args) -> int:
 
     summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
-                  progress=not args.quiet and not source.is_live)
+                  progress=not args.quiet and not source.is_live, recorder=recorder)
     print_summary(summary, args, unknown_people(identifier))
     if summary.output_errors:
         more = f" (also: {'; '.join(summary.output_errors[1:])})" if len(summary.output_errors) > 1 else ""

@@ -4,4 +4,5 @@ import sys
 from facetrack.gallery_cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(__import__("facetrack.unknowns_cli").unknowns_cli.main(sys.argv[2:]) if sys.argv[1:2] == ["unknowns"]
+             else main())

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -48,6 +48,7 @@ import numpy as np
 from gallery.index import GalleryIndex
 from gallery.evidence import EvidenceModel, TrackEvidence
 from gallery.naming_rules import RULES, EvidenceRule, MeanSimilarityRule, margin_of
+from gallery.unknown_index import UNKNOWN_LABEL, UnknownIndex
 from tracker.checks import check_choice, check_int, check_number
 from tracker.vectors import l2_normalize
 
@@ -63,8 +64,9 @@ class Identity:
     name : str or None
         The person's name, ``None`` for Unknown.
     score : float
-        Cosine similarity of the track's mean embedding to ``name`` (or to the
-        best person when Unknown); 0.0 before any evidence.
+        Cosine similarity of the track's mean embedding to ``name`` (to the
+        best person when Unknown, to the Unknown cluster's centroid with
+        ``unknown_id``); 0.0 before any evidence.
     margin : float
         ``score`` minus the best other person's score.
     observations : int
@@ -72,6 +74,9 @@ class Identity:
     posterior : float
         With the evidence rule: the open-set posterior of ``name`` (or of the
         most probable person when Unknown); NaN with the mean rule.
+    unknown_id : int or None
+        When Unknown: the persistent Unknown cluster the track matches
+        (:mod:`gallery.unknowns`), None when it matches none.
     """
 
     name: Optional[str]
@@ -79,6 +84,14 @@ class Identity:
     margin: float
     observations: int
     posterior: float = float("nan")
+    unknown_id: Optional[int] = None
+
+    @property
+    def label(self) -> Optional[str]:
+        """What is shown: the name, ``Unknown #<id>`` for a known Unknown, None for Unknown."""
+        if self.name is not None or self.unknown_id is None:
+            return self.name
+        return UNKNOWN_LABEL.format(self.unknown_id)
 
 
 UNKNOWN = Identity(name=None, score=0.0, margin=0.0, observations=0)
@@ -151,6 +164,10 @@ class Identifier:
     min_posterior, keep_posterior : float
         The evidence rule names a track at ``min_posterior`` and keeps the name
         down to ``keep_posterior``.
+    unknowns : UnknownIndex or None
+        The persistent Unknowns (:mod:`gallery.unknowns`): an Unknown track
+        whose mean matches a cluster gets its ``unknown_id``, and a track is
+        not named X when its mean is close to a negative example of X.
     """
 
     def __init__(
@@ -177,19 +194,24 @@ class Identifier:
         unknown_prior: float = 0.5,
         min_posterior: float = 0.99,
         keep_posterior: float = 0.5,
+        unknowns: Optional[UnknownIndex] = None,
     ) -> None:
         if not isinstance(index, GalleryIndex):
             raise ValueError(f"index must be a GalleryIndex, got {type(index).__name__}")
+        if unknowns is not None and not isinstance(unknowns, UnknownIndex):
+            raise ValueError(f"unknowns must be an UnknownIndex or None, got {type(unknowns).__name__}")
+        self.unknowns = unknowns
         self.index = index
         self.naming_rule = check_choice("naming_rule", naming_rule, RULES)
         self.similarity_threshold = check_number("similarity_threshold", similarity_threshold, -1, 1)
         self.min_observations = check_int("min_observations", min_observations, 1)
         mean_rule = MeanSimilarityRule(similarity_threshold, min_margin, hysteresis, min_observations)
         self.min_margin, self.hysteresis = mean_rule.min_margin, mean_rule.hysteresis
+        #: The similarity distributions by face height (the evidence rule's, and the Unknowns' join check).
+        self.evidence_model = EvidenceModel(tuple(evidence_heights), tuple(same_mean), tuple(different_mean),
+                                            tuple(frame_std), same_spread, different_spread)
         self.rule = mean_rule if naming_rule == "mean" else EvidenceRule(
-            EvidenceModel(tuple(evidence_heights), tuple(same_mean), tuple(different_mean), tuple(frame_std),
-                          same_spread, different_spread),
-            unknown_prior, min_posterior, keep_posterior, min_observations)
+            self.evidence_model, unknown_prior, min_posterior, keep_posterior, min_observations)
         self.min_quality = check_number("min_quality", min_quality, 0, 1)
         self.min_weight = check_number("min_weight", min_weight, 0, 1, low_open=True)
         self.evidence_half_life = check_number("evidence_half_life", evidence_half_life, 0)
@@ -292,7 +314,7 @@ class Identifier:
         people = self.index.people
         for k, tid in enumerate(track_ids):
             ev = self._tracks[tid]
-            ev.identity = self._decide_one(scores[k], people, ev)
+            ev.identity = self._with_unknowns(self._decide_one(scores[k], people, ev), means[k])
 
     def _decide_one(self, scores: np.ndarray, people: list, ev: _TrackEvidence) -> Identity:
         n = ev.observations
@@ -300,6 +322,18 @@ class Identifier:
             return Identity(None, 0.0, 0.0, n)
         d = self.rule.decide(scores, people, ev.identity.name, n, evidence=ev.evidence)
         return Identity(d.name, float(scores[d.person]), margin_of(scores, d.person), n, d.posterior)
+
+    def _with_unknowns(self, identity: Identity, mean: np.ndarray) -> Identity:
+        """No name close to a negative example of it; an Unknown with enough evidence gets its cluster's id."""
+        if self.unknowns is None:
+            return identity
+        if identity.name is not None and self.unknowns.vetoes(identity.name, mean, identity.score):
+            identity = replace(identity, name=None)
+        if identity.name is None and identity.observations >= self.min_observations:
+            cluster, similarity = self.unknowns.match(mean)
+            if cluster is not None:
+                identity = replace(identity, unknown_id=cluster, score=similarity)
+        return identity
 
     # -- lifetime of tracks ---------------------------------------------------
     def forget(self, track_ids: Iterable[int]) -> None:

@@ -25,6 +25,10 @@ Tables
     ``vector`` is a little-endian float32 blob of ``model_dim`` values,
     L2-normalised; ``source_path`` is the absolute path of the photo it was
     computed from and ``source_sha256`` the hash of that file's bytes.
+``unknown_clusters``, ``unknown_appearances``, ``unknown_crops``, ``negatives``
+    Unknown people seen by the camera and negative examples ("this is not X"),
+    see :mod:`gallery.unknowns` (added in version 2; a version-1 gallery is
+    migrated in one transaction when opened).
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Version of the table layout written in ``meta``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The file mode of a gallery: owner read/write only.
 FILE_MODE = 0o600
 #: The mode of the folders made for galleries: owner only.
@@ -74,6 +78,30 @@ CREATE TABLE embeddings (
 CREATE INDEX embeddings_person ON embeddings(person_id);
 CREATE INDEX embeddings_source ON embeddings(source_path);
 """
+#: Tables added in schema version 2 (:mod:`gallery.unknowns`). Ids are AUTOINCREMENT: never reused, so
+#: ``Unknown #17`` is never someone else after #17 is dismissed.
+_SCHEMA_V2 = """
+CREATE TABLE unknown_clusters (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL);
+CREATE TABLE unknown_appearances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cluster_id INTEGER REFERENCES unknown_clusters(id) ON DELETE CASCADE,
+    named_as TEXT, vector BLOB NOT NULL, weight REAL NOT NULL, observations INTEGER NOT NULL,
+    face_height REAL NOT NULL, source TEXT, track_id INTEGER, first_time REAL NOT NULL, last_time REAL NOT NULL
+);
+CREATE INDEX unknown_appearances_cluster ON unknown_appearances(cluster_id);
+CREATE TABLE unknown_crops (
+    id INTEGER PRIMARY KEY, score REAL NOT NULL, jpeg BLOB NOT NULL,
+    appearance_id INTEGER NOT NULL REFERENCES unknown_appearances(id) ON DELETE CASCADE
+);
+CREATE INDEX unknown_crops_appearance ON unknown_crops(appearance_id);
+CREATE TABLE negatives (
+    id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL, appearance_id INTEGER, created REAL NOT NULL
+);
+CREATE INDEX negatives_person ON negatives(person_id);
+"""
+#: The tables every version-2 gallery has.
+_TABLES_V2 = {"meta", "people", "embeddings", "unknown_clusters", "unknown_appearances", "unknown_crops",
+              "negatives"}
 
 
 class GalleryError(Exception):
@@ -303,7 +331,7 @@ def _init_or_read_meta(conn: sqlite3.Connection, path: Path, requested: Optional
         raise GalleryCorruptError(
             f"{path} is an SQLite database but not a facetrack gallery (tables: {sorted(tables)})"
         )
-    stored = _read_meta(conn, path)
+    stored = _read_meta(conn, path, tables)
     if requested is not None and requested != stored:
         raise ModelMismatchError(
             f"gallery {path} was built with embedding model {stored.name!r} "
@@ -314,11 +342,16 @@ def _init_or_read_meta(conn: sqlite3.Connection, path: Path, requested: Optional
     return stored
 
 
+def _execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Each statement of ``script`` inside the caller's transaction (``executescript`` would commit)."""
+    for statement in script.strip().split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 def _create_tables(conn: sqlite3.Connection, model: StoredModel) -> None:
     with transaction(conn):
-        for statement in _SCHEMA.strip().split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        _execute_script(conn, _SCHEMA + _SCHEMA_V2)
         conn.executemany(
             "INSERT INTO meta(key, value) VALUES (?, ?)",
             [("schema_version", str(SCHEMA_VERSION)), ("model_name", model.name),
@@ -326,16 +359,33 @@ def _create_tables(conn: sqlite3.Connection, model: StoredModel) -> None:
         )
 
 
-def _read_meta(conn: sqlite3.Connection, path: Path) -> StoredModel:
+def _read_meta(conn: sqlite3.Connection, path: Path, tables: set) -> StoredModel:
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     try:
         version = int(meta["schema_version"])
         stored = StoredModel(meta["model_name"], int(meta["model_dim"]), meta["model_sha256"])
     except (KeyError, ValueError) as exc:
         raise GalleryCorruptError(f"{path}: gallery metadata is incomplete ({exc})") from exc
-    if version != SCHEMA_VERSION:
+    if version == 1:
+        _migrate_to_v2(conn, path)
+    elif version != SCHEMA_VERSION:
         raise GalleryError(f"{path}: gallery schema version {version}, this program reads {SCHEMA_VERSION}")
+    elif not _TABLES_V2 <= tables:
+        raise GalleryCorruptError(f"{path}: gallery version {version} lacks the tables "
+                                  f"{sorted(_TABLES_V2 - tables)}; restore it from a backup")
     return stored
+
+
+def _migrate_to_v2(conn: sqlite3.Connection, path: Path) -> None:
+    """Version 1 -> 2: the Unknowns' and the negative examples' tables, in one transaction."""
+    with transaction(conn):
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if int(version) != 1:           # another process migrated it meanwhile
+            return
+        _execute_script(conn, _SCHEMA_V2)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    logger.info("gallery %s migrated to schema version %d (Unknown people, negative examples)", path,
+                SCHEMA_VERSION)
 
 
 def integrity_ok(conn: sqlite3.Connection) -> bool:

@@ -90,6 +90,21 @@ class GalleryWriter:
         self._conn = conn
         self._model = model
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection inside this transaction (for the gallery's other tables, :mod:`gallery.unknowns`)."""
+        return self._conn
+
+    def unit_vector(self, vector: np.ndarray) -> np.ndarray:
+        """``vector`` checked (shape ``(D,)``, finite, non-zero) and L2-normalised, as little-endian float32."""
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vec.shape != (self._model.dim,):
+            raise ValueError(f"vector must have shape ({self._model.dim},), got {np.shape(vector)}")
+        norm = float(np.linalg.norm(vec))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise ValueError("vector must be finite and non-zero")
+        return l2_normalize(vec).astype("<f4")
+
     def person_id(self, name: str, *, create: bool = True) -> Optional[int]:
         """The id of person ``name``, created when absent and ``create`` is true."""
         _check_name(name)
@@ -112,13 +127,7 @@ class GalleryWriter:
         quality: Optional[float] = None,
     ) -> int:
         """Add one ``(D,)`` embedding of person ``name`` (created if new); returns its id."""
-        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if vec.shape != (self._model.dim,):
-            raise ValueError(f"vector must have shape ({self._model.dim},), got {np.shape(vector)}")
-        norm = float(np.linalg.norm(vec))
-        if not np.isfinite(norm) or norm == 0.0:
-            raise ValueError("vector must be finite and non-zero")
-        vec = l2_normalize(vec).astype("<f4")
+        vec = self.unit_vector(vector)
         pid = self.person_id(name)
         cur = self._conn.execute(
             "INSERT INTO embeddings(person_id, vector, source_path, source_sha256, quality, created)"
@@ -274,13 +283,17 @@ class GalleryStore:
         """
         rows = self._read(
             "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id ORDER BY p.name, e.id")
+        return [r[0] for r in rows], self.vectors([r[1] for r in rows])
+
+    def vectors(self, blobs: Sequence[bytes]) -> np.ndarray:
+        """Stored vector blobs as an ``(M, D)`` float32 matrix (a blob of the wrong size: the file is damaged)."""
         dim = self._model.dim
-        vectors = np.empty((len(rows), dim), dtype=np.float32)
-        for i, (_, blob) in enumerate(rows):
+        vectors = np.empty((len(blobs), dim), dtype=np.float32)
+        for i, blob in enumerate(blobs):
             if len(blob) != 4 * dim:
                 raise GalleryCorruptError(f"{self.path}: an embedding has {len(blob)} bytes, expected {4 * dim}")
             vectors[i] = np.frombuffer(blob, dtype="<f4")
-        return [r[0] for r in rows], vectors
+        return vectors
 
     def sources(self) -> list[SourceRecord]:
         """Provenance of every stored embedding."""
@@ -288,11 +301,15 @@ class GalleryStore:
                           " JOIN people p ON p.id = e.person_id ORDER BY e.id")
         return [SourceRecord(int(i), n, sp, sh) for i, n, sp, sh in rows]
 
-    def _read(self, sql: str) -> list:
+    def _read(self, sql: str, params: Sequence = ()) -> list:
         """All rows of one query, waiting for a lock and with SQLite's errors explained."""
         with sqlite_errors(self.path, self._conn):
             return schema.when_unlocked(self._conn, self.path, self.timeout,
-                                        lambda: self._conn.execute(sql).fetchall())
+                                        lambda: self._conn.execute(sql, tuple(params)).fetchall())
+
+    def query(self, sql: str, params: Sequence = ()) -> list:
+        """All rows of one read-only query (for the gallery's other tables, :mod:`gallery.unknowns`)."""
+        return self._read(sql, params)
 
     def integrity_ok(self) -> bool:
         """True when SQLite's ``PRAGMA integrity_check`` reports ``ok``."""

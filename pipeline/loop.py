@@ -8,6 +8,10 @@ closed, and the appearances still open are written. A write error of any
 output (:class:`OutputError`, which :class:`pipeline.sinks.SinkError` is)
 ends the run at once; the other outputs are still closed and flushed, and
 the summary says which output failed and why (``RunSummary.output_errors``).
+
+A ``recorder`` (:class:`gallery.unknown_recorder.UnknownRecorder`, which
+remembers the run's Unknown people) gets ``observe(raw_image, result)`` on
+every frame before anything is drawn on it, and ``finish()`` when the run ends.
 """
 from __future__ import annotations
 
@@ -87,9 +91,11 @@ class _FpsMeter:
 class _Run:
     """The state of one :func:`run`: what each frame adds to the summary and the outputs."""
 
-    def __init__(self, pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame) -> None:
+    def __init__(self, pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame,
+                 recorder=None) -> None:
         self.pipeline, self.source, self.sinks, self.overlay = pipeline, source, list(sinks), overlay
         self.event_writer, self.tracks_writer, self.on_frame = event_writer, tracks_writer, on_frame
+        self.recorder = recorder
         self.summary = RunSummary()
         self.log = AppearanceLog()
         self.seen_ids: set = set()
@@ -103,6 +109,8 @@ class _Run:
                                        scene_cut=True if frame.discontinuity else None)
         for k, v in result.timings.items():
             stage[k] = stage.get(k, 0.0) + v
+        if self.recorder is not None:          # before drawing: the crops are of the raw frame
+            self.recorder.observe(frame.image, result)
         try:
             self._count(result)
         except OutputError:
@@ -150,6 +158,8 @@ class _Run:
         for sink in self.sinks:
             s.stage_seconds["encode_busy"] += float(getattr(sink, "busy_seconds", 0.0))
         finished = self.log.finish()
+        if self.recorder is not None:
+            self.recorder.finish()
         if self.event_writer is not None:
             try:
                 self.event_writer.write(finished)
@@ -174,7 +184,7 @@ class _Run:
 
 def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=None, tracks_writer=None,
         max_frames: Optional[int] = None, progress: bool = False,
-        on_frame: Optional[Callable[[FrameResult], None]] = None) -> RunSummary:
+        on_frame: Optional[Callable[[FrameResult], None]] = None, recorder=None) -> RunSummary:
     """Read ``source`` to the end (or ``max_frames``, or Ctrl-C) through ``pipeline``.
 
     Parameters
@@ -195,20 +205,20 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
         Stop after this many frames (>= 1).
     progress : bool
         Show a tqdm progress bar (with a total for files).
-    on_frame : callable or None
-        Called with every :class:`FrameResult` (after the sinks).
+    on_frame, recorder : callable or None
+        ``on_frame(result)`` after the sinks; ``recorder``: see the module's docstring.
 
     Returns
     -------
     RunSummary
-        The source, sinks and writers are closed when it returns, also after Ctrl-C, SIGTERM, SIGHUP or
-        an error. A write error of an output does not raise: it stops the run with ``stop_reason``
-        ``"write error"`` and is listed in ``output_errors`` (each one a sentence naming the output and
-        the cause); ``stop_signal`` is the signal that stopped the run (0 when none did).
+        The source, sinks and writers are closed when it returns, also after Ctrl-C, SIGTERM, SIGHUP or an error.
+        A write error of an output does not raise: it stops the run with ``stop_reason`` ``"write error"`` and is
+        listed in ``output_errors`` (each a sentence naming the output and the cause); ``stop_signal`` is the
+        signal that stopped the run (0 when none did).
     """
     if max_frames is not None and int(max_frames) < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
-    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame)
+    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame, recorder)
     summary = state.summary
     bar = _progress_bar(source, max_frames) if progress else None
     start = time.perf_counter()

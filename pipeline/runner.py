@@ -222,7 +222,7 @@ class Pipeline:
         if self.identifier is None:
             return None, float("nan")
         identity = self.identifier.get(track_id)
-        return identity.name, float(identity.score)
+        return identity.label, float(identity.score)   # the name, or "Unknown #17" for a known Unknown
 
     def _detected_result(self, frame, frame_index, timestamp, detections, fresh, update, cut,
                          timings) -> FrameResult:

@@ -1,0 +1,211 @@
+"""Command line of the Unknown people the camera saw: list, name, merge, split, dismiss, "this is not X".
+
+Examples
+--------
+python demo.py --source clip.mp4 --gallery gallery.db --no-show       # remembers the Unknowns it sees
+python -m gallery unknowns --db gallery.db list --sheet unknowns.jpg  # clusters, counts, first/last seen
+python -m gallery unknowns --db gallery.db name 17 "Ada Lovelace"     # enroll Unknown #17 as Ada Lovelace
+python -m gallery unknowns --db gallery.db merge 17 21 30
+python -m gallery unknowns --db gallery.db split 17 [--each]
+python -m gallery unknowns --db gallery.db dismiss 21                 # delete its faces and embeddings
+python -m gallery unknowns --db gallery.db appearances --named        # named appearances, for not-person
+python -m gallery unknowns --db gallery.db not-person 5 "Ada Lovelace" --appearance
+
+``--db`` is a gallery file (a photo folder's gallery is found in the cache
+folder of :func:`facetrack.build.default_gallery_db`). The ``unknowns``
+section of ``--config`` (default ``configs/default.yaml``) gives the
+clustering and retention keywords. Every change is one transaction: an error
+or Ctrl-C leaves the gallery as it was. The library behind it is
+:mod:`gallery.unknowns`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List, Optional
+
+logger = logging.getLogger("unknowns")
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+#: Contact sheet: side of one face cell and height of its caption, in pixels.
+SHEET_CELL = 112
+SHEET_CAPTION = 22
+SHEET_COLUMNS = 8
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facetrack unknowns",
+                                description="The Unknown people remembered in a gallery: list, name, merge, "
+                                            "split, dismiss, and 'this is not X'.")
+    p.add_argument("--db", required=True,
+                   help="the gallery: a .db file, or the photo folder whose cached gallery demo.py uses")
+    p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = p.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="clusters with counts and first/last seen; writes a contact sheet")
+    ls.add_argument("--sheet", metavar="JPEG", help="write a contact sheet of the best face of each cluster")
+    app = sub.add_parser("appearances", help="the stored appearances (ids for not-person)")
+    app.add_argument("cluster", nargs="?", type=int, help="only this cluster's")
+    app.add_argument("--named", action="store_true", help="the named appearances (the identifier gave a name)")
+    nm = sub.add_parser("name", help="enroll a cluster's appearances as a new or existing person")
+    nm.add_argument("cluster", type=int)
+    nm.add_argument("person")
+    mg = sub.add_parser("merge", help="merge clusters into the first one")
+    mg.add_argument("clusters", type=int, nargs="+")
+    sp = sub.add_parser("split", help="re-cluster a cluster more strictly (or one cluster per appearance)")
+    sp.add_argument("cluster", type=int)
+    sp.add_argument("--each", action="store_true", help="one cluster per appearance")
+    ds = sub.add_parser("dismiss", help="delete a cluster's appearances, crops and embeddings")
+    ds.add_argument("cluster", type=int)
+    ng = sub.add_parser("not-person", help="'this is not PERSON': a negative example the identifier respects")
+    ng.add_argument("id", type=int, help="a cluster id, or an appearance id with --appearance")
+    ng.add_argument("person")
+    ng.add_argument("--appearance", action="store_true", help="ID is an appearance id (see appearances --named)")
+    sub.add_parser("prune", help="apply the retention (days, count) now")
+    return p
+
+
+def gallery_path(spec: str) -> Path:
+    """The gallery file of ``--db``: the file itself, or the one cached gallery of a photo folder."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"--db: no such file or folder: {spec}")
+    if path.is_file():
+        return path
+    from facetrack.build import default_gallery_db
+
+    stem = default_gallery_db(path, "MODEL").name[:-len("MODEL.db")]
+    found = sorted(default_gallery_db(path, "MODEL").parent.glob(f"{stem}*.db"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"--db {spec}: {'no gallery' if not found else 'several galleries'} enrolled "
+                                f"from this folder in the cache; give the .db file")
+    return found[0]
+
+
+def when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def contact_sheet(unknowns, clusters, path: Path) -> None:
+    """A JPEG grid of each cluster's best crop with ``#id (count)`` below, written atomically with mode 0600."""
+    import cv2
+    import numpy as np
+
+    cols = max(1, min(SHEET_COLUMNS, len(clusters)))
+    rows = max(1, -(-len(clusters) // cols))
+    sheet = np.full((rows * (SHEET_CELL + SHEET_CAPTION), cols * SHEET_CELL, 3), 32, np.uint8)
+    for k, cluster in enumerate(clusters):
+        y, x = (k // cols) * (SHEET_CELL + SHEET_CAPTION), (k % cols) * SHEET_CELL
+        thumbs = unknowns.thumbnails(cluster.cluster_id, limit=1)
+        face = cv2.imdecode(np.frombuffer(thumbs[0], np.uint8), cv2.IMREAD_COLOR) if thumbs else None
+        if face is not None:
+            scale = SHEET_CELL / max(face.shape[:2])
+            face = cv2.resize(face, (max(1, int(face.shape[1] * scale)), max(1, int(face.shape[0] * scale))))
+            sheet[y:y + face.shape[0], x:x + face.shape[1]] = face
+        cv2.putText(sheet, f"#{cluster.cluster_id} ({cluster.appearances})", (x + 4, y + SHEET_CELL + 16),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise ValueError(f"cannot encode the contact sheet {path}")
+    write_private(path, buf.tobytes())
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, then a rename), mode 0600."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_list(unknowns, args) -> int:
+    from facetrack.text import printable
+
+    clusters = unknowns.clusters()
+    for c in clusters:
+        print(f"{c.label:>14}  {c.appearances:4d} appearance{'s' if c.appearances != 1 else ' '}  "
+              f"first {when(c.first_seen)}  last {when(c.last_seen)}  {printable(', '.join(c.sources))}")
+    print(f"{len(clusters)} Unknown cluster{'s' if len(clusters) != 1 else ''}", file=sys.stderr)
+    if args.sheet:
+        contact_sheet(unknowns, clusters, Path(args.sheet))
+        print(f"wrote {args.sheet}", file=sys.stderr)
+    return 0
+
+
+def cmd_appearances(unknowns, args) -> int:
+    from facetrack.text import printable
+
+    for a in unknowns.appearances(args.cluster, named=args.named):
+        who = printable(a.named_as) if a.named_as else f"Unknown #{a.cluster_id}"
+        print(f"{a.appearance_id:6d}  {who}  track {a.track_id}  {a.observations} faces ~{a.face_height:.0f} px  "
+              f"{when(a.first_time)} - {when(a.last_time)}  {printable(a.source)}")
+    return 0
+
+
+def run_command(unknowns, args) -> int:
+    """One change (or listing); prints what it did."""
+    from facetrack.text import printable
+
+    if args.command == "list":
+        return cmd_list(unknowns, args)
+    if args.command == "appearances":
+        return cmd_appearances(unknowns, args)
+    if args.command == "name":
+        n = unknowns.name(args.cluster, args.person)
+        print(f"Unknown #{args.cluster} is now {printable(args.person)} ({n} embeddings enrolled)")
+    elif args.command == "merge":
+        kept = unknowns.merge(args.clusters)
+        print(f"merged {', '.join(f'#{c}' for c in args.clusters[1:])} into Unknown #{kept}")
+    elif args.command == "split":
+        ids = unknowns.split(args.cluster, each=args.each)
+        print(f"Unknown #{args.cluster} is now {', '.join(f'#{c}' for c in ids)}")
+    elif args.command == "dismiss":
+        n = unknowns.dismiss(args.cluster)
+        print(f"dismissed Unknown #{args.cluster} ({n} appearances deleted)")
+    elif args.command == "not-person":
+        key = {"appearance_id" if args.appearance else "cluster_id": args.id}
+        n = unknowns.not_person(args.person, **key)
+        print(f"{n} negative example{'s' if n != 1 else ''} of {printable(args.person)} stored")
+    elif args.command == "prune":
+        print(f"{unknowns.prune()} appearances deleted by the retention")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``facetrack unknowns ...`` (and ``python -m gallery unknowns ...``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from facetrack.build import build_unknowns
+    from facetrack.config import load_config
+    from gallery.store import GalleryError, GalleryStore
+
+    try:
+        config = load_config(args.config, sections=("unknowns",))
+        with GalleryStore(gallery_path(args.db), create=False) as store:
+            return run_command(build_unknowns(store, config)[0], args)
+    except (GalleryError, ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
+        stopped = isinstance(exc, KeyboardInterrupt)     # every change is one transaction: nothing half-done
+        logger.debug("failed", exc_info=True)            # the traceback with -v
+        print("\ninterrupted: the gallery is as it was before" if stopped else f"error: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED if stopped else EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
