@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    f"[default: ${TOKEN_ENV}]")
     p.add_argument("--source", help="run the pipeline on this source for the Live page (see demo.py --source)")
     p.add_argument("--max-frames", type=int, metavar="N", help="with --source: stop after N frames")
+    p.add_argument("--no-remember-unknowns", action="store_true",
+                   help="with --source: do not store the Unknown faces seen (see demo.py)")
     p.add_argument("--events", metavar="PATH", help="the events.jsonl of the Events page (written with --source)")
     p.add_argument("--snapshots", metavar="DIR",
                    help="snapshots of the events [default: <events>.snapshots beside the events file]")
@@ -148,10 +150,22 @@ def make_worker(db: Path, config, models: Models):
     return GalleryWorker(open_store, make_enroller)
 
 
-def start_live(args, config, models: Models, db: Path, events: Optional[Path], snapshots: Optional[Path]):
-    """Open ``--source`` and run the pipeline on it in a background thread (a :class:`web.live.LiveRun`)."""
-    from facetrack.build import build_identifier, build_index, build_pipeline
-    from gallery.store import GalleryStore
+def unknowns_router(worker, config):
+    """The Unknowns page's API, with the ``unknowns`` section's keywords."""
+    from facetrack.build import build_unknowns
+    from web.unknowns import router
+
+    return router(worker, lambda store: build_unknowns(store, config)[0])
+
+
+def start_live(args, config, models: Models, events: Optional[Path], snapshots: Optional[Path]):
+    """Open ``--source`` and run the pipeline on it in a background thread (a :class:`web.live.LiveRun`).
+
+    The gallery is opened on that thread (its SQLite connection stays there), as the demo opens it:
+    the identifier with the persistent Unknowns, and their recorder unless ``--no-remember-unknowns``.
+    """
+    from facetrack.build import build_pipeline
+    from facetrack.demo_cli import gallery_identifier
     from pipeline.events import EventWriter
     from pipeline.loop import run
     from pipeline.overlay import Overlay
@@ -162,19 +176,19 @@ def start_live(args, config, models: Models, db: Path, events: Optional[Path], s
     source = open_source(args.source, **config["source"])
     try:
         detector, embedder = models.get()
-        with GalleryStore(db, embedder.identity, create=False) as store:
-            identifier = build_identifier(build_index(store, config), config)
-        pipeline = build_pipeline(config, detector, embedder, identifier)
-        if snapshots is not None:
-            pipeline = Snapshots(pipeline, snapshots)
         event_writer = EventWriter(events) if events is not None else None
     except BaseException:
         source.close()
         raise
 
     def start(frames):
+        identifier, recorder = gallery_identifier(args, config, detector, embedder, True,
+                                                  source_name=str(source.description))
+        pipeline = build_pipeline(config, detector, embedder, identifier)
+        if snapshots is not None:
+            pipeline = Snapshots(pipeline, snapshots)
         return run(pipeline, source, [frames], overlay=Overlay(**config["overlay"]), event_writer=event_writer,
-                   max_frames=args.max_frames)
+                   max_frames=args.max_frames, recorder=recorder)
 
     frames = LiveFrames(pace_fps=None if source.is_live else source.fps)
     return LiveRun(start, frames, description=str(source.description)).start()
@@ -199,8 +213,9 @@ def serve(args) -> int:
     events = Path(args.events).expanduser() if args.events else None
     snapshots = Path(args.snapshots).expanduser() if args.snapshots else (
         events.with_name(events.name + ".snapshots") if events is not None else None)
-    live = start_live(args, config, models, db, events, snapshots) if args.source else None
-    app = create_app(make_worker(db, config, models), photos, events_path=events, snapshots_dir=snapshots,
+    live = start_live(args, config, models, events, snapshots) if args.source else None
+    worker = make_worker(db, config, models)
+    app = create_app(worker, photos, extra_routers=[unknowns_router(worker, config)], events_path=events, snapshots_dir=snapshots,
                      live=live, hls_dir=Path(args.hls).expanduser() if args.hls else None, token=token,
                      max_upload_bytes=int(args.max_upload_mb * 2 ** 20))
     print(f"facetrack: serving {db} on http://{args.host}:{args.port}/ (uploads into {photos})"

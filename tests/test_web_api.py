@@ -198,3 +198,57 @@ def test_the_login_form_sets_the_token_cookie(locked):
     assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
     assert session.get(locked.url + "/api/people", timeout=10).json() == []
     assert "People" in session.get(locked.url + "/people", timeout=10).text
+
+
+def _record_strangers(db, count: int) -> list:
+    """``count`` Unknown appearances of clearly different (random) faces, each with one crop."""
+    from gallery.store import GalleryStore
+    from gallery.unknowns import Appearance, UnknownGallery
+
+    rng = np.random.default_rng(0)
+    crop = cv2.imencode(".jpg", np.full((40, 32, 3), 90, np.uint8))[1].tobytes()
+    with GalleryStore(db, create=False) as store:
+        unknowns = UnknownGallery(store)
+        return [unknowns.record(Appearance(rng.normal(size=store.dim), 10, (60.0,) * 10, 1000.0 + i, 1010.0 + i,
+                                           source="clip.mp4", track_id=i, crops=((0.9, crop),)))
+                for i in range(count)]
+
+
+@pytest.fixture
+def strangers(tmp_path, embedder_weights):
+    db = make_gallery(tmp_path / "gallery.db", embedder_weights)
+    ids = _record_strangers(db, 4)
+    server = Server("--gallery", db, log=tmp_path / "server.log")
+    yield server, ids
+    server.stop()
+
+
+def test_unknown_clusters_are_listed_merged_dismissed_and_named(strangers):
+    server, ids = strangers
+    url = server.url + "/api/unknowns"
+    clusters = requests.get(url, timeout=10).json()
+    assert sorted(c["cluster_id"] for c in clusters) == sorted(ids) and len(set(ids)) == 4
+    thumb = requests.get(server.url + clusters[0]["thumbnails"][0], timeout=10)
+    assert thumb.headers["content-type"] == "image/jpeg" and thumb.content.startswith(b"\xff\xd8")
+    r = requests.post(url + "/merge", json={"cluster_ids": [ids[0], ids[1]]}, timeout=10)
+    assert r.json() == {"cluster_id": ids[0]}
+    by_id = {c["cluster_id"]: c for c in requests.get(url, timeout=10).json()}
+    assert set(by_id) == {ids[0], ids[2], ids[3]} and by_id[ids[0]]["appearances"] == 2
+    assert requests.delete(url + f"/{ids[3]}", timeout=10).json()["appearances_deleted"] == 1
+    r = requests.post(url + f"/{ids[0]}/name", json={"person": "Ada Lovelace"}, timeout=10)
+    assert r.json()["embeddings_added"] == 2
+    assert [c["cluster_id"] for c in requests.get(url, timeout=10).json()] == [ids[2]]
+    people = requests.get(server.url + "/api/people", timeout=10).json()
+    assert people == [{"name": "Ada Lovelace", "embeddings": 2, "photos": []}]
+
+
+def test_bad_unknowns_requests_are_refused_with_the_reason(strangers):
+    server, ids = strangers
+    url = server.url + "/api/unknowns"
+    r = requests.post(url + "/999/name", json={"person": "X"}, timeout=10)
+    assert r.status_code == 404 and "no Unknown cluster #999" in r.json()["detail"]
+    r = requests.post(url + f"/{ids[0]}/name", json={"person": "../etc"}, timeout=10)
+    assert r.status_code == 400 and "must not contain /" in r.json()["detail"]
+    assert requests.post(url + "/merge", json={"cluster_ids": [ids[0]]}, timeout=10).status_code == 422
+    assert requests.delete(url + "/999", timeout=10).status_code == 404
+    assert len(requests.get(url, timeout=10).json()) == 4

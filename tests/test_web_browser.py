@@ -7,14 +7,17 @@ them. Screenshots are kept under ``tests/artifacts/web/`` (printed).
 """
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from web_server import Server, models_env
+from web_server import REPO, Server, models_env
 
 pytestmark = pytest.mark.integration
 
@@ -133,3 +136,33 @@ def test_the_events_page_shows_the_timeline_with_snapshots_and_filters_by_person
     page.wait_for_function(f"() => document.querySelectorAll('.event').length == {len(expected)}")
     assert {n.inner_text() for n in page.query_selector_all(".event-name")} == {person}
     page.screenshot(path=str(ARTIFACTS / "events-filtered.png"), full_page=True)
+
+
+def test_name_an_unknown_cluster_seen_in_the_clip_and_see_the_name_on_the_next_run(page, site, shared_models,
+                                                                                    shared_data):
+    server, root = site
+    _wait_for_the_run(server)
+    clusters = requests.get(server.url + "/api/unknowns", timeout=10).json()
+    assert clusters, "the clip's Unknown faces were not remembered"
+    page.goto(server.url + "/unknowns")
+    card = page.wait_for_selector(f'.cluster[data-id="{clusters[0]["cluster_id"]}"]')
+    page.wait_for_function("() => [...document.querySelectorAll('.cluster img')]"
+                           ".every((img) => img.complete && img.naturalWidth > 0)")
+    page.screenshot(path=str(ARTIFACTS / "unknowns.png"), full_page=True)
+    card.query_selector(".name-input").fill("Visitor One")
+    card.query_selector(".name-button").click()
+    page.wait_for_selector("#message.ok")
+    assert page.inner_text("#message") == f"{clusters[0]['label']} is now Visitor One"
+    page.wait_for_function(f"() => !document.querySelector('.cluster[data-id=\"{clusters[0]['cluster_id']}\"]')")
+    page.screenshot(path=str(ARTIFACTS / "unknowns-named.png"), full_page=True)
+    people = {p["name"]: p["embeddings"] for p in requests.get(server.url + "/api/people", timeout=10).json()}
+    assert people["Visitor One"] == clusters[0]["appearances"]
+
+    events = root / "events-next-run.jsonl"
+    proc = subprocess.run([sys.executable, "demo.py", "--source", str(shared_data / CLIP), "--gallery",
+                           str(root / "gallery.db"), "--max-frames", "150", "--events", str(events), "--no-show",
+                           "--quiet", "--device", "cpu"], cwd=REPO, env=models_env(shared_models),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    names = {json.loads(line)["name"] for line in events.read_text().splitlines()}
+    assert "Visitor One" in names, (names, proc.stderr)

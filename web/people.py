@@ -50,17 +50,18 @@ class Enrolled(BaseModel):
 
 
 def gallery_error(exc: Exception) -> HTTPException:
-    """A gallery or name error as an HTTP error: 404 for an unknown person, 409 for a conflict, 400 else."""
+    """A gallery or name error as an HTTP error: 404 for what is not there (a person, a cluster),
+    409 for a conflict, 400 else."""
     text = str(exc)
     if isinstance(exc, GalleryError):
-        return HTTPException(404 if text.startswith("no person named") else 409, text)
+        return HTTPException(404 if text.startswith("no ") else 409, text)
     return HTTPException(400, text)
 
 
 def _people(store) -> list:
     by_person: dict = {}
     for rec in store.sources():
-        if rec.source_path:
+        if rec.source_path and Path(rec.source_path).is_file():      # not the embeddings named from Unknowns
             by_person.setdefault(rec.person, []).append(rec.embedding_id)
     return [Person(name=p.name, embeddings=p.embeddings,
                    photos=[Photo(id=i, url=f"/api/people/photos/{i}") for i in by_person.get(p.name, [])])
