@@ -5,6 +5,7 @@ of ``../shared`` (they load on the first upload).
 """
 from __future__ import annotations
 
+import http.client
 import select
 import socket
 import subprocess
@@ -182,7 +183,7 @@ def locked(tmp_path_factory, embedder_weights):
 
 def test_with_a_token_every_request_carries_it(locked):
     url = locked.url
-    for path in ("/api/people", "/openapi.json", "/api/events", "/api/live.mjpg", "/people", "/docs"):
+    for path in ("/api/people", "/openapi.json", "/api/events", "/api/live.mjpg", "/people", "/unknowns"):
         assert requests.get(url + path, timeout=10).status_code == 401, path
     r = requests.get(url + "/people", headers={"Accept": "text/html"}, allow_redirects=False, timeout=10)
     assert r.status_code == 303 and r.headers["location"] == "/login"
@@ -252,3 +253,27 @@ def test_bad_unknowns_requests_are_refused_with_the_reason(strangers):
     assert requests.post(url + "/merge", json={"cluster_ids": [ids[0]]}, timeout=10).status_code == 422
     assert requests.delete(url + "/999", timeout=10).status_code == 404
     assert len(requests.get(url, timeout=10).json()) == 4
+
+
+def test_an_hls_folder_is_served_and_listed_without_a_live_source(tmp_path, embedder_weights):
+    db = make_gallery(tmp_path / "gallery.db", embedder_weights)
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    (hls / "out.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\nseg0.ts\n")
+    (hls / "seg0.ts").write_bytes(b"\x47" * 188)
+    server = Server("--gallery", db, "--hls", hls, log=tmp_path / "server.log")
+    try:
+        status = requests.get(server.url + "/api/live", timeout=10).json()
+        assert status["running"] is False and status["hls"] == ["/hls/out.m3u8"]
+        assert requests.get(server.url + "/hls/out.m3u8", timeout=10).text.startswith("#EXTM3U")
+        assert requests.get(server.url + "/hls/seg0.ts", timeout=10).content == b"\x47" * 188
+        for path in ("/hls/../gallery.db", "/hls/%2e%2e/gallery.db", "/hls/..%2fgallery.db"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("GET", path)                       # sent as written, not normalised by a client
+            response = conn.getresponse()
+            assert response.status == 404 and b"SQLite" not in response.read(), path
+            conn.close()
+        r = requests.get(server.url + "/api/live.mjpg", timeout=10)
+        assert r.status_code == 404 and "--source" in r.json()["detail"]
+    finally:
+        server.stop()

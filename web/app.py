@@ -60,13 +60,14 @@ def create_app(worker, photos_dir: Path, *, events_path: Optional[Path] = None,
             live.stop()
         worker.close()
 
-    app = FastAPI(title="facetrack", version="0.1.0", lifespan=lifespan,
+    # No /docs: Swagger UI loads its scripts from a CDN, and this page makes no outside requests.
+    app = FastAPI(title="facetrack", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="The gallery, the unknowns, the events and the live view of facetrack.")
     app.include_router(people.router(worker, Path(photos_dir), max_image_pixels=max_image_pixels))
     app.include_router(timeline.router(events_path, snapshots_dir))
     for extra in extra_routers:
         app.include_router(extra)
-    _live_routes(app, live)
+    _live_routes(app, live, hls_dir)
     _pages(app, token)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if hls_dir is not None:
@@ -76,11 +77,13 @@ def create_app(worker, photos_dir: Path, *, events_path: Optional[Path] = None,
     return app
 
 
-def _live_routes(app: FastAPI, live) -> None:
-    @app.get("/api/live", tags=["live"], summary="Whether a pipeline is running, and on what")
+def _live_routes(app: FastAPI, live, hls_dir: Optional[Path]) -> None:
+    @app.get("/api/live", tags=["live"], summary="Whether a pipeline is running, and on what; the HLS playlists")
     def live_status():
-        return live.status() if live is not None else {"running": False, "source": None, "frames": 0,
-                                                       "error": "no live source (start with --source)"}
+        status = live.status() if live is not None else {"running": False, "source": None, "frames": 0,
+                                                         "error": "no live source (start with --source)"}
+        playlists = sorted(p.name for p in hls_dir.glob("*.m3u8")) if hls_dir is not None else []
+        return dict(status, hls=[f"/hls/{name}" for name in playlists])
 
     @app.get("/api/live.mjpg", tags=["live"], summary="The annotated stream (MJPEG)",
              response_class=StreamingResponse,

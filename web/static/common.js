@@ -10,7 +10,7 @@ function navigation(here) {
     nav.appendChild(a);
   }
   const docs = document.createElement("a");
-  docs.href = "/docs"; docs.textContent = "API";
+  docs.href = "/openapi.json"; docs.textContent = "API";
   nav.appendChild(docs);
   document.body.prepend(nav);
 }
