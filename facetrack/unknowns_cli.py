@@ -10,6 +10,8 @@ python -m gallery unknowns --db gallery.db split 17 [--each]
 python -m gallery unknowns --db gallery.db dismiss 21                 # delete its faces and embeddings
 python -m gallery unknowns --db gallery.db appearances --named        # named appearances, for not-person
 python -m gallery unknowns --db gallery.db not-person 5 "Ada Lovelace" --appearance
+python -m gallery unknowns --db gallery.db not-person 3 "Ada Lovelace" --track --source cam.mp4   # track #3
+python -m gallery unknowns calibrate ../shared/data/video/talking_heads/*.mp4   # measure join_similarity
 
 ``--db`` is a gallery file (a photo folder's gallery is found in the cache
 folder of :func:`facetrack.build.default_gallery_db`). The ``unknowns``
@@ -43,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facetrack unknowns",
                                 description="The Unknown people remembered in a gallery: list, name, merge, "
                                             "split, dismiss, and 'this is not X'.")
-    p.add_argument("--db", required=True,
-                   help="the gallery: a .db file, or the photo folder whose cached gallery demo.py uses")
+    p.add_argument("--db", help="the gallery (every command but calibrate): a .db file, or the photo folder "
+                               "whose cached gallery demo.py uses")
     p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
     p.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = p.add_subparsers(dest="command", required=True)
@@ -64,10 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("dismiss", help="delete a cluster's appearances, crops and embeddings")
     ds.add_argument("cluster", type=int)
     ng = sub.add_parser("not-person", help="'this is not PERSON': a negative example the identifier respects")
-    ng.add_argument("id", type=int, help="a cluster id, or an appearance id with --appearance")
+    ng.add_argument("id", type=int, help="a cluster id, an appearance id with --appearance, a track id with --track")
     ng.add_argument("person")
-    ng.add_argument("--appearance", action="store_true", help="ID is an appearance id (see appearances --named)")
+    kind = ng.add_mutually_exclusive_group()
+    kind.add_argument("--appearance", action="store_true", help="ID is an appearance id (see appearances --named)")
+    kind.add_argument("--track", action="store_true",
+                      help="ID is the track id shown on the overlay (its latest stored appearance; --source narrows)")
+    ng.add_argument("--source", help="with --track: the source it was seen on")
     sub.add_parser("prune", help="apply the retention (days, count) now")
+    cal = sub.add_parser("calibrate", help="measure join_similarity: means of SEGMENT frames of videos of one "
+                                           "person each, same within a video, different across")
+    cal.add_argument("videos", nargs="+", help="two or more videos, one person each")
+    cal.add_argument("--segment", type=int, default=15, help="frames per mean embedding [default: 15]")
+    cal.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR]")
     return p
 
 
@@ -179,11 +190,56 @@ def run_command(unknowns, args) -> int:
         n = unknowns.dismiss(args.cluster)
         print(f"dismissed Unknown #{args.cluster} ({n} appearances deleted)")
     elif args.command == "not-person":
-        key = {"appearance_id" if args.appearance else "cluster_id": args.id}
+        if args.track:
+            key = {"appearance_id": unknowns.appearance_of_track(args.id, args.source)}
+        else:
+            key = {"appearance_id" if args.appearance else "cluster_id": args.id}
         n = unknowns.not_person(args.person, **key)
         print(f"{n} negative example{'s' if n != 1 else ''} of {printable(args.person)} stored")
     elif args.command == "prune":
         print(f"{unknowns.prune()} appearances deleted by the retention")
+    return 0
+
+
+def segment_means(detector, embedder, video: str, segment: int):
+    """``(K, D)`` means of ``segment`` consecutive embeddings of the most confident face of each frame."""
+    import numpy as np
+
+    from pipeline.sources import open_source
+    from tracker.vectors import l2_normalize
+
+    source, vectors = open_source(video), []
+    try:
+        while (frame := source.read()) is not None:
+            faces = detector.detect(frame.image)
+            if len(faces):
+                vectors.append(embedder.embed(frame.image, faces[np.array([int(np.argmax(faces.confidence))])])[0])
+    finally:
+        source.close()
+    k = len(vectors) // segment
+    return l2_normalize(np.asarray(vectors[:k * segment], np.float64).reshape(k, segment, -1).mean(axis=1))
+
+
+def cmd_calibrate(args, config) -> int:
+    """The threshold report (:mod:`gallery.calibrate`) of track-like means: what ``join_similarity`` rests on."""
+    import numpy as np
+
+    from facetrack.build import build_models
+    from gallery.calibrate import format_report, threshold_report
+
+    if len(args.videos) < 2 or args.segment < 1:
+        raise ValueError("calibrate needs two or more videos (one person each) and --segment >= 1")
+    detector, embedder = build_models(config, models_dir=args.models_dir, progress=False)
+    means = [segment_means(detector, embedder, v, args.segment) for v in args.videos]
+    x = np.concatenate(means)
+    person = np.concatenate([np.full(len(m), k) for k, m in enumerate(means)])
+    i, j = np.triu_indices(len(x), 1)
+    scores, same = np.sum(x[i] * x[j], axis=1), person[i] == person[j]
+    if same.all() or not same.any():
+        raise ValueError("too few frames with a face: need two or more segments per video")
+    print(f"{len(x)} means of {args.segment} frames from {len(means)} videos; same min {scores[same].min():.3f}, "
+          f"different max {scores[~same].max():.3f}")
+    print(format_report(threshold_report(scores, same)))
     return 0
 
 
@@ -195,12 +251,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     from facetrack.build import build_unknowns
     from facetrack.config import load_config
     from gallery.store import GalleryError, GalleryStore
+    from models.weights import WeightsError
 
     try:
+        if args.command == "calibrate":
+            return cmd_calibrate(args, load_config(args.config, sections=("unknowns", "detector", "embedder")))
+        if not args.db:
+            raise ValueError(f"unknowns {args.command} needs --db GALLERY")
         config = load_config(args.config, sections=("unknowns",))
         with GalleryStore(gallery_path(args.db), create=False) as store:
             return run_command(build_unknowns(store, config)[0], args)
-    except (GalleryError, ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
+    except (GalleryError, WeightsError, ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
         stopped = isinstance(exc, KeyboardInterrupt)     # every change is one transaction: nothing half-done
         logger.debug("failed", exc_info=True)            # the traceback with -v
         print("\ninterrupted: the gallery is as it was before" if stopped else f"error: {exc}", file=sys.stderr)

@@ -258,6 +258,7 @@ def open_gallery(path: Path, requested: Optional[StoredModel], timeout: float) -
     try:
         with sqlite_errors(path, conn):
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")    # deleted faces are overwritten, not left in free pages
             when_unlocked(conn, path, timeout, lambda: conn.execute("PRAGMA journal_mode = DELETE"))
             conn.execute("PRAGMA synchronous = FULL")
             return conn, when_unlocked(conn, path, timeout, lambda: _checked_meta(conn, path, requested))

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 CROP_MARGIN = 0.2
 #: Face height (px) from which a bigger face makes no better crop.
 GOOD_CROP_HEIGHT = 112.0
+#: Face heights kept per track for the evidence model (a long track's first ones; memory stays bounded).
+MAX_HEIGHTS = 1000
 
 
 @dataclass
@@ -121,7 +123,8 @@ class UnknownRecorder:
         if mean is not None:
             seen.mean, seen.identity = mean, self.identifier.get(tid)
         height = float(box[3] - box[1])
-        seen.heights.append(height)
+        if len(seen.heights) < MAX_HEIGHTS:
+            seen.heights.append(height)
         score = (conf if np.isfinite(conf) else 0.0) * min(height, GOOD_CROP_HEIGHT) / GOOD_CROP_HEIGHT
         if self.max_crops and (len(seen.crops) < self.max_crops or score > seen.crops[0][0]):
             jpeg = self._crop(image, box)

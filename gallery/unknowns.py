@@ -190,6 +190,18 @@ class UnknownGallery:
                                  -1 if t is None else int(t), float(f), float(last))
                 for a, c, n, o, h, s, t, f, last in rows]
 
+    def appearance_of_track(self, track_id: int, source: Optional[str] = None) -> int:
+        """The id of the latest appearance of track ``track_id`` (the ``#id`` on the overlay) of ``source``
+        (any source when None)."""
+        where, params = ("track_id = ?", [int(track_id)])
+        if source is not None:
+            where, params = where + " AND source = ?", params + [str(source)]
+        rows = self.store.query(f"SELECT id FROM unknown_appearances WHERE {where} ORDER BY last_time DESC, id DESC"
+                                " LIMIT 1", params)
+        if not rows:
+            raise GalleryError(f"no stored appearance of track #{track_id}" + (f" in {source}" if source else ""))
+        return int(rows[0][0])
+
     def thumbnails(self, cluster_id: int, limit: int = 3) -> List[bytes]:
         """The best face crops (JPEG bytes) of a cluster's appearances, best first."""
         self._check_cluster(cluster_id)

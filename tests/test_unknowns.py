@@ -167,6 +167,9 @@ def test_a_negative_example_stops_a_wrong_name_from_recurring(store):
     for _ in range(8):
         ident.update([FakeTrack(9, 0)], frame(noisy(alice, rng, 0.5)))
     assert ident.get(9).name == "alice"                      # alice herself is still alice
+    assert u.appearance_of_track(1, "cam") == named.appearance_id == u.appearance_of_track(1)
+    with pytest.raises(GalleryError, match="no stored appearance of track #1 in garden"):
+        u.appearance_of_track(1, "garden")
     with pytest.raises(GalleryError, match="no person named 'bob'"):
         u.not_person("bob", appearance_id=named.appearance_id)
     with pytest.raises(ValueError, match="exactly one"):
@@ -257,12 +260,17 @@ def test_the_command_line_lists_names_merges_and_writes_a_private_contact_sheet(
     assert unknowns_cli.main(["--db", str(db), "merge", str(a), str(c)]) == 0
     assert unknowns_cli.main(["--db", str(db), "name", str(b), "Bob Builder"]) == 0
     assert unknowns_cli.main(["--db", str(db), "not-person", str(a), "Bob Builder"]) == 0
+    assert unknowns_cli.main(["--db", str(db), "not-person", "1", "Bob Builder", "--track", "--source", "cam"]) == 0
     assert unknowns_cli.main(["--db", str(db), "dismiss", "999"]) == unknowns_cli.EXIT_ERROR
     assert "no Unknown cluster #999" in capsys.readouterr().err
+    assert unknowns_cli.main(["list"]) == unknowns_cli.EXIT_ERROR
+    assert "unknowns list needs --db GALLERY" in capsys.readouterr().err
+    assert unknowns_cli.main(["--db", str(tmp_path / "nothing.db"), "list"]) == unknowns_cli.EXIT_ERROR
+    assert "no such file" in capsys.readouterr().err
     with GalleryStore(db, FakeIdentity()) as s:
         u = UnknownGallery(s)
         assert [(x.cluster_id, x.appearances) for x in u.clusters()] == [(a, 2)]
-        assert [p.name for p in s.people()] == ["Bob Builder"] and len(u.negatives()["Bob Builder"]) == 2
+        assert [p.name for p in s.people()] == ["Bob Builder"] and len(u.negatives()["Bob Builder"]) == 3
 
 
 def test_keyword_validation(store):
@@ -274,3 +282,15 @@ def test_keyword_validation(store):
         UnknownGallery("gallery.db")
     with pytest.raises(ValueError, match="unknowns must be an UnknownIndex"):
         Identifier(GalleryIndex(["a"], person_vector("a")[None]), unknowns="x")
+
+
+def test_a_dismissed_cluster_leaves_no_trace_of_its_faces_in_the_file(db):
+    marker = b"FACE-CROP-OF-A-STRANGER-" * 40
+    with GalleryStore(db, FakeIdentity()) as s:
+        u = UnknownGallery(s)
+        c = u.record(seen("stranger", crops=((0.9, marker),)))
+        u.record(seen("someone else"))
+        assert marker in db.read_bytes()
+        u.dismiss(c)
+    assert marker not in db.read_bytes()                     # secure_delete: freed pages are overwritten
+    assert file_mode(db) == 0o600

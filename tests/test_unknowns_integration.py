@@ -87,3 +87,16 @@ def test_the_same_unenrolled_person_gets_the_same_unknown_id_and_a_name_once_nam
         u = UnknownGallery(store)
         assert len(u.clusters()) == 1 and u.appearances(named=True) == []   # --no-remember-unknowns: nothing new
         assert "Ada Lovelace" in [p.name for p in store.people()]
+
+
+def test_calibrate_reports_the_join_threshold_from_track_like_means_of_real_video(tmp_path, shared_data,
+                                                                                shared_models):
+    heads = shared_data / "video" / "talking_heads"
+    clips = [cut(heads / name, tmp_path / f"{k}.mp4", 0, 29, 352)
+             for k, name in enumerate(("video_retalking_4.mp4", "video_retalking_5.mp4"))]
+    proc = subprocess.run([sys.executable, "-m", "gallery", "unknowns", "calibrate", *map(str, clips),
+                           "--segment", "10", "--models-dir", str(shared_models)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "6 means of 10 frames from 2 videos" in proc.stdout
+    assert "ROC AUC: 1.0000" in proc.stdout and "decision stump" in proc.stdout
