@@ -111,3 +111,27 @@ def test_events_are_read_oldest_first_with_their_snapshots_and_a_cut_line_skippe
     assert [e.track_id for e in found] == [1, 2] and skipped == 1
     assert found[0].snapshot == "/api/events/snapshots/1/0" and found[1].snapshot is None
     assert found[0].name == "Ada" and found[1].name is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--host", "0.0.0.0"], "error: refusing to listen on 0.0.0.0"),
+    (["--host", "192.168.0.1", "--token", "short"], "error: the token must be at least 16 characters long"),
+    (["--max-frames", "5"], "error: --max-frames needs --source"),
+    (["--max-upload-mb", "0"], "error: --max-upload-mb must be > 0"),
+])
+def test_serve_refuses_bad_arguments_with_one_error_line_before_anything_starts(tmp_path, capsys, monkeypatch,
+                                                                              args, message):
+    from facetrack.serve import EXIT_BAD_INPUT, main
+
+    monkeypatch.delenv("FACETRACK_TOKEN", raising=False)
+    assert main(["--gallery", str(tmp_path / "g.db"), *args]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_refuses_a_gallery_that_is_neither_a_folder_nor_a_db(tmp_path, capsys):
+    from facetrack.serve import main
+
+    assert main(["--gallery", str(tmp_path / "missing"), "--port", "1"]) == 2
+    assert "no such photo folder, and not a .db file" in capsys.readouterr().err
