@@ -99,14 +99,38 @@ def test_a_bad_upload_shows_why_it_was_refused(page, site, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "people-refused.png"), full_page=True)
 
 
-def test_the_live_page_shows_the_annotated_stream(page, site):
+def _first_mjpeg_frame(url: str):
+    """The first JPEG of an MJPEG stream, decoded."""
+    import cv2
+    import numpy as np
+
+    with requests.get(url, stream=True, timeout=30) as r:
+        assert r.headers["content-type"].startswith("multipart/x-mixed-replace; boundary=")
+        data = b""
+        for piece in r.iter_content(65536):
+            data += piece
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]) if sep else -1
+            if sep and len(rest) >= length:
+                return cv2.imdecode(np.frombuffer(rest[:length], np.uint8), cv2.IMREAD_COLOR)
+    raise AssertionError("the stream ended before a whole frame")
+
+
+def test_the_live_page_shows_the_annotated_stream(page, site, shared_data):
+    import cv2
+
     server, _ = site
+    video = cv2.VideoCapture(str(shared_data / CLIP))
+    size = (int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    video.release()
+    frame = _first_mjpeg_frame(server.url + "/api/live.mjpg")
+    assert (frame.shape[1], frame.shape[0]) == size
     page.goto(server.url + "/live")
     page.wait_for_function("() => { const i = document.getElementById('live-image');"
                            " return i.complete && i.naturalWidth > 0; }", timeout=60_000)
-    width = page.evaluate("document.getElementById('live-image').naturalWidth")
-    assert width > 0
-    assert "short_hamilton_clip" in page.inner_text("#live-status") or "frames" in page.inner_text("#live-status")
+    assert page.evaluate("document.getElementById('live-image').naturalWidth") == size[0]
+    status = page.inner_text("#live-status")
+    assert status.startswith(f"running on {shared_data / CLIP}") or status.endswith("(max_frames, 150 frames)"), status
     page.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
 
 
