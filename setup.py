@@ -30,15 +30,27 @@ INSTALL_REQUIRES = [
     "ai-edge-litert>=2.1.4; platform_system == 'Linux' and platform_machine == 'x86_64'",  # .tflite detectors
 ]
 
+#: ``facetrack serve`` (the web page, package ``web``): ``pip install .[web]``.
+WEB_REQUIRES = [
+    "fastapi>=0.110",
+    "uvicorn>=0.29",
+    "python-multipart>=0.0.9",   # FastAPI's form and file uploads
+]
+
 setup(
     name="facetrack",
     version="0.1.0",
     description="Real-time face tracking and identification: YOLO + ArcFace + DeepSORT",
     python_requires=">=3.10",
-    packages=["tracker", "models", "gallery", "pipeline", "evaluation", "facetrack"],
+    packages=["tracker", "models", "gallery", "pipeline", "evaluation", "facetrack", "web"],
+    package_data={"web": ["static/*", "static/pages/*"]},
     py_modules=["demo"],
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": ["pytest>=7.4", "pytest-timeout>=2.1"]},
+    extras_require={
+        "web": WEB_REQUIRES,
+        # The browser tests drive Debian's /usr/bin/chromium through Playwright (no browser download).
+        "dev": ["pytest>=7.4", "pytest-timeout>=2.1", "playwright>=1.40"] + WEB_REQUIRES,
+    },
     # `facetrack COMMAND` (facetrack/cli.py) is the command; facetrack-demo is kept for existing scripts.
     entry_points={"console_scripts": ["facetrack=facetrack.cli:main", "facetrack-demo=facetrack.demo_cli:main"]},
 )
