@@ -60,7 +60,8 @@ SUBCOMMANDS: Dict[str, Subcommand] = {
                                             "(python demo.py)", entry="main_and_exit"),
     "enroll": Subcommand("facetrack.gallery_cli", "enroll a photo folder (one subfolder per person) into a gallery",
                          "enroll"),
-    "identify": Subcommand("facetrack.gallery_cli", "name every face in a photo against a gallery", "identify"),
+    "identify": Subcommand("facetrack.gallery_cli", "name every face of photos and folders against a gallery",
+                           "identify"),
     "list": Subcommand("facetrack.gallery_cli", "list the people of a gallery", "list"),
     "rename": Subcommand("facetrack.gallery_cli", "rename a person in a gallery", "rename"),
     "remove": Subcommand("facetrack.gallery_cli", "remove a person and their embeddings from a gallery", "remove"),
@@ -69,6 +70,9 @@ SUBCOMMANDS: Dict[str, Subcommand] = {
     "bench": Subcommand("facetrack.bench", "speed of the tuned scheduling against detecting on every frame, "
                                            "on any video"),
     "report": Subcommand("evaluation.__main__", "the evaluation report: simulator, metrics, speed (long)", "report"),
+    "unknowns": Subcommand("facetrack.unknowns_cli", "the Unknown people a gallery remembers: list, name, merge, "
+                                                   "split, dismiss, 'this is not X'"),
+    "serve": Subcommand("facetrack.serve", "the local web page: people, Unknowns, events, the live stream"),
     "models": Subcommand("models.__main__", "model weights: where they are, check the install, detect, compare, "
                                             "time"),
 }

@@ -33,10 +33,10 @@ class ServeError(Exception):
     """Bad input found by the command line itself."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "facetrack serve") -> argparse.ArgumentParser:
     from web.uploads import MAX_UPLOAD_BYTES
 
-    p = argparse.ArgumentParser(prog="facetrack serve", description="The local web page of facetrack.")
+    p = argparse.ArgumentParser(prog=prog, description="The local web page of facetrack.")
     p.add_argument("--gallery", required=True,
                    help="a gallery .db file (created when missing) or a photo folder (one subfolder per person, "
                         "enrolled incrementally; uploads are written into it)")
@@ -225,9 +225,9 @@ def serve(args) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, prog: str = "facetrack serve") -> int:
     """``facetrack serve``: returns the exit status (2 for bad input, with one ``error:`` line)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from facetrack.config import ConfigError

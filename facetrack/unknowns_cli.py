@@ -41,8 +41,8 @@ SHEET_CAPTION = 22
 SHEET_COLUMNS = 8
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="facetrack unknowns",
+def build_parser(prog: str = "facetrack unknowns") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="The Unknown people remembered in a gallery: list, name, merge, "
                                             "split, dismiss, and 'this is not X'.")
     p.add_argument("--db", help="the gallery (every command but calibrate): a .db file, or the photo folder "
@@ -243,9 +243,9 @@ def cmd_calibrate(args, config) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, prog: str = "facetrack unknowns") -> int:
     """``facetrack unknowns ...`` (and ``python -m gallery unknowns ...``); returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from facetrack.build import build_unknowns
