@@ -51,6 +51,9 @@ class Appearance:
         The box on its last frame, in pixels.
     first_seen, last_seen : float
         Wall-clock times (seconds since the epoch) of its first and last frame.
+    scene, identity : int or None
+        With scene linking: the scene of its last frame, and the identity cluster of the track (one id for a
+        person's tracks within a scene); None without.
     """
 
     track_id: int
@@ -65,6 +68,8 @@ class Appearance:
     xyxy: Tuple[int, int, int, int] = (0, 0, 0, 0)
     first_seen: float = 0.0
     last_seen: float = 0.0
+    scene: Optional[int] = None
+    identity: Optional[int] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +85,8 @@ class Appearance:
                 "box": [int(v) for v in self.xyxy], "first_frame": self.first_frame, "last_frame": self.last_frame,
                 "first_time": _rounded(self.first_time), "last_time": _rounded(self.last_time),
                 "frames_seen": self.frames_seen, "first_seen": wall_time(self.first_seen),
-                "last_seen": wall_time(self.last_seen), "snapshot": snapshot}
+                "last_seen": wall_time(self.last_seen), "scene": self.scene, "identity": self.identity,
+                "snapshot": snapshot}
 
 
 @dataclass
@@ -121,7 +127,7 @@ class AppearanceLog:
         ----------
         result : FrameResult
             Needs ``frame_index``, ``timestamp``, ``track_ids``, ``xyxy``, ``names``,
-            ``scores``, ``lost_ids`` and ``ended_ids``.
+            ``scores``, ``lost_ids``, ``ended_ids``, ``identity_ids`` and ``scene``.
         """
         now = float(self._clock())
         ended: List[Appearance] = []
@@ -132,7 +138,9 @@ class AppearanceLog:
             app = self._open.pop(track_id, None)
             if app is not None:
                 ended.append(app)
-        for track_id, box, name, score in zip(result.track_ids, result.xyxy, result.names, result.scores):
+        identities = result.identity_ids
+        for i, (track_id, box, name, score) in enumerate(zip(result.track_ids, result.xyxy, result.names,
+                                                              result.scores)):
             track_id = int(track_id)
             app = self._open.get(track_id)
             if app is None:
@@ -147,6 +155,8 @@ class AppearanceLog:
             app.last_frame, app.last_time, app.last_seen = result.frame_index, float(result.timestamp), now
             app.xyxy = tuple(int(round(float(v))) for v in box)
             app.frames_seen += 1
+            if identities is not None:
+                app.scene, app.identity = int(result.scene), int(identities[i])
             if name:
                 self.names_seen.add(name)
         return LogStep(appeared, ended)

@@ -16,13 +16,15 @@ from pipeline.events import AppearanceLog, EventWriter
 H, W = 240, 320
 
 
-def frame(i, boxes, names, conf=0.9, predicted=False, lost=(), ended=()):
-    """A frame result with tracks 1..N at ``boxes`` (xyxy floats)."""
+def frame(i, boxes, names, conf=0.9, predicted=False, lost=(), ended=(), identities=None, scene=-1):
+    """A frame result with tracks 1..N at ``boxes`` (xyxy floats); ``identities``: scene linking's ids."""
     n = len(boxes)
     return SimpleNamespace(frame_index=i, timestamp=i / 3.0, track_ids=np.arange(1, n + 1, dtype=np.int64),
                            xyxy=np.array(boxes, np.float32).reshape(n, 4), names=list(names),
                            scores=np.full(n, 0.1001001001001001, np.float32), confidence=np.full(n, conf, np.float32),
-                           predicted=np.full(n, predicted, bool), lost_ids=list(lost), ended_ids=list(ended))
+                           predicted=np.full(n, predicted, bool), lost_ids=list(lost), ended_ids=list(ended),
+                           identity_ids=None if identities is None else np.asarray(identities, np.int64),
+                           scene=scene)
 
 
 def image(value):
@@ -69,6 +71,23 @@ def test_an_appearance_is_one_appeared_event_then_one_ended_event_with_everythin
         datetime.fromisoformat(ended["last_seen"]) - datetime.fromisoformat(ended["first_seen"])
     assert (ended["first_frame"], ended["last_frame"]) == (0, 3)
     assert len(path.read_text().splitlines()) == 2                         # once per appearance
+
+
+def test_with_scene_linking_events_carry_the_scene_and_the_identity_cluster(tmp_path):
+    path = tmp_path / "events.jsonl"
+    writer, log = EventWriter(path), AppearanceLog(clock=Clock())
+    boxes = [[10, 20, 50, 80], [100, 20, 140, 80]]
+    feed(writer, log, [(frame(i, boxes, ["ada", "ada"], identities=[7, 7], scene=3), image(i)) for i in range(3)])
+    feed(writer, log, [(frame(3, [], [], lost=[1, 2]), image(3))])
+    writer.close()
+    events = read(path)
+    assert {(e["track_id"], e["scene"], e["identity"]) for e in events} == {(1, 3, 7), (2, 3, 7)}
+    # Without linking the fields are there, and null.
+    plain = tmp_path / "plain.jsonl"
+    writer, log = EventWriter(plain), AppearanceLog(clock=Clock())
+    feed(writer, log, [(frame(0, boxes[:1], [None]), image(0)), (frame(1, [], [], lost=[1]), image(1))])
+    writer.close()
+    assert all(e["scene"] is None and e["identity"] is None for e in read(plain))
 
 
 def test_the_snapshot_is_the_largest_detected_face_saved_as_a_private_jpeg(tmp_path):

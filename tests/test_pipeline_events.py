@@ -15,7 +15,8 @@ def frame(i, ids, names=None, lost=(), ended=()):
     return SimpleNamespace(frame_index=i, timestamp=i / 10.0, track_ids=np.asarray(ids, np.int64),
                            names=list(names or [None] * n), scores=np.full(n, 0.6, np.float32),
                            xyxy=np.tile(np.array([[10, 20, 40, 60]], np.float32), (n, 1)),
-                           confidence=np.full(n, 0.9, np.float32), lost_ids=list(lost), ended_ids=list(ended))
+                           confidence=np.full(n, 0.9, np.float32), lost_ids=list(lost), ended_ids=list(ended),
+                           identity_ids=None, scene=-1)
 
 
 def test_lost_track_ends_its_appearance_and_a_revival_starts_a_new_one_with_the_same_id():

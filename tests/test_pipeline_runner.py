@@ -355,7 +355,7 @@ def test_run_writes_sinks_events_and_tracks(tmp_path):
     alice = next(e for e in lines if e["name"] == "alice")
     assert set(alice) == {"event", "time", "source", "track_id", "name", "score", "box", "first_frame",
                           "last_frame", "first_time", "last_time", "frames_seen", "first_seen", "last_seen",
-                          "snapshot"}
+                          "scene", "identity", "snapshot"}
     assert (tmp_path / alice["snapshot"]).is_file()
     assert alice["last_frame"] <= 15 and alice["first_time"] == pytest.approx(alice["first_frame"] / 25.0)
     other = next(e for e in lines if e["track_id"] != alice["track_id"])
