@@ -10,13 +10,13 @@ looks at (its own width, gap below the chin and length per person and
 scene, a soft texture and shading), so the cue cannot be satisfied by the
 simulator drawing exactly what the describer reads.
 
-``dress(scenario, scenes=3)`` returns the re-camera'd scenario and a
+``dress(scenario, people, scenes=3)`` returns the re-cast scenario and a
 :class:`Wardrobe` to pass to :func:`evaluation.synth.render` (``dress=``).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -75,30 +75,54 @@ class Wardrobe:
             owner[Y0:Y1, X0:X1] = index
 
 
-def dress(scenario: Scenario, *, scenes: int = 3, seed: int = 0) -> Tuple[Scenario, Wardrobe]:
-    """Group the scenario's shots into ``scenes`` consecutive runs with their own set-ups and clothes.
+def dress(scenario: Scenario, people: Sequence, *, scenes: int = 3, seed: int = 0,
+          close_up: Tuple[float, float] = (3.0, 110.0)) -> Tuple[Scenario, Wardrobe]:
+    """Make the scenario's shots ``scenes`` scenes with a cast, two set-ups and clothes of their own.
 
-    The shots keep their order and lengths; shot ``s`` of scene ``k`` uses
-    camera ``k * C + camera`` (``C`` the scenario's cameras), so every scene
-    is filmed from set-ups of its own.
+    The shots keep their order and lengths. In scene ``k`` the cast is the
+    people of its first shot; its shots alternate between a wide set-up
+    (camera ``2k``: the whole cast, on the paths the plan drew) and a
+    close-up set-up (camera ``2k + 1``: two of the cast, in turn, their faces
+    ``close_up[0]`` times larger up to ``close_up[1]`` pixels), so the editor
+    cuts back and forth as in a sitcom scene and the wide shots' small faces
+    can be named from the close-ups' large ones.
     """
     if scenes < 1:
         raise ValueError(f"scenes must be >= 1, got {scenes}")
     rng = np.random.default_rng([seed, 15485863])
     n = len(scenario.shots)
-    cameras = max(s.camera for s in scenario.shots) + 1
     bounds = np.linspace(0, n, min(scenes, n) + 1).round().astype(int)
     shots: List[Shot] = []
     scene_of_shot: Dict[int, int] = {}
+    ids = dict(scenario.ids)
     for k in range(len(bounds) - 1):
-        for shot in scenario.shots[bounds[k]:bounds[k + 1]]:
-            shots.append(dataclasses.replace(shot, camera=k * cameras + shot.camera))
+        group = scenario.shots[bounds[k]:bounds[k + 1]]
+        cast = sorted({a.person for a in group[0].appearances})
+        for j, shot in enumerate(group):
+            shots.append(_recast(shot, j, k, cast, people, close_up))
             scene_of_shot[shot.start] = k
+        for p in cast:
+            ids[p + 1] = (people[p].name, people[p].enrolled)
     garments: Dict[Tuple[int, int], Garment] = {}
     for k in range(len(bounds) - 1):
-        for gid in sorted(scenario.ids):
+        for gid in sorted(ids):
             up, low = rng.integers(0, len(PALETTE), 2)
             garments[(k, gid)] = Garment(PALETTE[int(up)], PALETTE[int(low)], width=float(rng.uniform(1.6, 2.8)),
                                          gap=float(rng.uniform(0.15, 0.55)), length=float(rng.uniform(1.6, 3.0)),
                                          split=float(rng.uniform(0.45, 0.75)))
-    return dataclasses.replace(scenario, shots=shots), Wardrobe(scene_of_shot, garments, seed)
+    return (dataclasses.replace(scenario, shots=shots, ids=ids),
+            Wardrobe(scene_of_shot, garments, seed))
+
+
+def _recast(shot: Shot, j: int, scene: int, cast: List[int], people: Sequence, close_up) -> Shot:
+    """Shot ``j`` of a scene with the scene's ``cast``: wide (even ``j``) or a close-up of two (odd ``j``)."""
+    wide = j % 2 == 0
+    paths = shot.appearances[:len(cast)] if wide else shot.appearances[:2]
+    first = (j // 2 * 2) % len(cast)
+    who = cast if wide else [cast[(first + i) % len(cast)] for i in range(min(2, len(cast)))]
+    appearances = []
+    for a, p in zip(paths, who):
+        height = a.height if wide else np.minimum(a.height * close_up[0], close_up[1])
+        appearances.append(dataclasses.replace(a, gt_id=p + 1, person=p, sprite=a.sprite % len(people[p].sprites),
+                                               height=height))
+    return dataclasses.replace(shot, camera=2 * scene + (0 if wide else 1), appearances=appearances)

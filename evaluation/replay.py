@@ -255,7 +255,7 @@ def _sequence(folder: Path, seed: int, frames: int, size, preset: Optional[str],
     if preset == CLOTHING_PRESET:
         from .clothing import dress
 
-        sc, kw["dress"] = dress(sc, scenes=CLOTHING_SCENES, seed=seed)
+        sc, kw["dress"] = dress(sc, cast, scenes=CLOTHING_SCENES, seed=seed)
     synth.write_sequence(folder, sc, cast, progress=True, extra_info={"photos": [str(p) for p in photos]}, **kw)
 
 

@@ -13,7 +13,7 @@ from test_evaluation_synth import plain_plan, solid_people
 def _dressed(scenes=3, **kw):
     people = solid_people(4)
     plan = plain_plan(people, num_frames=240, faces_per_frame=2, num_cameras=2, **kw)
-    return people, plan, *dress(plan, scenes=scenes, seed=5)
+    return people, plan, *dress(plan, people, scenes=scenes, seed=5)
 
 
 def test_scenes_are_consecutive_runs_of_shots_with_set_ups_of_their_own():
@@ -58,4 +58,17 @@ def test_the_garment_is_drawn_under_the_face_and_the_torso_cue_sees_it():
 def test_dress_rejects_no_scenes():
     _, plan, *_ = _dressed()
     with pytest.raises(ValueError, match="scenes"):
-        dress(plan, scenes=0)
+        dress(plan, solid_people(4), scenes=0)
+
+
+def test_a_scene_cuts_between_its_wide_and_close_up_set_ups_with_one_cast():
+    _, plan, dressed, wardrobe = _dressed(scenes=2)
+    for k in range(2):
+        shots = [s for s in dressed.shots if wardrobe.scene(s) == k]
+        assert [s.camera for s in shots] == [2 * k + (j % 2) for j in range(len(shots))]
+        cast = {a.person for a in shots[0].appearances}
+        assert all({a.person for a in s.appearances} <= cast for s in shots)
+        for wide, close in zip(shots[::2], shots[1::2]):
+            assert len(close.appearances) <= 2
+            assert min(float(a.height.min()) for a in close.appearances) > \
+                max(float(a.height.max()) for a in wide.appearances) or len(wide.appearances) == 0
