@@ -56,15 +56,16 @@ def run_two_pass(args, config) -> int:
         check_output_files(args)
         detector, embedder = build_models(config, models_dir=args.models_dir, device=args.device,
                                           progress=not args.quiet)
-        identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
+        identifier, recorder = gallery_identifier(args, config, detector, embedder, args.quiet,
+                                                  source_name=str(args.source))
         pipeline = build_pipeline(config, detector, embedder, identifier)
-        recorder = AnalysisRecorder(path, source=str(args.source), width=source.width, height=source.height,
+        analysis = AnalysisRecorder(path, source=str(args.source), width=source.width, height=source.height,
                                     fps=source.fps)
     except BaseException:
         source.close()
         raise
-    summary = run(pipeline, source, [], tracks_writer=recorder, max_frames=args.max_frames,
-                  progress=not args.quiet)
+    summary = run(pipeline, source, [], tracks_writer=analysis, max_frames=args.max_frames,
+                  progress=not args.quiet, recorder=recorder)
     print(f"pass 1: {summary.frames} frames analysed in {summary.seconds:.1f} s ({summary.fps:.1f} FPS); "
           f"analysis in {path}", file=sys.stderr)
     status = exit_status(summary)
