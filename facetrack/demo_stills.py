@@ -68,7 +68,7 @@ def run_stills(args, config) -> int:
     paths = image_files([source])[: args.max_frames]        # an empty folder: "no images in ..."
     targets = output_targets(args, source)
     detector, embedder = build_models(config, models_dir=args.models_dir, device=args.device, progress=not args.quiet)
-    identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
+    identifier, _ = gallery_identifier(args, config, detector, embedder, args.quiet)   # photos: nothing remembered
     namer = (build_still_namer(config, detector, embedder) if identifier is None
              else StillNamer.from_identifier(detector, embedder, identifier))
     overlay = Overlay(**section(config, "overlay"))

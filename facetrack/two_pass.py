@@ -57,7 +57,7 @@ def run_two_pass(args, config) -> int:
         detector, embedder = build_models(config, models_dir=args.models_dir, device=args.device,
                                           progress=not args.quiet)
         identifier, recorder = gallery_identifier(args, config, detector, embedder, args.quiet,
-                                                  source_name=str(args.source))
+                                                  source_name=str(source.description))
         pipeline = build_pipeline(config, detector, embedder, identifier)
         analysis = AnalysisRecorder(path, source=str(args.source), width=source.width, height=source.height,
                                     fps=source.fps)
