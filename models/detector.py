@@ -34,7 +34,7 @@ import os
 import struct
 import zipfile
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -235,6 +235,31 @@ class FaceDetector:
         frame = to_bgr(frame_bgr, name="frame_bgr")
         result = self._model.predict(frame, **self._predict_args)[0]
         return self._to_detections(result, frame.shape[1], frame.shape[0])
+
+    def detect_batch(self, frames_bgr: Sequence[np.ndarray]) -> List[Detections]:
+        """Detect the faces of several frames in one batched inference call.
+
+        Parameters
+        ----------
+        frames_bgr : sequence of ndarray
+            Frames as :meth:`detect` takes them (sizes may differ: ultralytics
+            letterboxes each to the input size).
+
+        Returns
+        -------
+        list of Detections
+            One per frame, in order, each as :meth:`detect` returns it.
+
+        Raises
+        ------
+        ValueError
+            For an empty sequence or a frame :meth:`detect` would refuse.
+        """
+        frames = [to_bgr(f, name=f"frames_bgr[{i}]") for i, f in enumerate(frames_bgr)]
+        if not frames:
+            raise ValueError("frames_bgr must hold at least one frame")
+        results = self._model.predict(frames, **self._predict_args)
+        return [self._to_detections(r, f.shape[1], f.shape[0]) for r, f in zip(results, frames)]
 
     def warmup(self, frames: int = 2) -> None:
         """Run a few predictions on a blank frame (the first calls build the predictor and are slow)."""
