@@ -1,6 +1,12 @@
 """End-to-end speed of the demo's scheduling against the every-frame baseline.
 
     python -m facetrack.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
+    python -m facetrack.bench limit VIDEO [VIDEO ...] --gallery PHOTO_DIR [--max-frames 300] [--every 1 3]
+
+``limit`` measures the floor (decode plus one detector pass on every frame,
+or on one frame in k, at the pipeline's detector input) and reports the
+pipeline's FPS as a fraction of it, with every stage's share of the frame
+time (:func:`evaluation.bench.run_limit`).
 
 Runs the video twice through :func:`pipeline.loop.run` exactly as
 ``demo.py`` does (parts from :mod:`facetrack.build`, decode thread, overlay,
@@ -102,7 +108,50 @@ def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], d
     return summary, names, cpu, (load + os.getloadavg()[0]) / 2
 
 
+def limit_main(argv) -> int:
+    """``python -m facetrack.bench limit``: the detector floor and the pipeline's fraction of it."""
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench limit",
+                                description="decode + detector floor against the pipeline, per stage")
+    p.add_argument("videos", type=Path, nargs="+")
+    p.add_argument("--gallery", type=Path, required=True, help="photo folder to enroll (the identify stage)")
+    p.add_argument("--config", type=Path, help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--max-frames", type=int, default=300, help="frames per run (0: the whole video) [300]")
+    p.add_argument("--every", type=int, nargs="+", default=[1],
+                   help="floors with one detector pass every k frames (the pipeline's interval is added) [1]")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved repeats; the median run is reported")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = p.parse_args(argv)
+    from evaluation.bench import build_parts, format_environment, format_limit, load_settings, run_limit
+
+    missing = [str(v) for v in args.videos + [args.gallery] if not v.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.max_frames < 0 or min(args.every) < 1 or args.repeats < 1:
+        print("error: --max-frames must be >= 0, --every and --repeats >= 1", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
+                            work_dir=Path(tmp))
+        results = [run_limit(v, parts, every=args.every, max_frames=args.max_frames or None, repeats=args.repeats)
+                   for v in args.videos]
+    print(f"Machine: {format_environment(results[0]['environment'])}; load average {os.getloadavg()[0]:.1f}\n")
+    print("\n".join(format_limit(r) for r in results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
+SUBCOMMANDS = {"limit": limit_main}
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     p = argparse.ArgumentParser(prog="python -m facetrack.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("video", type=Path)
     p.add_argument("--gallery", type=Path, help="photo folder to enroll (names are compared when given)")
