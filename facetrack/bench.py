@@ -2,11 +2,15 @@
 
     python -m facetrack.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
     python -m facetrack.bench limit VIDEO [VIDEO ...] --gallery PHOTO_DIR [--max-frames 300] [--every 1 3]
+    python -m facetrack.bench detectors VIDEO [VIDEO ...] [--frames 8] [--repeats 3] [--forms pt openvino ...]
 
 ``limit`` measures the floor (decode plus one detector pass on every frame,
 or on one frame in k, at the pipeline's detector input) and reports the
 pipeline's FPS as a fraction of it, with every stage's share of the frame
-time (:func:`evaluation.bench.run_limit`).
+time (:func:`evaluation.bench.run_limit`). ``detectors`` times every CPU
+form of the detector (the ``.pt``, ONNX, OpenVINO, int8) on real frames in
+interleaved rounds and scores each one's boxes against the ``.pt``'s
+(:func:`models.bench.compare_detectors`).
 
 Runs the video twice through :func:`pipeline.loop.run` exactly as
 ``demo.py`` does (parts from :mod:`facetrack.build`, decode thread, overlay,
@@ -32,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 import yaml
 
 EVERY_FRAME = {"pipeline": {"detect_interval": 1, "warmup_detect_interval": 1, "embed_policy": "all"}}
@@ -145,7 +150,83 @@ def limit_main(argv) -> int:
     return 0
 
 
-SUBCOMMANDS = {"limit": limit_main}
+#: The detector forms ``detectors`` compares: name -> (weights name, FaceDetector keywords).
+DETECTOR_FORMS = {
+    "pt": ("yolov8n-face", {}),
+    "onnx-static-640": ("yolov8n-face-onnx", {}),
+    "onnx": ("yolov8n-face", {"cpu_format": "onnx"}),
+    "openvino": ("yolov8n-face", {"cpu_format": "openvino"}),
+    "onnx-int8": ("yolov8n-face", {"cpu_format": "onnx-int8"}),
+    "tflite-int8": ("yolov8n-face_int8.tflite", {}),
+}
+
+
+def spaced_frames(video: Path, count: int) -> list:
+    """``count`` frames spread evenly over ``video`` (decoded by ``pipeline.sources.open_source``)."""
+    from pipeline.sources import open_source
+
+    source = open_source(str(video))
+    try:
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame.image)
+    finally:
+        source.close()
+    if not frames:
+        raise SystemExit(f"error: no frame could be decoded from {video}")
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    return [frames[i] for i in picks]
+
+
+def detectors_main(argv) -> int:
+    """``python -m facetrack.bench detectors``: every CPU form of the detector, timed interleaved and scored."""
+    import json
+
+    from facetrack.build import section
+    from facetrack.config import load_config
+    from models.bench import compare_detectors
+    from models.detector import FaceDetector
+    from models.weights import resolve_weights
+
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench detectors",
+                                description="CPU detector forms: ms per frame (interleaved) and recall of the .pt")
+    p.add_argument("videos", type=Path, nargs="+")
+    p.add_argument("--forms", nargs="+", default=list(DETECTOR_FORMS), choices=list(DETECTOR_FORMS))
+    p.add_argument("--frames", type=int, default=8, help="frames per video, spread over it [8]")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the median is reported [3]")
+    p.add_argument("--config", type=Path)
+    p.add_argument("--models-dir")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    if "pt" not in args.forms:
+        args.forms.insert(0, "pt")            # the reference
+    det_kw = {k: v for k, v in section(load_config(args.config), "detector").items()
+              if k in ("confidence_threshold", "nms_iou_threshold", "input_size", "max_detections")}
+    detectors = {}
+    for name in args.forms:
+        weights, kw = DETECTOR_FORMS[name]
+        path = resolve_weights(weights, models_dir=args.models_dir, allow_download=False)
+        detectors[name] = FaceDetector(path, device="cpu", **det_kw, **kw)
+    results = {}
+    for video in args.videos:
+        frames = spaced_frames(video, args.frames)
+        res = compare_detectors(detectors, frames, reference="pt", repeats=args.repeats)
+        results[str(video)] = {"width": frames[0].shape[1], "height": frames[0].shape[0], "frames": len(frames),
+                               "forms": res}
+        print(f"\n{video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}, {len(frames)} frames, "
+              f"{args.repeats} interleaved rounds; load average {os.getloadavg()[0]:.1f})\n")
+        print("| form | file | ms per frame (median round) | rounds | faces | recall of .pt at IoU 0.5 | precision |")
+        print("|---|---|---|---|---|---|---|")
+        for name, r in res.items():
+            print(f"| {name} | {detectors[name].path.name} | {r['ms_per_frame']:.1f} | "
+                  + ", ".join(f"{v:.0f}" for v in r["ms_per_frame_rounds"])
+                  + f" | {r['faces']} | {r['recall']:.3f} | {r['precision']:.3f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main}
 
 
 def main(argv=None) -> int:

@@ -108,6 +108,15 @@ class FaceDetector:
         ``"pose"`` or ``"detect"`` to override what the file's metadata says.
     max_detections : int
         At most this many faces per frame.
+    cpu_format : str, optional
+        On the CPU, run ``.pt`` weights in this exported form instead of in
+        torch: one of ``models.export.EXPORT_FORMATS`` (``"openvino"``,
+        ``"onnx"``, ``"onnx-int8"``), exported from the ``.pt`` the first time
+        and cached (:func:`models.export.exported_detector`). ``None``, other
+        devices and other weight formats load the file as it is.
+    export_cache_dir : str or Path, optional
+        The cache root of those exports (default: the weights cache,
+        ``models.weights.default_cache_dir()``).
 
     Raises
     ------
@@ -128,6 +137,8 @@ class FaceDetector:
         half: bool = False,
         task: Optional[str] = None,
         max_detections: int = 300,
+        cpu_format: Optional[str] = None,
+        export_cache_dir: Optional[Union[str, Path]] = None,
     ) -> None:
         self.confidence_threshold = check_number("confidence_threshold", confidence_threshold, 0, 1)
         self.nms_iou_threshold = check_number("nms_iou_threshold", nms_iou_threshold, 0, 1)
@@ -142,8 +153,8 @@ class FaceDetector:
             raise FileNotFoundError(
                 f"detector weights {path} not found (resolve a model name with models.weights.resolve_weights)"
             )
-        self.path = path.resolve()
         self.device = resolve_device(device)
+        self.path = self._exported(path.resolve(), cpu_format, export_cache_dir)
         self.half = bool(half) and self.device.startswith("cuda")
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
@@ -165,6 +176,16 @@ class FaceDetector:
         self._predict_args = self._predict_arguments()
         logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
                     self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
+
+    def _exported(self, path: Path, cpu_format: Optional[str], cache_dir) -> Path:
+        """The file to load: ``path``, or its cached export in ``cpu_format`` for ``.pt`` weights on the CPU."""
+        from models.export import EXPORT_FORMATS, exported_detector
+
+        check_choice("cpu_format", cpu_format, (None,) + EXPORT_FORMATS)
+        self.source_path = path
+        if cpu_format is None or self.device != "cpu" or path.suffix != ".pt":
+            return path
+        return exported_detector(path, cpu_format, input_size=self.input_size, cache_dir=cache_dir).resolve()
 
     def _load(self, task: Optional[str]) -> Optional[Tuple[int, int]]:
         """Load the model through ultralytics, set ``self.task``; return the keypoint shape (None: unknown)."""
@@ -322,7 +343,9 @@ def _export_metadata(path: Path) -> dict:
     suffix = path.suffix.lower()
     meta: dict = {}
     try:
-        if suffix == ".onnx":
+        if path.is_dir():   # an OpenVINO IR folder: ultralytics writes its metadata as YAML beside the .xml
+            meta = _openvino_metadata(path)
+        elif suffix == ".onnx":
             meta = _onnx_metadata(path)
         elif suffix == ".tflite":
             with zipfile.ZipFile(path) as zf:  # ultralytics appends metadata.json as a zip
@@ -332,7 +355,7 @@ def _export_metadata(path: Path) -> dict:
                 size = struct.unpack("<i", handle.read(4))[0]
                 if 0 < size < 1 << 20:
                     meta = json.loads(handle.read(size).decode("utf-8"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, struct.error):
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, struct.error):
         logger.debug("no readable metadata in %s", path, exc_info=True)
     out = {key: _parse(meta.get(key)) for key in ("task", "kpt_shape", "imgsz") if meta.get(key) is not None}
     if suffix == ".onnx":
@@ -348,6 +371,18 @@ def _export_metadata(path: Path) -> dict:
         if channels in (19, 20):
             out["kpt_shape"] = (5, 3 if channels == 20 else 2)
     return out
+
+
+def _openvino_metadata(folder: Path) -> dict:
+    """ultralytics' ``metadata.yaml`` of an OpenVINO export (a model file's own metadata, not configuration)."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((folder / "metadata.yaml").read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"unreadable {folder / 'metadata.yaml'}: {exc}") from exc
+    meta["dynamic"] = bool((meta.get("args") or {}).get("dynamic", False))
+    return meta
 
 
 def _onnx_metadata(path: Path) -> dict:
