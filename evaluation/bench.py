@@ -629,7 +629,9 @@ def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int
     -------
     dict
         ``every``, ``frames``, ``seconds``, ``fps`` (frames per wall-clock
-        second), ``detect_calls`` and ``detect_ms`` (mean per call).
+        second), ``cpu_ms_per_frame`` (CPU time of this process, all threads:
+        less sensitive than FPS to other programs on the machine),
+        ``detect_calls`` and ``detect_ms`` (mean per call).
     """
     from pipeline.sources import open_source
 
@@ -637,7 +639,7 @@ def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int
         raise ValueError(f"every must be an integer >= 1, got {every!r}")
     source = open_source(str(video))
     frames, calls, detect_s = 0, 0, 0.0
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     try:
         while max_frames is None or frames < max_frames:
             frame = source.read()
@@ -651,8 +653,9 @@ def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int
             frames += 1
     finally:
         source.close()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
     return {"every": int(every), "frames": frames, "seconds": seconds, "fps": frames / max(seconds, 1e-9),
+            "cpu_ms_per_frame": 1000.0 * cpu / max(frames, 1),
             "detect_calls": calls, "detect_ms": 1000.0 * detect_s / max(calls, 1)}
 
 
@@ -671,9 +674,11 @@ def run_limit(video: Path, parts: Parts, *, every: Sequence[int] = (1,), max_fra
         ``video``, ``width``, ``height``, ``frames``, ``input_size``,
         ``detect_interval``, ``floors`` (``{every: floor_run figures}``),
         ``pipeline`` (fps, fps_runs, stage_ms over :data:`LIMIT_STAGES`,
-        detection_frames, faces_embedded), ``fraction_of_floor``
-        (``{every: pipeline fps / floor fps}``) and ``stage_share`` (each
-        stage's share of the pipeline's wall-clock time per frame).
+        detection_frames, faces_embedded, cpu_ms_per_frame),
+        ``fraction_of_floor`` (``{every: pipeline fps / floor fps}``),
+        ``cpu_fraction_of_floor`` (``{every: floor CPU ms / pipeline CPU ms
+        per frame}``) and ``stage_share`` (each stage's share of the
+        pipeline's wall-clock time per frame).
     """
     repeats = _check_repeats(repeats)
     pipeline = make_pipeline(parts)
@@ -712,6 +717,8 @@ def _limit_figures(video: Path, parts: Parts, interval: int, floors: Dict[int, l
             "input_size": getattr(parts.detector, "input_size", None), "detect_interval": interval,
             "environment": environment(), "floors": floor, "pipeline": pipeline,
             "fraction_of_floor": {k: run["fps"] / max(f["fps"], 1e-9) for k, f in floor.items()},
+            "cpu_fraction_of_floor": {k: f["cpu_ms_per_frame"] / max(run["cpu_ms_per_frame"], 1e-9)
+                                      for k, f in floor.items()},
             "stage_share": {s: run["stage_ms"][s] / frame_ms for s in LIMIT_STAGES}}
 
 
@@ -720,15 +727,17 @@ def format_limit(result: dict) -> str:
     p = result["pipeline"]
     lines = [f"#### {Path(result['video']).name} ({result['width']}x{result['height']}, {result['frames']} frames, "
              f"detector input {result['input_size']}, pipeline detect_interval {result['detect_interval']})", "",
-             "| run | FPS | FPS of each run | detector calls | ms per detector call | pipeline FPS / this |",
-             "|---|---|---|---|---|---|"]
+             "| run | FPS | FPS of each run | CPU ms per frame | detector calls | ms per detector call "
+             "| pipeline FPS / this | this CPU ms / pipeline's |", "|---|---|---|---|---|---|---|---|"]
     for k, f in result["floors"].items():
-        lines.append(f"| floor: decode + detect every {k} frame{'s' if k > 1 else ''} | {f['fps']:.2f} | "
+        lines.append(f"| floor: decode + detect every {k} frame{'s' if int(k) > 1 else ''} | {f['fps']:.2f} | "
                      + ", ".join(f"{v:.2f}" for v in f["fps_runs"])
-                     + f" | {f['detect_calls']} | {f['detect_ms']:.1f} | {result['fraction_of_floor'][k]:.2f} |")
+                     + f" | {f['cpu_ms_per_frame']:.1f} | {f['detect_calls']} | {f['detect_ms']:.1f} | "
+                     f"{result['fraction_of_floor'][k]:.2f} | {result['cpu_fraction_of_floor'][k]:.2f} |")
     lines.append(f"| pipeline (default settings, overlay, mp4 sink) | {p['fps']:.2f} | "
-                 + ", ".join(f"{v:.2f}" for v in p["fps_runs"]) + f" | {p['detection_frames']} | "
-                 f"{p['stage_ms']['detect'] * p['frames'] / max(p['detection_frames'], 1):.1f} | 1.00 |")
+                 + ", ".join(f"{v:.2f}" for v in p["fps_runs"]) + f" | {p['cpu_ms_per_frame']:.1f} | "
+                 f"{p['detection_frames']} | "
+                 f"{p['stage_ms']['detect'] * p['frames'] / max(p['detection_frames'], 1):.1f} | 1.00 | 1.00 |")
     lines += ["", "| stage | " + " | ".join(LIMIT_STAGES) + " |", "|---|" + "---|" * len(LIMIT_STAGES),
               "| ms per frame | " + " | ".join(f"{p['stage_ms'][s]:.1f}" for s in LIMIT_STAGES) + " |",
               "| share of the frame time | " + " | ".join(f"{result['stage_share'][s]:.0%}" for s in LIMIT_STAGES)

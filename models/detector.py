@@ -39,6 +39,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from models.device import resolve_device
+from models.export import EXPORT_FORMATS
 from models.io import to_bgr
 from tracker.boxes import clip_xyxy
 from tracker.checks import check_bool, check_choice, check_int, check_number
@@ -153,12 +154,14 @@ class FaceDetector:
             raise FileNotFoundError(
                 f"detector weights {path} not found (resolve a model name with models.weights.resolve_weights)"
             )
+        check_choice("cpu_format", cpu_format, (None,) + EXPORT_FORMATS)
         self.device = resolve_device(device)
-        self.path = self._exported(path.resolve(), cpu_format, export_cache_dir)
+        self.path = self.source_path = path.resolve()
         self.half = bool(half) and self.device.startswith("cuda")
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
         try:
+            self.path = self._exported(cpu_format, export_cache_dir)
             kpt_shape = self._load(task)
         except (ValueError, ImportError):
             raise
@@ -177,14 +180,13 @@ class FaceDetector:
         logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
                     self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
 
-    def _exported(self, path: Path, cpu_format: Optional[str], cache_dir) -> Path:
-        """The file to load: ``path``, or its cached export in ``cpu_format`` for ``.pt`` weights on the CPU."""
-        from models.export import EXPORT_FORMATS, exported_detector
-
-        check_choice("cpu_format", cpu_format, (None,) + EXPORT_FORMATS)
-        self.source_path = path
+    def _exported(self, cpu_format: Optional[str], cache_dir) -> Path:
+        """The file to load: the weights, or their cached export in ``cpu_format`` for ``.pt`` weights on the CPU."""
+        path = self.source_path
         if cpu_format is None or self.device != "cpu" or path.suffix != ".pt":
             return path
+        from models.export import exported_detector
+
         return exported_detector(path, cpu_format, input_size=self.input_size, cache_dir=cache_dir).resolve()
 
     def _load(self, task: Optional[str]) -> Optional[Tuple[int, int]]:

@@ -34,7 +34,7 @@ def test_the_floor_decodes_every_frame_and_detects_one_in_every(clip, every, fra
     r = floor_run(det, clip, every=every, max_frames=frames)
     assert r["frames"] == frames and r["detect_calls"] == calls == len(det.shapes)
     assert set(det.shapes) == {(360, 640, 3)}        # the whole decoded frame, as the pipeline gives it
-    assert r["fps"] == pytest.approx(frames / r["seconds"])
+    assert r["fps"] == pytest.approx(frames / r["seconds"]) and r["cpu_ms_per_frame"] >= 0
 
 
 def test_the_floor_runs_to_the_end_without_a_frame_limit(clip):
@@ -67,6 +67,9 @@ def test_the_limit_command_on_a_real_clip(clip, shared_data, shared_models, tmp_
     assert r["floors"]["1"]["detect_calls"] == 6 and r["floors"]["2"]["detect_calls"] == 3
     for k, f in r["floors"].items():
         assert r["fraction_of_floor"][k] == pytest.approx(r["pipeline"]["fps"] / f["fps"])
+        assert r["cpu_fraction_of_floor"][k] == pytest.approx(f["cpu_ms_per_frame"]
+                                                              / r["pipeline"]["cpu_ms_per_frame"])
+    assert r["floors"]["1"]["cpu_ms_per_frame"] > r["floors"]["2"]["cpu_ms_per_frame"] > 0   # half the passes
     stages = r["pipeline"]["stage_ms"]
     assert set(stages) == set(r["stage_share"]) and "wait" in stages and "identify" in stages
     assert stages["detect"] > 0 and stages["encode"] > 0
