@@ -22,7 +22,7 @@ def crowd_frames(shared_data):
 def pt_detector(detector_weights):
     from models.detector import FaceDetector
 
-    return FaceDetector(detector_weights, device="cpu")
+    return FaceDetector(detector_weights, device="cpu", cpu_format=None)     # the .pt in torch: the reference
 
 
 def test_detect_batch_gives_what_detect_gives_frame_by_frame(pt_detector, crowd_frames):
