@@ -1,7 +1,8 @@
 """YOLO face detector on ultralytics -> ``Detections`` with 5 landmarks.
 
 Any format ultralytics runs works (``.pt``, ``.onnx``, ``.engine``,
-``.tflite``). Pose models with 5 keypoints give landmarks (left eye, right eye,
+``.tflite``, an OpenVINO ``*_openvino_model`` folder); ``cpu_format`` runs a
+``.pt`` on the CPU as its cached export (:mod:`models.export`). Pose models with 5 keypoints give landmarks (left eye, right eye,
 nose, left and right mouth corners, as seen in the image); detection-only face
 models give ``landmarks=None`` and the embedder falls back to box crops.
 
@@ -39,7 +40,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from models.device import resolve_device
-from models.export import EXPORT_FORMATS
+from models.export import EXPORT_FORMATS, exported_detector
 from models.io import to_bgr
 from tracker.boxes import clip_xyxy
 from tracker.checks import check_bool, check_choice, check_int, check_number
@@ -185,8 +186,6 @@ class FaceDetector:
         path = self.source_path
         if cpu_format is None or self.device != "cpu" or path.suffix != ".pt":
             return path
-        from models.export import exported_detector
-
         return exported_detector(path, cpu_format, input_size=self.input_size, cache_dir=cache_dir).resolve()
 
     def _load(self, task: Optional[str]) -> Optional[Tuple[int, int]]:
