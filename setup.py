@@ -28,6 +28,7 @@ INSTALL_REQUIRES = [
     "trackeval>=1.3",        # HOTA (evaluation)
     "paho-mqtt>=2.0",        # the MQTT event sink (pipeline.event_sinks)
     "ai-edge-litert>=2.1.4; platform_system == 'Linux' and platform_machine == 'x86_64'",  # .tflite detectors
+    "openvino>=2024.0",      # the detector's OpenVINO export on the CPU (models/export.py, docs/speed.md)
 ]
 
 #: ``facetrack serve`` (the web page, package ``web``): ``pip install .[web]``.

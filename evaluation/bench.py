@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Stages reported per frame, in pipeline order.
 STAGES = ("decode", "scene_cut", "detect", "embed", "track", "identify", "draw", "encode")
+#: The stages of the limit report: ``STAGES`` and ``wait`` (the loop waiting for the next decoded frame).
+LIMIT_STAGES = STAGES + ("wait",)
 
 
 # ------------------------------------------------------------- environment
@@ -299,7 +301,7 @@ def _run_figures(summary, cpu_seconds: float, peak_rss_bytes: int, tracks: gtio.
     return {
         "frames": summary.frames, "seconds": summary.seconds, "fps": summary.fps,
         "cpu_ms_per_frame": 1000.0 * cpu_seconds / max(summary.frames, 1),
-        "stage_ms": {s: summary.stage_ms().get(s, 0.0) for s in STAGES},
+        "stage_ms": {s: summary.stage_ms().get(s, 0.0) for s in LIMIT_STAGES},
         "peak_rss_mb": peak_rss_bytes / 2 ** 20,
         "faces_embedded": summary.faces_embedded, "detection_frames": summary.detection_frames,
         "tracks": tracks,
@@ -613,3 +615,131 @@ def run_scaling(*, photos: Optional[Sequence[Path]], gallery: Path, detector: Pa
         log.info("scaling gallery=%d: %.2f fps", m, r["fps"])
         del index
     return out
+
+
+# ------------------------------------------------------------------ the limit
+def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int] = None) -> dict:
+    """Decode ``video`` and run ``detector`` on one frame in ``every``: the floor of any pipeline around it.
+
+    The frames are read as the pipeline reads them (``pipeline.sources.open_source``,
+    decoded one step ahead in a thread) and ``detector.detect`` sees each
+    whole frame, so the detector works at the input the pipeline gives it.
+
+    Returns
+    -------
+    dict
+        ``every``, ``frames``, ``seconds``, ``fps`` (frames per wall-clock
+        second), ``cpu_ms_per_frame`` (CPU time of this process, all threads:
+        less sensitive than FPS to other programs on the machine),
+        ``detect_calls`` and ``detect_ms`` (mean per call).
+    """
+    from pipeline.sources import open_source
+
+    if int(every) != every or every < 1:
+        raise ValueError(f"every must be an integer >= 1, got {every!r}")
+    source = open_source(str(video))
+    frames, calls, detect_s = 0, 0, 0.0
+    start, cpu0 = time.perf_counter(), time.process_time()
+    try:
+        while max_frames is None or frames < max_frames:
+            frame = source.read()
+            if frame is None:
+                break
+            if frames % every == 0:
+                t0 = time.perf_counter()
+                detector.detect(frame.image)
+                detect_s += time.perf_counter() - t0
+                calls += 1
+            frames += 1
+    finally:
+        source.close()
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    return {"every": int(every), "frames": frames, "seconds": seconds, "fps": frames / max(seconds, 1e-9),
+            "cpu_ms_per_frame": 1000.0 * cpu / max(frames, 1),
+            "detect_calls": calls, "detect_ms": 1000.0 * detect_s / max(calls, 1)}
+
+
+def run_limit(video: Path, parts: Parts, *, every: Sequence[int] = (1,), max_frames: Optional[int] = 300,
+              repeats: int = 1) -> dict:
+    """The pipeline's FPS as a fraction of the detector floor, and where its time goes.
+
+    Runs, interleaved ``repeats`` times: :func:`floor_run` at each of
+    ``every`` (and at the pipeline's ``detect_interval``), and the pipeline
+    through :func:`timed_run` (overlay and mp4 sink included); each figure is
+    the median run's.
+
+    Returns
+    -------
+    dict
+        ``video``, ``width``, ``height``, ``frames``, ``input_size``,
+        ``detect_interval``, ``floors`` (``{every: floor_run figures}``),
+        ``pipeline`` (fps, fps_runs, stage_ms over :data:`LIMIT_STAGES`,
+        detection_frames, faces_embedded, cpu_ms_per_frame),
+        ``fraction_of_floor`` (``{every: pipeline fps / floor fps}``),
+        ``cpu_fraction_of_floor`` (``{every: floor CPU ms / pipeline CPU ms
+        per frame}``) and ``stage_share`` (each stage's share of the
+        pipeline's wall-clock time per frame).
+    """
+    repeats = _check_repeats(repeats)
+    pipeline = make_pipeline(parts)
+    interval = int(pipeline.schedule.detect_interval)
+    ks = sorted(set(int(k) for k in every) | {interval})
+    floors: Dict[int, list] = {k: [] for k in ks}
+    runs: list = []
+    for _ in range(repeats):
+        for k in ks:
+            floors[k].append(floor_run(parts.detector, video, every=k, max_frames=max_frames))
+        r = timed_run(pipeline, video, max_frames=max_frames)
+        r.pop("tracks"), r.pop("best_matches")
+        runs.append(r)
+    return _limit_figures(video, parts, interval, floors, runs)
+
+
+def _median_run(runs: list, key: str = "fps") -> dict:
+    """The run with the median ``key`` (the upper one of an even count), with ``<key>_runs`` added."""
+    out = dict(sorted(runs, key=lambda r: r[key])[len(runs) // 2])
+    out[f"{key}_runs"] = [r[key] for r in runs]
+    return out
+
+
+def _limit_figures(video: Path, parts: Parts, interval: int, floors: Dict[int, list], runs: list) -> dict:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    cap.release()
+    run = _median_run(runs)
+    floor = {k: _median_run(v) for k, v in floors.items()}
+    frame_ms = 1000.0 / max(run["fps"], 1e-9)
+    pipeline = {k: run[k] for k in ("fps", "fps_runs", "frames", "stage_ms", "detection_frames", "faces_embedded",
+                                    "cpu_ms_per_frame")}
+    return {"video": str(video), "width": width, "height": height, "frames": run["frames"],
+            "input_size": getattr(parts.detector, "input_size", None), "detect_interval": interval,
+            "environment": environment(), "floors": floor, "pipeline": pipeline,
+            "fraction_of_floor": {k: run["fps"] / max(f["fps"], 1e-9) for k, f in floor.items()},
+            "cpu_fraction_of_floor": {k: f["cpu_ms_per_frame"] / max(run["cpu_ms_per_frame"], 1e-9)
+                                      for k, f in floor.items()},
+            "stage_share": {s: run["stage_ms"][s] / frame_ms for s in LIMIT_STAGES}}
+
+
+def format_limit(result: dict) -> str:
+    """A Markdown block of one :func:`run_limit` result."""
+    p = result["pipeline"]
+    lines = [f"#### {Path(result['video']).name} ({result['width']}x{result['height']}, {result['frames']} frames, "
+             f"detector input {result['input_size']}, pipeline detect_interval {result['detect_interval']})", "",
+             "| run | FPS | FPS of each run | CPU ms per frame | detector calls | ms per detector call "
+             "| pipeline FPS / this | this CPU ms / pipeline's |", "|---|---|---|---|---|---|---|---|"]
+    for k, f in result["floors"].items():
+        lines.append(f"| floor: decode + detect every {k} frame{'s' if int(k) > 1 else ''} | {f['fps']:.2f} | "
+                     + ", ".join(f"{v:.2f}" for v in f["fps_runs"])
+                     + f" | {f['cpu_ms_per_frame']:.1f} | {f['detect_calls']} | {f['detect_ms']:.1f} | "
+                     f"{result['fraction_of_floor'][k]:.2f} | {result['cpu_fraction_of_floor'][k]:.2f} |")
+    lines.append(f"| pipeline (default settings, overlay, mp4 sink) | {p['fps']:.2f} | "
+                 + ", ".join(f"{v:.2f}" for v in p["fps_runs"]) + f" | {p['cpu_ms_per_frame']:.1f} | "
+                 f"{p['detection_frames']} | "
+                 f"{p['stage_ms']['detect'] * p['frames'] / max(p['detection_frames'], 1):.1f} | 1.00 | 1.00 |")
+    lines += ["", "| stage | " + " | ".join(LIMIT_STAGES) + " |", "|---|" + "---|" * len(LIMIT_STAGES),
+              "| ms per frame | " + " | ".join(f"{p['stage_ms'][s]:.1f}" for s in LIMIT_STAGES) + " |",
+              "| share of the frame time | " + " | ".join(f"{result['stage_share'][s]:.0%}" for s in LIMIT_STAGES)
+              + " |", ""]
+    return "\n".join(lines)

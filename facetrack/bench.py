@@ -1,6 +1,16 @@
 """End-to-end speed of the demo's scheduling against the every-frame baseline.
 
     python -m facetrack.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
+    python -m facetrack.bench limit VIDEO [VIDEO ...] --gallery PHOTO_DIR [--max-frames 300] [--every 1 3]
+    python -m facetrack.bench detectors VIDEO [VIDEO ...] [--frames 8] [--repeats 3] [--forms pt openvino ...]
+
+``limit`` measures the floor (decode plus one detector pass on every frame,
+or on one frame in k, at the pipeline's detector input) and reports the
+pipeline's FPS as a fraction of it, with every stage's share of the frame
+time (:func:`evaluation.bench.run_limit`). ``detectors`` times every CPU
+form of the detector (the ``.pt``, ONNX, OpenVINO, int8) on real frames in
+interleaved rounds and scores each one's boxes against the ``.pt``'s
+(:func:`models.bench.compare_detectors`).
 
 Runs the video twice through :func:`pipeline.loop.run` exactly as
 ``demo.py`` does (parts from :mod:`facetrack.build`, decode thread, overlay,
@@ -26,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 import yaml
 
 EVERY_FRAME = {"pipeline": {"detect_interval": 1, "warmup_detect_interval": 1, "embed_policy": "all"}}
@@ -102,6 +113,124 @@ def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], d
     return summary, names, cpu, (load + os.getloadavg()[0]) / 2
 
 
+def limit_main(argv) -> int:
+    """``python -m facetrack.bench limit``: the detector floor and the pipeline's fraction of it."""
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench limit",
+                                description="decode + detector floor against the pipeline, per stage")
+    p.add_argument("videos", type=Path, nargs="+", help="the video files to measure")
+    p.add_argument("--gallery", type=Path, required=True, help="photo folder to enroll (the identify stage)")
+    p.add_argument("--config", type=Path, help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
+    p.add_argument("--max-frames", type=int, default=300, help="frames per run (0: the whole video) [300]")
+    p.add_argument("--every", type=int, nargs="+", default=[1],
+                   help="floors with one detector pass every k frames (the pipeline's interval is added) [1]")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved repeats; the median run is reported")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = p.parse_args(argv)
+    from evaluation.bench import build_parts, format_environment, format_limit, load_settings, run_limit
+
+    missing = [str(v) for v in args.videos + [args.gallery] if not v.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.max_frames < 0 or min(args.every) < 1 or args.repeats < 1:
+        print("error: --max-frames must be >= 0, --every and --repeats >= 1", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
+                            work_dir=Path(tmp))
+        results = [run_limit(v, parts, every=args.every, max_frames=args.max_frames or None, repeats=args.repeats)
+                   for v in args.videos]
+    print(f"Machine: {format_environment(results[0]['environment'])}; load average {os.getloadavg()[0]:.1f}\n")
+    print("\n".join(format_limit(r) for r in results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
+#: The detector forms ``detectors`` compares: name -> (weights name, FaceDetector keywords).
+DETECTOR_FORMS = {
+    "pt": ("yolov8n-face", {}),
+    "onnx-static-640": ("yolov8n-face-onnx", {}),
+    "onnx": ("yolov8n-face", {"cpu_format": "onnx"}),
+    "openvino": ("yolov8n-face", {"cpu_format": "openvino"}),
+    "onnx-int8": ("yolov8n-face", {"cpu_format": "onnx-int8"}),
+    "tflite-int8": ("yolov8n-face_int8.tflite", {}),
+}
+
+
+def spaced_frames(video: Path, count: int) -> list:
+    """``count`` frames spread evenly over ``video`` (decoded by ``pipeline.sources.open_source``)."""
+    from pipeline.sources import open_source
+
+    source = open_source(str(video))
+    try:
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame.image)
+    finally:
+        source.close()
+    if not frames:
+        raise SystemExit(f"error: no frame could be decoded from {video}")
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    return [frames[i] for i in picks]
+
+
+def detectors_main(argv) -> int:
+    """``python -m facetrack.bench detectors``: every CPU form of the detector, timed interleaved and scored."""
+    import json
+
+    from facetrack.build import section
+    from facetrack.config import load_config
+    from models.bench import compare_detectors
+    from models.detector import FaceDetector
+    from models.weights import resolve_weights
+
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench detectors",
+                                description="CPU detector forms: ms per frame (interleaved) and recall of the .pt")
+    p.add_argument("videos", type=Path, nargs="+", help="the videos whose frames are detected")
+    p.add_argument("--forms", nargs="+", default=list(DETECTOR_FORMS), choices=list(DETECTOR_FORMS),
+                   help="the detector forms to compare (the .pt is always the reference) [all]")
+    p.add_argument("--frames", type=int, default=8, help="frames per video, spread over it [8]")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the median is reported [3]")
+    p.add_argument("--config", type=Path, help="YAML configuration (its detector section) [default: configs/default.yaml]")
+    p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = p.parse_args(argv)
+    if "pt" not in args.forms:
+        args.forms.insert(0, "pt")            # the reference
+    det_kw = {k: v for k, v in section(load_config(args.config), "detector").items()
+              if k in ("confidence_threshold", "nms_iou_threshold", "input_size", "max_detections")}
+    detectors = {}
+    for name in args.forms:
+        weights, kw = DETECTOR_FORMS[name]
+        path = resolve_weights(weights, models_dir=args.models_dir, allow_download=False)
+        detectors[name] = FaceDetector(path, device="cpu", **det_kw, **kw)
+    results = {}
+    for video in args.videos:
+        frames = spaced_frames(video, args.frames)
+        res = compare_detectors(detectors, frames, reference="pt", repeats=args.repeats)
+        results[str(video)] = {"width": frames[0].shape[1], "height": frames[0].shape[0], "frames": len(frames),
+                               "forms": res}
+        print(f"\n{video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}, {len(frames)} frames, "
+              f"{args.repeats} interleaved rounds; load average {os.getloadavg()[0]:.1f})\n")
+        print("| form | file | ms per frame (median round) | rounds | CPU ms per frame | faces "
+              "| recall of .pt at IoU 0.5 | precision |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, r in res.items():
+            print(f"| {name} | {detectors[name].path.name} | {r['ms_per_frame']:.1f} | "
+                  + ", ".join(f"{v:.0f}" for v in r["ms_per_frame_rounds"])
+                  + f" | {r['cpu_ms_per_frame']:.1f} | {r['faces']} | {r['recall']:.3f} | {r['precision']:.3f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main}
+
+
 def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog, description="End-to-end speed of the demo's scheduling against the every-frame baseline: the "
@@ -121,6 +250,9 @@ def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentPa
 
 
 def main(argv=None, prog: str = "python -m facetrack.bench") -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser(prog).parse_args(argv)
     from facetrack.config import load_config
 

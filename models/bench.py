@@ -14,7 +14,7 @@ import numpy as np
 
 from tracker.checks import check_int
 
-__all__ = ["Timing", "bench_detector", "bench_embedder", "bench_frame"]
+__all__ = ["Timing", "bench_detector", "bench_embedder", "bench_frame", "box_recall", "compare_detectors"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,61 @@ def bench_embedder(embedder, *, batch_sizes: Sequence[int] = (1, 8, 16, 32), cro
         return out
     finally:
         embedder.batch_size = saved
+
+
+def box_recall(reference: np.ndarray, candidate: np.ndarray, iou_threshold: float = 0.5) -> int:
+    """How many ``(N, 4)`` xyxy ``reference`` boxes a one-to-one match finds in ``candidate`` at IoU >= the threshold."""
+    from scipy.optimize import linear_sum_assignment
+
+    from tracker.boxes import iou_matrix
+
+    if len(reference) == 0 or len(candidate) == 0:
+        return 0
+    iou = iou_matrix(np.asarray(reference, float), np.asarray(candidate, float))
+    rows, cols = linear_sum_assignment(-iou)
+    return int(np.sum(iou[rows, cols] >= iou_threshold))
+
+
+def compare_detectors(detectors: Dict[str, object], frames: Sequence[np.ndarray], *, reference: str,
+                      repeats: int = 3, iou_threshold: float = 0.5) -> Dict[str, dict]:
+    """Time several detectors on the same frames, interleaved, and score their boxes against ``reference``'s.
+
+    Each of ``repeats`` rounds runs every detector once over all ``frames``
+    (the order rotated each round, so a load that comes and goes on a shared
+    machine falls on all of them); a detector's figure is its median round.
+
+    Returns
+    -------
+    dict
+        name -> ``ms_per_frame`` (median round), ``ms_per_frame_rounds``,
+        ``cpu_ms_per_frame`` (median round of this process's CPU time, all
+        threads; a backend whose threads spin while waiting pays for it here),
+        ``faces``, ``recall`` (of the reference's boxes at ``iou_threshold``)
+        and ``precision`` (share of its boxes matching a reference box).
+    """
+    check_int("repeats", repeats, 1)
+    if reference not in detectors:
+        raise ValueError(f"reference {reference!r} is not one of the detectors {sorted(detectors)}")
+    if not frames:
+        raise ValueError("compare_detectors needs at least one frame")
+    names = list(detectors)
+    boxes = {name: [detectors[name].detect(f).xyxy for f in frames] for name in names}   # also the warm-up
+    rounds: Dict[str, List[float]] = {name: [] for name in names}
+    cpu: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start, cpu0 = time.perf_counter(), time.process_time()
+            for f in frames:
+                detectors[name].detect(f)
+            rounds[name].append((time.perf_counter() - start) * 1000.0 / len(frames))
+            cpu[name].append((time.process_time() - cpu0) * 1000.0 / len(frames))
+    ref = boxes[reference]
+    total = sum(len(b) for b in ref)
+    out = {}
+    for name in names:
+        hits = sum(box_recall(a, b, iou_threshold) for a, b in zip(ref, boxes[name]))
+        found = sum(len(b) for b in boxes[name])
+        out[name] = {"ms_per_frame": statistics.median(rounds[name]), "ms_per_frame_rounds": rounds[name],
+                     "cpu_ms_per_frame": statistics.median(cpu[name]),
+                     "faces": found, "recall": hits / max(total, 1), "precision": hits / max(found, 1)}
+    return out

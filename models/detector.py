@@ -1,7 +1,8 @@
 """YOLO face detector on ultralytics -> ``Detections`` with 5 landmarks.
 
 Any format ultralytics runs works (``.pt``, ``.onnx``, ``.engine``,
-``.tflite``). Pose models with 5 keypoints give landmarks (left eye, right eye,
+``.tflite``, an OpenVINO ``*_openvino_model`` folder); ``cpu_format`` runs a
+``.pt`` on the CPU as its cached export (:mod:`models.export`). Pose models with 5 keypoints give landmarks (left eye, right eye,
 nose, left and right mouth corners, as seen in the image); detection-only face
 models give ``landmarks=None`` and the embedder falls back to box crops.
 
@@ -34,11 +35,12 @@ import os
 import struct
 import zipfile
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from models.device import resolve_device
+from models.export import EXPORT_FORMATS, exported_detector
 from models.io import to_bgr
 from tracker.boxes import clip_xyxy
 from tracker.checks import check_bool, check_choice, check_int, check_number
@@ -108,6 +110,15 @@ class FaceDetector:
         ``"pose"`` or ``"detect"`` to override what the file's metadata says.
     max_detections : int
         At most this many faces per frame.
+    cpu_format : str, optional
+        On the CPU, run ``.pt`` weights in this exported form instead of in
+        torch: one of ``models.export.EXPORT_FORMATS`` (``"openvino"``,
+        ``"onnx"``, ``"onnx-int8"``), exported from the ``.pt`` the first time
+        and cached (:func:`models.export.exported_detector`). ``None``, other
+        devices and other weight formats load the file as it is.
+    export_cache_dir : str or Path, optional
+        The cache root of those exports (default: the weights cache,
+        ``models.weights.default_cache_dir()``).
 
     Raises
     ------
@@ -128,6 +139,8 @@ class FaceDetector:
         half: bool = False,
         task: Optional[str] = None,
         max_detections: int = 300,
+        cpu_format: Optional[str] = None,
+        export_cache_dir: Optional[Union[str, Path]] = None,
     ) -> None:
         self.confidence_threshold = check_number("confidence_threshold", confidence_threshold, 0, 1)
         self.nms_iou_threshold = check_number("nms_iou_threshold", nms_iou_threshold, 0, 1)
@@ -142,12 +155,14 @@ class FaceDetector:
             raise FileNotFoundError(
                 f"detector weights {path} not found (resolve a model name with models.weights.resolve_weights)"
             )
-        self.path = path.resolve()
+        check_choice("cpu_format", cpu_format, (None,) + EXPORT_FORMATS)
         self.device = resolve_device(device)
+        self.path = self.source_path = path.resolve()
         self.half = bool(half) and self.device.startswith("cuda")
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
         try:
+            self.path = self._exported(cpu_format, export_cache_dir)
             kpt_shape = self._load(task)
         except (ValueError, ImportError):
             raise
@@ -165,6 +180,13 @@ class FaceDetector:
         self._predict_args = self._predict_arguments()
         logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
                     self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
+
+    def _exported(self, cpu_format: Optional[str], cache_dir) -> Path:
+        """The file to load: the weights, or their cached export in ``cpu_format`` for ``.pt`` weights on the CPU."""
+        path = self.source_path
+        if cpu_format is None or self.device != "cpu" or path.suffix != ".pt":
+            return path
+        return exported_detector(path, cpu_format, input_size=self.input_size, cache_dir=cache_dir).resolve()
 
     def _load(self, task: Optional[str]) -> Optional[Tuple[int, int]]:
         """Load the model through ultralytics, set ``self.task``; return the keypoint shape (None: unknown)."""
@@ -236,6 +258,31 @@ class FaceDetector:
         result = self._model.predict(frame, **self._predict_args)[0]
         return self._to_detections(result, frame.shape[1], frame.shape[0])
 
+    def detect_batch(self, frames_bgr: Sequence[np.ndarray]) -> List[Detections]:
+        """Detect the faces of several frames in one batched inference call.
+
+        Parameters
+        ----------
+        frames_bgr : sequence of ndarray
+            Frames as :meth:`detect` takes them (sizes may differ: ultralytics
+            letterboxes each to the input size).
+
+        Returns
+        -------
+        list of Detections
+            One per frame, in order, each as :meth:`detect` returns it.
+
+        Raises
+        ------
+        ValueError
+            For an empty sequence or a frame :meth:`detect` would refuse.
+        """
+        frames = [to_bgr(f, name=f"frames_bgr[{i}]") for i, f in enumerate(frames_bgr)]
+        if not frames:
+            raise ValueError("frames_bgr must hold at least one frame")
+        results = self._model.predict(frames, **self._predict_args)
+        return [self._to_detections(r, f.shape[1], f.shape[0]) for r, f in zip(results, frames)]
+
     def warmup(self, frames: int = 2) -> None:
         """Run a few predictions on a blank frame (the first calls build the predictor and are slow)."""
         blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
@@ -297,7 +344,9 @@ def _export_metadata(path: Path) -> dict:
     suffix = path.suffix.lower()
     meta: dict = {}
     try:
-        if suffix == ".onnx":
+        if path.is_dir():   # an OpenVINO IR folder: ultralytics writes its metadata as YAML beside the .xml
+            meta = _openvino_metadata(path)
+        elif suffix == ".onnx":
             meta = _onnx_metadata(path)
         elif suffix == ".tflite":
             with zipfile.ZipFile(path) as zf:  # ultralytics appends metadata.json as a zip
@@ -307,7 +356,7 @@ def _export_metadata(path: Path) -> dict:
                 size = struct.unpack("<i", handle.read(4))[0]
                 if 0 < size < 1 << 20:
                     meta = json.loads(handle.read(size).decode("utf-8"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, struct.error):
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, struct.error):
         logger.debug("no readable metadata in %s", path, exc_info=True)
     out = {key: _parse(meta.get(key)) for key in ("task", "kpt_shape", "imgsz") if meta.get(key) is not None}
     if suffix == ".onnx":
@@ -323,6 +372,18 @@ def _export_metadata(path: Path) -> dict:
         if channels in (19, 20):
             out["kpt_shape"] = (5, 3 if channels == 20 else 2)
     return out
+
+
+def _openvino_metadata(folder: Path) -> dict:
+    """ultralytics' ``metadata.yaml`` of an OpenVINO export (a model file's own metadata, not configuration)."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((folder / "metadata.yaml").read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"unreadable {folder / 'metadata.yaml'}: {exc}") from exc
+    meta["dynamic"] = bool((meta.get("args") or {}).get("dynamic", False))
+    return meta
 
 
 def _onnx_metadata(path: Path) -> dict:
