@@ -236,7 +236,9 @@ def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentPa
         prog=prog, description="End-to-end speed of the demo's scheduling against the every-frame baseline: the "
         "video runs twice as the demo runs it (the configuration, then detecting and embedding every face on "
         "every frame) and, for both, FPS, milliseconds per stage, CPU time per frame and the names on screen "
-        "are printed.")
+        "are printed. Two more benches take their own options: 'limit VIDEO... --gallery DIR' (the decode + "
+        "detector floor and the pipeline's fraction of it, per stage) and 'detectors VIDEO...' (every CPU form "
+        "of the detector timed and scored against the .pt).")
     p.add_argument("video", type=Path, help="the video file to run on")
     p.add_argument("--gallery", type=Path, help="photo folder to enroll (names are compared when given)")
     p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
