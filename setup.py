@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.7",       # calibration and report plots
     "motmetrics>=1.4",       # CLEAR MOT / ID metrics (evaluation)
     "trackeval>=1.3",        # HOTA (evaluation)
+    "faiss-cpu>=1.8",        # the gallery's vector index from exact_below embeddings on (gallery/vector_index.py)
     "ai-edge-litert>=2.1.4; platform_system == 'Linux' and platform_machine == 'x86_64'",  # .tflite detectors
 ]
 

@@ -32,6 +32,7 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
                  ("detector", "embedder", "tracker", "identifier", "scene_cut_detector", "quality_fn")),
     "source": (("pipeline.sources:open_source",), ("spec",)),
     "overlay": (("pipeline.overlay:Overlay",), ()),
+    "blur": (("pipeline.blur:FaceBlur",), ()),
 }
 
 #: Top-level settings that are not sections (shared with ``python -m gallery``).

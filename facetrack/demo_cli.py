@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the name shown on every frame: CSV frame,track_id,name, one row per --tracks row "
                         "(empty = Unknown), for python -m evaluation score --names")
     p.add_argument("--no-show", action="store_true", help="do not open a window")
+    p.add_argument("--blur", choices=["unknown", "all", "none"],
+                   help="blur faces in the shown and written video: unknown = those not named, all, or none "
+                        "[default: blur.mode in the config, none]")
     p.add_argument("--device", choices=None, help="auto, cpu, cuda or cuda:N [default: from the config]")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
@@ -157,7 +160,7 @@ def run_demo(args) -> int:
             raise DemoError(str(exc)) from None
         sinks = make_sinks(args, source)
 
-        from facetrack.build import build_models, build_pipeline
+        from facetrack.build import build_blur, build_models, build_pipeline
         from pipeline.overlay import Overlay
         from pipeline.loop import run
 
@@ -166,6 +169,7 @@ def run_demo(args) -> int:
         identifier = gallery_identifier(args, config, detector, embedder, args.quiet)
         pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
+        blur = build_blur(config, args.blur)
     except BaseException:
         for sink in sinks:
             sink.close()
@@ -177,7 +181,7 @@ def run_demo(args) -> int:
 
     summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
-                  progress=not args.quiet and not source.is_live)
+                  progress=not args.quiet and not source.is_live, blur=blur)
     print_summary(summary, args, unknown_people(identifier))
     if summary.output_errors:
         more = f" (also: {'; '.join(summary.output_errors[1:])})" if len(summary.output_errors) > 1 else ""

@@ -272,15 +272,25 @@ class GalleryStore:
         vectors : ndarray
             An ``(M, D)`` float32 matrix of L2-normalised embeddings.
         """
-        rows = self._read(
-            "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id ORDER BY p.name, e.id")
+        _, names, vectors = self.embeddings_with_ids()
+        return names, vectors
+
+    def embeddings_with_ids(self) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Like :meth:`embeddings`, with the ``(M,)`` int64 embedding ids first (the rows in the same order)."""
+        rows = self._read("SELECT e.id, p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id"
+                          " ORDER BY p.name, e.id")
         dim = self._model.dim
         vectors = np.empty((len(rows), dim), dtype=np.float32)
-        for i, (_, blob) in enumerate(rows):
+        for i, (_, _, blob) in enumerate(rows):
             if len(blob) != 4 * dim:
                 raise GalleryCorruptError(f"{self.path}: an embedding has {len(blob)} bytes, expected {4 * dim}")
             vectors[i] = np.frombuffer(blob, dtype="<f4")
-        return [r[0] for r in rows], vectors
+        return np.asarray([r[0] for r in rows], np.int64), [r[1] for r in rows], vectors
+
+    def stamp(self) -> tuple[str, int]:
+        """``(gallery_uid, generation)``: the file's random id and its change counter (see :mod:`gallery.schema`)."""
+        with sqlite_errors(self.path, self._conn):
+            return schema.when_unlocked(self._conn, self.path, self.timeout, lambda: schema.read_stamp(self._conn))
 
     def sources(self) -> list[SourceRecord]:
         """Provenance of every stored embedding."""

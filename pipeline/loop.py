@@ -87,8 +87,9 @@ class _FpsMeter:
 class _Run:
     """The state of one :func:`run`: what each frame adds to the summary and the outputs."""
 
-    def __init__(self, pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame) -> None:
+    def __init__(self, pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame, blur=None) -> None:
         self.pipeline, self.source, self.sinks, self.overlay = pipeline, source, list(sinks), overlay
+        self.blur = blur
         self.event_writer, self.tracks_writer, self.on_frame = event_writer, tracks_writer, on_frame
         self.summary = RunSummary()
         self.log = AppearanceLog()
@@ -132,6 +133,8 @@ class _Run:
     def _draw_and_write(self, image, result: FrameResult, fps: Optional[float]) -> bool:
         stage = self.summary.stage_seconds
         t0 = time.perf_counter()
+        if self.blur is not None:
+            self.blur.apply(image, result)        # before the overlay: labels stay readable, faces do not
         if self.overlay is not None:
             self.overlay.annotate(image, result)
             self.overlay.draw_fps(image, fps)
@@ -174,7 +177,7 @@ class _Run:
 
 def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=None, tracks_writer=None,
         max_frames: Optional[int] = None, progress: bool = False,
-        on_frame: Optional[Callable[[FrameResult], None]] = None) -> RunSummary:
+        on_frame: Optional[Callable[[FrameResult], None]] = None, blur=None) -> RunSummary:
     """Read ``source`` to the end (or ``max_frames``, or Ctrl-C) through ``pipeline``.
 
     Parameters
@@ -185,8 +188,8 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
         From :func:`pipeline.sources.open_source`.
     sinks : sequence of Sink
         Each gets the annotated frame; one returning False stops the run.
-    overlay : Overlay or None
-        Draws tracks and the FPS readout (only when there are sinks).
+    overlay, blur : Overlay or None, pipeline.blur.FaceBlur or None
+        Draws tracks and the FPS readout; blurs faces before it (both only when there are sinks).
     event_writer : EventWriter or None
         Receives each appearance when it ends, and the open ones at the end.
     tracks_writer : TracksWriter or None
@@ -208,7 +211,7 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
     """
     if max_frames is not None and int(max_frames) < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
-    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame)
+    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame, blur)
     summary = state.summary
     bar = _progress_bar(source, max_frames) if progress else None
     start = time.perf_counter()
