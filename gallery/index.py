@@ -109,7 +109,7 @@ class GalleryIndex:
         /,
         *,
         score_mode: str = "mean",
-        exact_below: int = 200_000,
+        exact_below: int = 100_000,
         nprobe: int = 32,
         candidates: int = 32,
     ) -> None:
@@ -211,17 +211,25 @@ class GalleryIndex:
         ndarray
             An ``(N, P)`` float32 matrix of cosine similarities, ``P = len(people)``.
         """
+        q = self._checked_queries(queries)
+        if len(q) == 0 or self.empty:
+            return np.zeros((len(q), len(self.people)), np.float32)
+        if self.vector_index is not None and not exact:
+            out = np.empty((len(q), len(self.people)), np.float32)
+            for i, (people, scores, floor) in enumerate(self._candidates(q)):
+                out[i] = floor
+                out[i, people] = scores
+            return out
+        return self._combine(q @ self._matrix.T, self._starts)   # the one matrix product, (N, rows)
+
+    def _checked_queries(self, queries: np.ndarray) -> np.ndarray:
+        """``queries`` as an ``(N, D)`` float32 matrix of unit rows (``ValueError`` on another shape)."""
         q = np.asarray(queries, dtype=np.float32)
         if q.ndim == 1:
             q = q[None, :]
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise ValueError(f"queries must have shape (N, {self.dim}), got {np.shape(queries)}")
-        if len(q) == 0 or self.empty:
-            return np.zeros((len(q), len(self.people)), np.float32)
-        q = l2_normalize(q)
-        if self.vector_index is not None and not exact:
-            return self._indexed_scores(q)
-        return self._combine(q @ self._matrix.T, self._starts)   # the one matrix product, (N, rows)
+        return l2_normalize(q) if len(q) else q
 
     def _combine(self, sims: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Person scores from similarities to rows laid out like ``_matrix`` (blocks from ``starts``)."""
@@ -233,19 +241,30 @@ class GalleryIndex:
             return best
         return 0.5 * (best + sims[:, sims.shape[1] - len(starts):])
 
-    def _indexed_scores(self, q: np.ndarray) -> np.ndarray:
-        """Exact scores of the people of each query's candidate rows; the others just below the least
-        similar candidate row, never above the best candidate."""
+    def _candidates(self, q: np.ndarray):
+        """For each query: its candidate people, their exact scores, and the score given to everyone else
+        (just below the least similar candidate row, never above the best candidate)."""
         sims, found = self.vector_index.search(q, self.candidates)
-        out = np.empty((len(q), len(self.people)), np.float32)
         for i in range(len(q)):
             ok = found[i] >= 0
             people = np.unique(self.labels[self._id_order[np.searchsorted(self._sorted_ids, found[i][ok])]])
-            exact = self._combine(q[i:i + 1] @ self._rows_of(people).T, self._block_starts(people))[0]
-            floor = min(float(exact.max()), float(sims[i][ok].min())) if len(people) else -1.0
-            out[i] = np.nextafter(np.float32(floor), np.float32(-np.inf))
-            out[i, people] = exact
-        return out
+            scores = self._combine(q[i:i + 1] @ self._rows_of(people).T, self._block_starts(people))[0]
+            floor = min(float(scores.max()), float(sims[i][ok].min())) if len(people) else -1.0
+            yield people, scores.astype(np.float32), np.nextafter(np.float32(floor), np.float32(-np.inf))
+
+    def _indexed_matches(self, q: np.ndarray) -> Matches:
+        """:meth:`query` through the vector index without the dense ``(N, P)`` matrix (the same best and runner-up)."""
+        best, score, margin = np.full(len(q), -1, np.int64), np.zeros(len(q), np.float32), np.zeros(len(q), np.float32)
+        for i, (people, scores, floor) in enumerate(self._candidates(q)):
+            if not len(people):
+                continue
+            k = int(np.argmax(scores))
+            others = np.delete(scores, k)
+            runner = max(float(others.max()) if len(others) else -np.inf,
+                         float(floor) if len(people) < len(self.people) else -np.inf)
+            best[i], score[i] = people[k], scores[k]
+            margin[i] = scores[k] - (runner if len(self.people) > 1 else 0.0)
+        return Matches([self.people[b] if b >= 0 else None for b in best], best, score, margin)
 
     def _rows_of(self, people: np.ndarray) -> np.ndarray:
         """The rows of ``_matrix`` that score ``people`` (their blocks, then their templates for "blend")."""
@@ -265,6 +284,8 @@ class GalleryIndex:
 
     def query(self, queries: np.ndarray, *, exact: bool = False) -> Matches:
         """Best person, score and margin for each query (no threshold; ``exact``: see :meth:`person_scores`)."""
+        if self.vector_index is not None and not exact and not self.empty:
+            return self._indexed_matches(self._checked_queries(queries))
         scores = self.person_scores(queries, exact=exact)
         return _best_of(scores, self.people)
 

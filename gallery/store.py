@@ -131,9 +131,10 @@ class GalleryWriter:
     def remove_embeddings(self, embedding_ids: Sequence[int]) -> int:
         """Delete embeddings by id; returns how many were deleted."""
         ids = [(int(i),) for i in embedding_ids]
-        before = self._conn.total_changes
-        self._conn.executemany("DELETE FROM embeddings WHERE id = ?", ids)
-        return self._conn.total_changes - before
+        if not ids:
+            return 0
+        # rowcount, not total_changes: the change counter's triggers (gallery.schema) are not deletions
+        return int(self._conn.executemany("DELETE FROM embeddings WHERE id = ?", ids).rowcount)
 
     def remove_person(self, name: str) -> int:
         """Delete a person and its embeddings; returns the number of embeddings removed."""

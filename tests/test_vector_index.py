@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gallery.bench import benchmark_query, format_bench, person_views
-from gallery.index import GalleryIndex
+from gallery.index import GalleryIndex, best_of
 from gallery.store import GalleryStore
 from gallery.vector_index import VectorIndex, open_synced
 from test_gallery_fakes import FakeIdentity
@@ -43,6 +43,10 @@ def test_the_index_names_the_best_person_of_exact_search(data, mode):
     assert index.vector_index is not None and len(index.vector_index) == len(names)
     found, exact = index.query(queries), index.query(queries, exact=True)
     assert np.mean(found.person == exact.person) >= 0.99
+    dense = best_of(index.person_scores(queries), index.people)        # the (N, P) matrix says the same
+    np.testing.assert_array_equal(found.person, dense.person)
+    np.testing.assert_allclose(found.margin, dense.margin, atol=1e-6)
+    assert len(index.query(np.zeros((0, DIM), np.float32))) == 0
     same = found.person == exact.person
     np.testing.assert_allclose(found.score[same], exact.score[same], atol=1e-5)   # the best is scored exactly
 
