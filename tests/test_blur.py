@@ -199,3 +199,17 @@ def test_no_labelled_face_is_left_unblurred_on_the_hamilton_clip(tmp_path, share
     assert len(unseen) <= len(blurred) // 10, f"faces left unblurred: {unseen}"
     if mode == "unknown":
         assert sharp and min(sharp) > SHARP, sharp                # an enrolled, named face is not blurred
+
+
+def test_the_flag_wins_over_the_config_and_none_builds_nothing():
+    from facetrack.build import build_blur
+    from facetrack.demo_cli import build_parser
+
+    assert build_blur({}) is None                                   # the default: no blur
+    assert build_blur({"blur": {"mode": "all", "margin": 0.5}}).margin == 0.5
+    assert build_blur({"blur": {"mode": "all"}}, "none") is None
+    assert build_blur({}, "unknown").mode == "unknown"
+    assert build_parser().parse_args(["--blur", "all"]).blur == "all"
+    assert build_parser().parse_args([]).blur is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--blur", "faces"])
