@@ -12,7 +12,7 @@ import pytest
 from gallery.bench import benchmark_query, format_bench, person_views
 from gallery.index import GalleryIndex, best_of
 from gallery.store import GalleryStore
-from gallery.vector_index import VectorIndex, open_synced
+from gallery.vector_index import SyncReport, VectorIndex, open_synced
 from test_gallery_fakes import FakeIdentity
 from tracker.vectors import random_unit_vectors
 
@@ -150,7 +150,7 @@ def test_the_saved_index_follows_enrollment_removal_and_renames(tmp_path, caplog
     queries = person_views(centres, np.arange(60), rng)
     _check_against_exact(store, queries, path)
     assert path.exists() and stat.S_IMODE(os.stat(path).st_mode) == 0o600     # face data: owner only
-    assert _opened(store, path, caplog) == type(_opened(store, path, caplog))(0, 0, 0, False)  # in step: used as is
+    assert _opened(store, path, caplog) == SyncReport(0, 0, 0, rebuilt=False)        # in step: used as is
     generation = store.stamp()[1]
     with store.write() as w:                                          # enrollment of new people
         for v in person_views(centres, np.full(PER_PERSON, 70), rng):
