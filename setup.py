@@ -27,6 +27,7 @@ INSTALL_REQUIRES = [
     "motmetrics>=1.4",       # CLEAR MOT / ID metrics (evaluation)
     "trackeval>=1.3",        # HOTA (evaluation)
     "paho-mqtt>=2.0",        # the MQTT event sink (pipeline.event_sinks)
+    "faiss-cpu>=1.8",        # the gallery's vector index from exact_below embeddings on (gallery/vector_index.py)
     "ai-edge-litert>=2.1.4; platform_system == 'Linux' and platform_machine == 'x86_64'",  # .tflite detectors
     "openvino>=2024.0",      # the detector's OpenVINO export on the CPU (models/export.py, docs/speed.md)
 ]

@@ -226,6 +226,18 @@ def build_unknown_recorder(unknowns, identifier, index, config: Mapping, *, sour
 
 
 # ------------------------------------------------------------------- pipeline
+def build_blur(config: Mapping, mode: Optional[str] = None):
+    """A :class:`pipeline.blur.FaceBlur` from the ``blur`` section (``mode``, e.g. ``--blur``, wins),
+    or None when its mode is ``"none"``."""
+    from pipeline.blur import FaceBlur
+
+    kw = section(config, "blur")
+    if mode is not None:
+        kw["mode"] = mode
+    blur = FaceBlur(**kw)
+    return blur if blur.active else None
+
+
 def build_quality_fn(config: Mapping) -> Callable:
     """``quality_fn(frame_bgr, detections)``: :func:`models.quality.face_quality`
     with the ``quality`` section's keywords (the identifier's evidence weight)."""

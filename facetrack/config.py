@@ -42,6 +42,7 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     # Events: the writer, the MQTT / webhook URLs and the retry of both (facetrack.outputs).
     "events": (("pipeline.events:EventWriter", "facetrack.outputs:build_event_sinks",
                 "pipeline.event_sinks:RetryingSender"), ("path", "source", "sinks")),
+    "blur": (("pipeline.blur:FaceBlur",), ()),
 }
 
 #: Top-level settings that are not sections (shared with ``python -m gallery``), with their types

@@ -83,6 +83,9 @@ def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
     p.add_argument("--no-remember-unknowns", action="store_true",
                    help="do not store the Unknown people seen in the gallery (the persistent 'Unknown #17' ids "
                         "and the faces for 'unknowns name'; see the unknowns section of the config)")
+    p.add_argument("--blur", choices=["unknown", "all", "none"],
+                   help="blur faces in the shown and written video: unknown = those not named, all, or none "
+                        "[default: blur.mode in the config, none]")
     p.add_argument("--device", choices=None, help="auto, cpu, cuda or cuda:N [default: from the config]")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
@@ -212,7 +215,7 @@ def run_demo(args) -> int:
         check_output_files(args)
         sinks = make_sinks(args, source)     # checked now; a video file is created on its first frame
 
-        from facetrack.build import build_models, build_pipeline
+        from facetrack.build import build_blur, build_models, build_pipeline
         from pipeline.overlay import Overlay
         from pipeline.loop import run
 
@@ -222,6 +225,7 @@ def run_demo(args) -> int:
                                                   str(source.description))
         pipeline = build_pipeline(config, detector, embedder, identifier)
         overlay = Overlay(**config["overlay"])
+        blur = build_blur(config, args.blur)
         # Everything is ready: only now are the line files created.
         event_writer, frame_writers = open_line_writers(args, config)
     except BaseException:
@@ -230,7 +234,7 @@ def run_demo(args) -> int:
 
     summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
-                  progress=not args.quiet and not source.is_live, recorder=recorder)
+                  progress=not args.quiet and not source.is_live, recorder=recorder, blur=blur)
     print_summary(summary, args, unknown_people(identifier))
     return exit_status(summary)
 

@@ -76,6 +76,7 @@ def run_two_pass(args, config) -> int:
 
 def render(args, config, path) -> int:
     """Pass 2: the outputs of ``args`` rendered from the analysis file at ``path``; the exit status."""
+    from facetrack.build import build_blur
     from facetrack.demo_cli import (check_output_files, close_outputs, exit_status, make_sinks, open_line_writers,
                                     print_summary)
     from pipeline.analysis import AnalysisError, AnalysisReplay
@@ -105,6 +106,6 @@ def render(args, config, path) -> int:
     max_frames = args.max_frames or len(doc["frames"]) or None
     summary = run(replay, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=max_frames,
-                  progress=not args.quiet)
+                  progress=not args.quiet, blur=build_blur(config, args.blur))
     print_summary(summary, args)
     return exit_status(summary)

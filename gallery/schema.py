@@ -18,7 +18,10 @@ says so.
 Tables
 ------
 ``meta(key, value)``
-    ``schema_version``, ``model_name``, ``model_dim``, ``model_sha256``.
+    ``schema_version``, ``model_name``, ``model_dim``, ``model_sha256``; ``generation``, a counter that
+    triggers raise on every change of an embedding or a person's name, and ``gallery_uid``, a random id of
+    the file (together they tell a saved vector index whether it is still this gallery's, see
+    :mod:`gallery.vector_index`; both are added to older galleries when opened).
 ``people(id, name, created)``
     One row per person, ``name`` unique.
 ``embeddings(id, person_id, vector, source_path, source_sha256, quality, created)``
@@ -102,6 +105,15 @@ CREATE INDEX negatives_person ON negatives(person_id);
 #: The tables every version-2 gallery has.
 _TABLES_V2 = {"meta", "people", "embeddings", "unknown_clusters", "unknown_appearances", "unknown_crops",
               "negatives"}
+
+#: The change counter: one trigger per kind of change the vector index must follow (additive, created on open).
+_GENERATION_TRIGGERS = {
+    f"generation_{name}": f"CREATE TRIGGER IF NOT EXISTS generation_{name} AFTER {event} BEGIN "
+                          "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END"
+    for name, event in (("insert", "INSERT ON embeddings"), ("delete", "DELETE ON embeddings"),
+                        ("update", "UPDATE OF vector, person_id ON embeddings"),
+                        ("rename", "UPDATE OF name ON people"))
+}
 
 
 class GalleryError(Exception):
@@ -333,6 +345,7 @@ def _init_or_read_meta(conn: sqlite3.Connection, path: Path, requested: Optional
             f"{path} is an SQLite database but not a facetrack gallery (tables: {sorted(tables)})"
         )
     stored = _read_meta(conn, path, tables)
+    _ensure_generation(conn)
     if requested is not None and requested != stored:
         raise ModelMismatchError(
             f"gallery {path} was built with embedding model {stored.name!r} "
@@ -358,6 +371,34 @@ def _create_tables(conn: sqlite3.Connection, model: StoredModel) -> None:
             [("schema_version", str(SCHEMA_VERSION)), ("model_name", model.name),
              ("model_dim", str(model.dim)), ("model_sha256", model.sha256)],
         )
+    _ensure_generation(conn)
+
+
+def _ensure_generation(conn: sqlite3.Connection) -> None:
+    """The ``generation`` counter, the ``gallery_uid`` and their triggers, added when missing (older files)."""
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    keys = {r[0] for r in conn.execute("SELECT key FROM meta WHERE key IN ('generation', 'gallery_uid')")}
+    if set(_GENERATION_TRIGGERS) <= triggers and len(keys) == 2:
+        return
+    import uuid
+
+    try:
+        with transaction(conn):
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('gallery_uid', ?)", (uuid.uuid4().hex,))
+            for statement in _GENERATION_TRIGGERS.values():
+                conn.execute(statement)
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc) and "read-only" not in str(exc):
+            raise
+        logger.warning("gallery is read-only: no change counter added (%s); a saved vector index is checked "
+                       "row by row instead", exc)
+
+
+def read_stamp(conn: sqlite3.Connection) -> tuple[str, int]:
+    """``(gallery_uid, generation)``: which gallery this is and how many changes it has seen."""
+    meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'gallery_uid')").fetchall())
+    return str(meta.get("gallery_uid", "")), int(meta.get("generation", -1))
 
 
 def _read_meta(conn: sqlite3.Connection, path: Path, tables: set) -> StoredModel:

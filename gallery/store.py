@@ -140,9 +140,10 @@ class GalleryWriter:
     def remove_embeddings(self, embedding_ids: Sequence[int]) -> int:
         """Delete embeddings by id; returns how many were deleted."""
         ids = [(int(i),) for i in embedding_ids]
-        before = self._conn.total_changes
-        self._conn.executemany("DELETE FROM embeddings WHERE id = ?", ids)
-        return self._conn.total_changes - before
+        if not ids:
+            return 0
+        # rowcount, not total_changes: the change counter's triggers (gallery.schema) are not deletions
+        return int(self._conn.executemany("DELETE FROM embeddings WHERE id = ?", ids).rowcount)
 
     def remove_person(self, name: str) -> int:
         """Delete a person and its embeddings; returns the number of embeddings removed."""
@@ -281,9 +282,19 @@ class GalleryStore:
         vectors : ndarray
             An ``(M, D)`` float32 matrix of L2-normalised embeddings.
         """
-        rows = self._read(
-            "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id ORDER BY p.name, e.id")
-        return [r[0] for r in rows], self.vectors([r[1] for r in rows])
+        _, names, vectors = self.embeddings_with_ids()
+        return names, vectors
+
+    def embeddings_with_ids(self) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Like :meth:`embeddings`, with the ``(M,)`` int64 embedding ids first (the rows in the same order)."""
+        rows = self._read("SELECT e.id, p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id"
+                          " ORDER BY p.name, e.id")
+        return np.asarray([r[0] for r in rows], np.int64), [r[1] for r in rows], self.vectors([r[2] for r in rows])
+
+    def stamp(self) -> tuple[str, int]:
+        """``(gallery_uid, generation)``: the file's random id and its change counter (see :mod:`gallery.schema`)."""
+        with sqlite_errors(self.path, self._conn):
+            return schema.when_unlocked(self._conn, self.path, self.timeout, lambda: schema.read_stamp(self._conn))
 
     def vectors(self, blobs: Sequence[bytes]) -> np.ndarray:
         """Stored vector blobs as an ``(M, D)`` float32 matrix (a blob of the wrong size: the file is damaged)."""

@@ -92,8 +92,9 @@ class _Run:
     """The state of one :func:`run`: what each frame adds to the summary and the outputs."""
 
     def __init__(self, pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame,
-                 recorder=None) -> None:
+                 recorder=None, blur=None) -> None:
         self.pipeline, self.source, self.sinks, self.overlay = pipeline, source, list(sinks), overlay
+        self.blur = blur
         self.event_writer, self.tracks_writer, self.on_frame = event_writer, tracks_writer, on_frame
         self.recorder = recorder
         self.summary = RunSummary()
@@ -143,6 +144,8 @@ class _Run:
         stage = self.summary.stage_seconds
         t0 = time.perf_counter()
         live = image
+        if self.blur is not None:
+            self.blur.apply(image, result)        # before the overlay: labels stay readable, faces do not
         if self.overlay is not None:
             self.overlay.annotate(image, result)
             if self.overlay.burn_fps:                      # the readout in every output
@@ -190,7 +193,7 @@ class _Run:
 
 def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=None, tracks_writer=None,
         max_frames: Optional[int] = None, progress: bool = False,
-        on_frame: Optional[Callable[[FrameResult], None]] = None, recorder=None) -> RunSummary:
+        on_frame: Optional[Callable[[FrameResult], None]] = None, recorder=None, blur=None) -> RunSummary:
     """Read ``source`` to the end (or ``max_frames``, or Ctrl-C) through ``pipeline``.
 
     Parameters
@@ -201,8 +204,8 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
         From :func:`pipeline.sources.open_source`.
     sinks : sequence of Sink
         Each gets the annotated frame; one returning False stops the run.
-    overlay : Overlay or None
-        Draws tracks and the FPS readout (only when there are sinks).
+    overlay, blur : Overlay or None, pipeline.blur.FaceBlur or None
+        Draws tracks and the FPS readout; blurs faces before it (both only when there are sinks).
     event_writer : EventWriter or None
         ``record``s every frame (appearances started and ended, the undrawn image); ``write``s the open ones at the end.
     tracks_writer : TracksWriter or None
@@ -224,7 +227,7 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
     """
     if max_frames is not None and int(max_frames) < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
-    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame, recorder)
+    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame, recorder, blur)
     summary = state.summary
     bar = _progress_bar(source, max_frames) if progress else None
     start = time.perf_counter()
