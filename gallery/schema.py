@@ -37,27 +37,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Protocol, TypeVar
+
+from gallery.files import (DIR_MODE, FILE_MODE, GalleryCorruptError, GalleryError, GalleryLockedError,  # noqa: F401
+                           ModelMismatchError, check_header, create_file, file_mode, make_private, make_private_dir)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Version of the table layout written in ``meta``.
 SCHEMA_VERSION = 2
-#: The file mode of a gallery: owner read/write only.
-FILE_MODE = 0o600
-#: The mode of the folders made for galleries: owner only.
-DIR_MODE = 0o700
 #: Rows of ``PRAGMA integrity_check`` quoted in the error about a damaged gallery.
 INTEGRITY_ROWS = 5
 #: Seconds waited for a lock before saying so (the rest of the timeout is waited after the warning).
 LOCK_NOTICE_SECONDS = 1.0
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE meta (
@@ -116,22 +112,6 @@ _GENERATION_TRIGGERS = {
 }
 
 
-class GalleryError(Exception):
-    """A gallery cannot be opened or changed as asked."""
-
-
-class GalleryCorruptError(GalleryError):
-    """The file is not a readable facetrack gallery."""
-
-
-class ModelMismatchError(GalleryError):
-    """The gallery was built with another embedding model."""
-
-
-class GalleryLockedError(GalleryError):
-    """Another process holds the gallery's lock for longer than the timeout."""
-
-
 def damaged_message(path: Path, problems: list) -> str:
     """What is wrong with a damaged gallery and what to do, in one line."""
     found = "; ".join(problems[:INTEGRITY_ROWS]) + (" ..." if len(problems) > INTEGRITY_ROWS else "")
@@ -169,33 +149,6 @@ def sqlite_errors(path: Path, conn: Optional[sqlite3.Connection] = None) -> Iter
         raise GalleryError(f"gallery {path}: {text}") from None
 
 
-def make_private_dir(folder: Path) -> None:
-    """Create ``folder`` and its missing parents with :data:`DIR_MODE` (existing ones are left alone)."""
-    missing = []
-    current = Path(folder)
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for item in reversed(missing):
-        try:
-            item.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise GalleryError(f"cannot create folder {item} for the gallery: {exc.strerror}") from exc
-        os.chmod(item, DIR_MODE)
-
-
-def make_private(path: Path, mode: int = FILE_MODE) -> None:
-    """Set ``path`` to ``mode`` when it allows more (a file made by someone else's umask)."""
-    try:
-        if stat.S_IMODE(os.stat(path).st_mode) & ~mode:
-            os.chmod(path, mode)
-            logger.warning("%s was readable by others: set to mode %o (it holds face data)", path, mode)
-    except OSError as exc:
-        logger.warning("cannot make %s private (%s): it holds face data", path, exc.strerror)
-
-
 class ModelIdentityLike(Protocol):
     """What the store needs of ``models.embedder.ModelIdentity``."""
 
@@ -224,32 +177,6 @@ def stored_model(model: ModelIdentityLike) -> StoredModel:
     if dim <= 0:
         raise ValueError(f"model.dim must be positive, got {dim}")
     return StoredModel(name=name, dim=dim, sha256=sha)
-
-
-def create_file(path: Path) -> None:
-    """Create an empty gallery file with :data:`FILE_MODE` (nothing when another process just did)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    except FileExistsError:
-        return  # another process created it just now; it is opened as it is
-    except OSError as exc:
-        raise GalleryError(f"cannot create gallery {path}: {exc.strerror}") from exc
-    os.close(fd)
-    os.chmod(path, FILE_MODE)  # in case of an unusual umask or ACL default
-
-
-def check_header(path: Path) -> None:
-    """Refuse a non-empty file that does not start with SQLite's magic bytes."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise GalleryError(f"cannot read gallery {path}: {exc.strerror}") from exc
-    if head and head != _SQLITE_MAGIC:
-        raise GalleryCorruptError(
-            f"{path} is not a facetrack gallery (not an SQLite database file); "
-            "restore it from a backup or enroll into a new file"
-        )
 
 
 def open_gallery(path: Path, requested: Optional[StoredModel], timeout: float) -> tuple[sqlite3.Connection,
@@ -433,8 +360,3 @@ def _migrate_to_v2(conn: sqlite3.Connection, path: Path) -> None:
 def integrity_ok(conn: sqlite3.Connection) -> bool:
     """True when SQLite's ``PRAGMA integrity_check`` reports ``ok``."""
     return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def file_mode(path: str | os.PathLike) -> int:
-    """The permission bits of ``path`` (e.g. ``0o600``)."""
-    return stat.S_IMODE(os.stat(path).st_mode)
