@@ -117,4 +117,7 @@ def test_the_readme_s_marked_blocks_run_as_written(tmp_path, shared_data, shared
     assert "Traceback" not in proc.stderr, proc.stderr[-4000:]
     for name in _files_named(blocks):
         path = work / name
-        assert path.is_file() and path.stat().st_size > 0, f"{name}: not written by the README's commands"
+        if name.endswith("/"):         # a folder output (a folder of images as the source)
+            assert path.is_dir() and any(path.iterdir()), f"{name}: not written by the README's commands"
+        else:
+            assert path.is_file() and path.stat().st_size > 0, f"{name}: not written by the README's commands"
