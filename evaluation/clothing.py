@@ -85,7 +85,8 @@ def dress(scenario: Scenario, people: Sequence, *, scenes: int = 3, seed: int = 
     close-up set-up (camera ``2k + 1``: two of the cast, in turn, their faces
     ``close_up[0]`` times larger up to ``close_up[1]`` pixels), so the editor
     cuts back and forth as in a sitcom scene and the wide shots' small faces
-    can be named from the close-ups' large ones.
+    can be named from the close-ups' large ones. A set-up keeps the lighting
+    of its first shot in the scene.
     """
     if scenes < 1:
         raise ValueError(f"scenes must be >= 1, got {scenes}")
@@ -99,7 +100,11 @@ def dress(scenario: Scenario, people: Sequence, *, scenes: int = 3, seed: int = 
         group = scenario.shots[bounds[k]:bounds[k + 1]]
         cast = sorted({a.person for a in group[0].appearances})
         for j, shot in enumerate(group):
-            shots.append(_recast(shot, j, k, cast, people, close_up))
+            recast = _recast(shot, j, k, cast, people, close_up)
+            if j >= 2:            # a set-up keeps its lighting within the scene (the shot two before is the same one)
+                lit = shots[-2]
+                recast = dataclasses.replace(recast, tint=lit.tint, gain=np.resize(lit.gain, len(shot.gain)))
+            shots.append(recast)
             scene_of_shot[shot.start] = k
         for p in cast:
             ids[p + 1] = (people[p].name, people[p].enrolled)
