@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from web.security import BindError, check_bind, is_loopback, presented_token
-from web.timeline import read_events, snapshot_name
+from web.timeline import read_events, snapshot_name, snapshot_path
 from web.uploads import UploadError, check_file_name, check_image, photo_path, write_private
 
 
@@ -111,6 +111,22 @@ def test_events_are_read_oldest_first_with_their_snapshots_and_a_cut_line_skippe
     assert [e.track_id for e in found] == [1, 2] and skipped == 1
     assert found[0].snapshot == "/api/events/snapshots/1/0" and found[1].snapshot is None
     assert found[0].name == "Ada" and found[1].name is None
+
+
+def test_the_pipeline_s_appeared_and_ended_events_are_one_appearance_with_the_writer_s_snapshot(tmp_path):
+    from pipeline.appearances import Appearance
+
+    app = Appearance(5, "Ada", 0.61, 10, 40, 0.4, 1.6, 31, number=1, xyxy=(1, 2, 30, 40), first_seen=1e9,
+                     last_seen=1e9 + 1)
+    events = tmp_path / "events.jsonl"
+    (tmp_path / "events-track5-1.jpg").write_bytes(_jpeg())
+    lines = [app.to_event(kind, snapshot="events-track5-1.jpg") for kind in ("appeared", "ended")]
+    events.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    (found,), skipped = read_events(events, None)
+    assert skipped == 0 and (found.track_id, found.name, found.frames_seen) == (5, "Ada", 31)
+    assert found.snapshot == "/api/events/snapshots/5/10"
+    assert snapshot_path(events, None, 5, 10) == tmp_path / "events-track5-1.jpg"
+    assert snapshot_path(events, None, 5, 11) is None
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,36 +1,37 @@
 """The Events API: the appearances of an ``events.jsonl`` as a timeline, with their snapshots.
 
 The file is what ``demo.py --events`` (:class:`pipeline.events.EventWriter`)
-writes, one appearance per line; it is read again on every request, so a
-running pipeline's new lines show up. A line that is not a complete
-appearance (the last line of a file being written) is skipped and counted.
-A snapshot is ``<snapshots>/<track_id>-<first_frame>.jpg``
-(:class:`web.snapshots.Snapshots` writes them).
+writes: ``appeared`` and ``ended`` events, one per line; it is read again on
+every request, so a running pipeline's new lines show up. A line that is not
+a complete event (the last line of a file being written) is skipped and
+counted. A snapshot is the JPEG an event names beside the file, else
+``<snapshots>/<track_id>-<first_frame>.jpg`` (:class:`web.snapshots.Snapshots`).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 from pathlib import Path
 from typing import List, Optional
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel
 
-from pipeline.events import Appearance
+class Event(BaseModel):
+    """One appearance on the timeline (the last event written of it: ``ended``, or ``appeared`` while open)."""
 
-
-def _event_model():
-    """The API's appearance: the fields of :class:`pipeline.events.Appearance`, and its snapshot's URL."""
-    hints = typing.get_type_hints(Appearance)
-    fields = {f.name: (hints[f.name], ...) for f in dataclasses.fields(Appearance)}
-    return create_model("Event", **fields, snapshot=(Optional[str], None))
-
-
-Event = _event_model()
-_FIELDS = tuple(f.name for f in dataclasses.fields(Appearance))
+    track_id: int
+    name: Optional[str] = None
+    score: Optional[float] = None
+    first_frame: int
+    last_frame: int
+    first_time: float
+    last_time: float
+    frames_seen: int = 0
+    time: Optional[str] = None
+    scene: Optional[int] = None
+    identity: Optional[int] = None
+    snapshot: Optional[str] = None
 
 
 class Timeline(BaseModel):
@@ -40,29 +41,66 @@ class Timeline(BaseModel):
 
 
 def snapshot_name(track_id: int, first_frame: int) -> str:
-    """The file name of an appearance's snapshot."""
+    """The file name of an appearance's snapshot written by :class:`web.snapshots.Snapshots`."""
     return f"{int(track_id)}-{int(first_frame)}.jpg"
 
 
 def read_events(path: Path, snapshots: Optional[Path]) -> tuple:
-    """``(events, skipped_lines)`` of an events file, in the order of ``first_time``."""
-    events, skipped = [], 0
+    """``(events, skipped_lines)`` of an events file, one per appearance, in the order of ``first_time``.
+
+    An appearance's ``ended`` event replaces its ``appeared`` one. Its snapshot is the JPEG the event names
+    (beside the events file, :class:`pipeline.events.EventWriter`), else the one :class:`web.snapshots.Snapshots`
+    wrote under ``snapshots``.
+    """
+    found: dict = {}
+    skipped = 0
     if not path.is_file():
-        return events, skipped
+        return [], skipped
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
                 row = json.loads(line)
-                event = Event(**{k: row[k] for k in _FIELDS})
+                event = Event(**{k: row[k] for k in Event.model_fields if k in row and k != "snapshot"})
             except (ValueError, KeyError, TypeError):
                 skipped += 1
                 continue
-            name = snapshot_name(event.track_id, event.first_frame)
-            if snapshots is not None and (snapshots / name).is_file():
+            key = (event.track_id, event.first_frame)
+            if row.get("event") == "appeared" and key in found:
+                continue
+            written = path.parent / str(row.get("snapshot") or "")
+            if row.get("snapshot") and written.is_file():
                 event.snapshot = f"/api/events/snapshots/{event.track_id}/{event.first_frame}"
-            events.append(event)
-    events.sort(key=lambda e: (e.first_time, e.track_id))
+            elif snapshots is not None and (snapshots / snapshot_name(event.track_id, event.first_frame)).is_file():
+                event.snapshot = f"/api/events/snapshots/{event.track_id}/{event.first_frame}"
+            found[key] = event
+    events = sorted(found.values(), key=lambda e: (e.first_time, e.track_id))
     return events, skipped
+
+
+def snapshot_path(events_path: Path, snapshots: Optional[Path], track_id: int, first_frame: int) -> Optional[Path]:
+    """The snapshot file of one appearance, or None."""
+    for event_line in _lines_of(events_path, track_id, first_frame):
+        name = event_line.get("snapshot")
+        if name and (events_path.parent / name).is_file():
+            return events_path.parent / name
+    path = None if snapshots is None else snapshots / snapshot_name(track_id, first_frame)
+    return path if path is not None and path.is_file() else None
+
+
+def _lines_of(path: Path, track_id: int, first_frame: int) -> list:
+    """The event rows of one appearance, last first."""
+    rows = []
+    if path is None or not path.is_file():
+        return rows
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("track_id") == track_id and row.get("first_frame") == first_frame:
+                rows.append(row)
+    return rows[::-1]
 
 
 def router(events_path: Optional[Path], snapshots: Optional[Path]) -> APIRouter:
@@ -80,8 +118,8 @@ def router(events_path: Optional[Path], snapshots: Optional[Path]) -> APIRouter:
     @api.get("/snapshots/{track_id}/{first_frame}", response_class=FileResponse,
              summary="The snapshot (JPEG) of one appearance")
     def snapshot(track_id: int, first_frame: int):
-        path = None if snapshots is None else snapshots / snapshot_name(track_id, first_frame)
-        if path is None or not path.is_file():
+        path = snapshot_path(events_path, snapshots, track_id, first_frame) if events_path else None
+        if path is None:
             raise HTTPException(404, f"no snapshot of track {track_id} from frame {first_frame}")
         return FileResponse(path, media_type="image/jpeg")
 
