@@ -40,7 +40,9 @@ def run_demo(tmp: Path, clip: Path, gallery, events: Path, models: Path, *extra)
 
 
 def names_in(events: Path) -> list:
-    return [json.loads(line)["name"] for line in events.read_text().splitlines()]
+    """The names of the appearances (their ``ended`` events; ``appeared`` ones carry the name at the start)."""
+    rows = [json.loads(line) for line in events.read_text().splitlines()]
+    return [r["name"] for r in rows if r.get("event", "ended") == "ended"]
 
 
 def unknowns(db: Path, *args) -> subprocess.CompletedProcess:
