@@ -198,6 +198,7 @@ def test_no_labelled_face_is_left_unblurred_on_the_hamilton_clip(tmp_path, share
             f"frame {frame}: {name} is tracked but left unblurred ({kept} of its detail)"
     assert len(unseen) <= len(blurred) // 10, f"faces left unblurred: {unseen}"
     if mode == "unknown":
+        assert unseen == [], f"faces of people not enrolled left unblurred: {unseen}"
         assert sharp and min(sharp) > SHARP, sharp                # an enrolled, named face is not blurred
 
 
