@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -128,21 +126,13 @@ def contact_sheet(unknowns, clusters, path: Path) -> None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, then a rename), mode 0600."""
+    """:func:`models.io.write_private`, with a clear error when the folder is missing."""
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from models.io import write_private as write
+
+    write(path, data)
 
 
 def cmd_list(unknowns, args) -> int:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from models.io import write_private
 from tracker.checks import check_int
 
 logger = logging.getLogger(__name__)
@@ -260,17 +260,6 @@ def _read(path: os.PathLike) -> Optional[bytes]:
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically with mode ``0600`` (a failure is logged: the index is only a cache)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        write_private(path, data)
     except OSError as exc:
         logger.warning("cannot save vector index %s (%s): it will be rebuilt next time", path, exc.strerror)
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        logger.warning("cannot save vector index %s (%s): it will be rebuilt next time", path, exc.strerror)
-        Path(tmp).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Image reading that works for any path and any format OpenCV decodes.
+"""Image reading that works for any path and any format OpenCV decodes, and private atomic file writes.
 
 ``cv2.imread`` fails silently on non-ASCII paths on some platforms and returns
 4-channel or grayscale arrays depending on the file. ``read_image`` reads the
@@ -8,12 +8,39 @@ scaled down).
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
-__all__ = ["read_image", "to_bgr"]
+__all__ = ["read_image", "to_bgr", "write_private"]
+
+#: Permission bits of the files :func:`write_private` writes (faces, names, events: owner only).
+PRIVATE_FILE_MODE = 0o600
+
+
+def write_private(path: Union[str, os.PathLike], data: bytes, mode: int = PRIVATE_FILE_MODE) -> Path:
+    """Write ``data`` to ``path`` atomically, readable by its owner only.
+
+    A temporary file in the same folder (created with ``mode``) is written, synced to disk and renamed over
+    ``path``, so a reader sees the old file or the new one, never half of one. The folder must exist; any
+    ``OSError`` is raised after the temporary file is removed.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def to_bgr(image: np.ndarray, *, name: str = "image") -> np.ndarray:

@@ -22,14 +22,13 @@ File format (``"format": "facetrack-analysis"``, ``"version": 1``)::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from models.io import write_private
 from pipeline.events import OutputError
 from pipeline.results import PROCESS_STAGES, FrameResult
 
@@ -114,20 +113,9 @@ class AnalysisRecorder:
 
 
 def write_private_json(path: Path, document: dict) -> None:
-    """Write ``document`` to ``path`` atomically, readable by its owner only."""
+    """Write ``document`` to ``path`` atomically, readable by its owner only (its folder is made)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_private(path, json.dumps(document, separators=(",", ":")).encode("utf-8"), FILE_MODE)
 
 
 def _rounded(value) -> Optional[float]:

@@ -6,11 +6,11 @@ sees half an image and a crash leaves the old file (or none).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from models.io import write_private
 
 #: Mode of the image files written here: owner only.
 IMAGE_FILE_MODE = 0o600
@@ -36,16 +36,5 @@ def write_image(path, image: np.ndarray, *, jpeg_quality: int = 95) -> Path:
         ok = False
     if not ok:
         raise ValueError(f"cannot encode an image as {path.suffix or 'a file without extension'}: {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)   # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, IMAGE_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_private(path, data.tobytes(), IMAGE_FILE_MODE)
     return path

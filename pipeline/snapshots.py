@@ -14,36 +14,19 @@ half-written JPEG and nobody else can read it.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
+from models.io import write_private
 from tracker.checks import check_int, check_number
 
 logger = logging.getLogger(__name__)
 
 #: Permission bits of snapshot files (owner only).
 SNAPSHOT_MODE = 0o600
-
-
-def write_private_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file of mode 0600 and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SNAPSHOT_MODE)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, SNAPSHOT_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class SnapshotKeeper:
@@ -110,7 +93,7 @@ class SnapshotKeeper:
         if not ok:  # pragma: no cover - OpenCV always encodes a non-empty uint8 image
             return None
         name = self.file_name(*key)
-        write_private_atomically(self.folder / name, jpeg.tobytes())
+        write_private(self.folder / name, jpeg.tobytes(), SNAPSHOT_MODE)
         return name
 
     def forget(self, key: Tuple[int, int]) -> None:

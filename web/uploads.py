@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from gallery.schema import FILE_MODE, make_private_dir
+from models.io import write_private as write_private_file
 
 #: Largest accepted request body (one photo per request), in bytes.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -115,20 +114,10 @@ def photo_path(folder: Path, person: str, data: bytes, extension: str) -> Path:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file, then a rename), mode ``0600``;
+    """Write ``data`` to ``path`` atomically with mode ``0600`` (:func:`models.io.write_private`);
     the folders made for it are ``0700``."""
     make_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private_file(path, data, FILE_MODE)
 
 
 class BodyLimit:
