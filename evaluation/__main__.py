@@ -182,7 +182,7 @@ def cmd_replay(args) -> int:
         return 0 if diff and all(v == "same" for v in diff.values()) else 1
     summary = replay.replay(args.shared, args.out, args.cache, seeds=args.seeds, frames=args.frames,
                             size=args.size, clips=args.clips, config_path=args.config, preset=args.preset,
-                            two_pass=args.two_pass)
+                            two_pass=args.two_pass, folders=args.folders)
     for name, res in summary.items():
         s = res["score"] or {}
         print(f"{name}: IDF1 {s.get('idf1', float('nan')):.4f}, {s.get('id_switches')} switches, "
@@ -366,6 +366,9 @@ def build_parser(prog: str = "python -m evaluation") -> argparse.ArgumentParser:
                    help="also score two-pass mode (scene linking, names from the analysis file)")
     s.add_argument("--clips", nargs="*", default=["short_hamilton_clip"],
                    help="hand-labelled real clips (evaluation/labels/NAME.csv, ../shared/data/video/NAME.mp4)")
+    s.add_argument("--folders", type=Path, nargs="*", default=[],
+                   help="sequence folders in the simulator's layout (a talking-head composite, a degraded copy of "
+                        "a sequence), named against their own gallery/ (if any) and the shared gallery's people")
     s.add_argument("--config", type=Path, default=None, help="YAML configuration [default: configs/default.yaml]")
     s.add_argument("--compare", type=Path, default=None,
                    help="instead of running: compare the rows in this folder with those in --out (exit 1 if any differ)")

@@ -261,9 +261,14 @@ def _sequence(folder: Path, seed: int, frames: int, size, preset: Optional[str],
 
 def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (), frames: int = DEFAULT_FRAMES,
            size=DEFAULT_SIZE, clips: Sequence[str] = ("short_hamilton_clip",), config_path: Optional[Path] = None,
-           preset: Optional[str] = None, two_pass: bool = False) -> dict:
-    """Replay simulator ``seeds`` (of the ``preset``, e.g. ``"broadcast"``) and hand-labelled real ``clips``;
-    write ``out/summary.json``.
+           preset: Optional[str] = None, two_pass: bool = False, folders: Sequence[Path] = ()) -> dict:
+    """Replay simulator ``seeds`` (of the ``preset``, e.g. ``"broadcast"``), hand-labelled real ``clips`` and
+    sequence ``folders`` in the simulator's layout (a talking-head composite of :mod:`evaluation.composite`,
+    a degraded copy of a sequence); write ``out/summary.json``.
+
+    A folder is named against its own ``gallery/`` (a composite's speakers), when
+    it has one, together with the shared gallery's people (:func:`folder_gallery`),
+    so it is scored open-set.
 
     Sequences are rendered into ``cache_dir/seedN-...`` on first use (the report's
     parameters), and each one's model cache is ``cache_dir/<name>.npz``.
@@ -298,9 +303,53 @@ def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (
         truth = gtio.read_sparse_labels(labels, gallery_dir=gallery)
         summary[clip] = replay_video(video, truth, parts, cache_dir / f"{clip}.npz", out / clip, two_pass=two_pass)
         log.info("%s: %s", clip, summary[clip]["score"])
+    for folder in folders:
+        folder = Path(folder)
+        index = _gallery_index(parts, folder_gallery(folder, gallery, cache_dir), cache_dir)
+        name = f"folder-{folder.name}"
+        summary[name] = replay_video(folder / "video.mp4", gtio.load_ground_truth(folder),
+                                     _with_index(parts, index), cache_dir / f"{name}.npz", out / name,
+                                     two_pass=two_pass)
+        log.info("%s: %s", name, summary[name]["score"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
+
+
+def folder_gallery(folder: Path, shared_gallery: Path, cache_dir: Path) -> Path:
+    """A photo folder of a sequence's own people (``folder/gallery``, if any) and the shared gallery's.
+
+    Built of symbolic links under ``cache_dir``; a person in both is an error.
+    """
+    merged = Path(cache_dir) / f"gallery-{Path(folder).name}"
+    merged.mkdir(parents=True, exist_ok=True)
+    own = Path(folder) / "gallery"
+    sources = [p for p in sorted(own.iterdir()) if p.is_dir()] if own.is_dir() else []
+    sources += [p for p in sorted(Path(shared_gallery).iterdir()) if p.is_dir()]
+    names = [p.name for p in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{folder}: a speaker has the name of a person of {shared_gallery}")
+    for person in sources:
+        link = merged / person.name
+        if not link.exists():
+            link.symlink_to(person.resolve(), target_is_directory=True)
+    return merged
+
+
+def _gallery_index(parts, photos: Path, cache_dir: Path):
+    from facetrack.build import build_index, open_gallery
+
+    db = Path(cache_dir) / f"{photos.name}-{parts.embedder.identity.name}.db"
+    store, _ = open_gallery(photos, parts.detector, parts.embedder, parts.config, db_path=db, progress=False)
+    with store:
+        return build_index(store, parts.config)
+
+
+def _with_index(parts, index):
+    from . import bench
+
+    return bench.Parts(parts.detector, parts.embedder, index, parts.device, parts.config,
+                       parts.gallery_names, parts.gallery_vectors)
 
 
 def compare(before: Path, after: Path) -> Dict[str, str]:

@@ -48,58 +48,22 @@ import numpy as np
 from gallery.index import GalleryIndex
 from gallery.evidence import EvidenceModel, TrackEvidence
 from gallery.naming_rules import RULES, EvidenceRule, MeanSimilarityRule, margin_of
-from gallery.unknown_index import UNKNOWN_LABEL, UnknownIndex
-from tracker.checks import check_choice, check_int, check_number
+from gallery.identity import UNKNOWN, Identity
+from gallery.size_threshold import SizeAwareThreshold
+from gallery.unknown_index import UnknownIndex
+from tracker.checks import check_bool, check_choice, check_int, check_number
 from tracker.vectors import l2_normalize
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Identity:
-    """What the identifier says about one track.
-
-    Attributes
-    ----------
-    name : str or None
-        The person's name, ``None`` for Unknown.
-    score : float
-        Cosine similarity of the track's mean embedding to ``name`` (to the
-        best person when Unknown, to the Unknown cluster's centroid with
-        ``unknown_id``); 0.0 before any evidence.
-    margin : float
-        ``score`` minus the best other person's score.
-    observations : int
-        Pieces of evidence gathered (matched frames of good enough quality).
-    posterior : float
-        With the evidence rule: the open-set posterior of ``name`` (or of the
-        most probable person when Unknown); NaN with the mean rule.
-    unknown_id : int or None
-        When Unknown: the persistent Unknown cluster the track matches
-        (:mod:`gallery.unknowns`), None when it matches none.
-    """
-
-    name: Optional[str]
-    score: float
-    margin: float
-    observations: int
-    posterior: float = float("nan")
-    unknown_id: Optional[int] = None
-
-    @property
-    def label(self) -> Optional[str]:
-        """What is shown: the name, ``Unknown #<id>`` for a known Unknown, None for Unknown."""
-        if self.name is not None or self.unknown_id is None:
-            return self.name
-        return UNKNOWN_LABEL.format(self.unknown_id)
-
-
-UNKNOWN = Identity(name=None, score=0.0, margin=0.0, observations=0)
 
 
 @dataclass
 class _TrackEvidence:
     weighted_sum: np.ndarray                 # (D,) decayed, quality-weighted sum of embeddings
+    height_sum: float = 0.0                  # the same sums of face heights (px)...
+    weight_sum: float = 0.0                  # ...and of the weights: the track's face height is their ratio
     observations: int = 0
     identity: Identity = field(default=UNKNOWN)
     confirmed: bool = False                  # seen confirmed (or held) at least once: may be named
@@ -107,6 +71,9 @@ class _TrackEvidence:
 
     def mean(self) -> np.ndarray:
         return l2_normalize(self.weighted_sum)
+
+    def height(self) -> float:
+        return self.height_sum / self.weight_sum if self.weight_sum > 0 else float("nan")
 
 
 class Identifier:
@@ -159,6 +126,15 @@ class Identifier:
         ``python -m gallery calibrate --heights``.
     same_spread, different_spread : float
         Identity-level spreads of the evidence rule.
+    size_aware_threshold : bool
+        Mean rule: a track's threshold follows its face height and the
+        gallery's size (:mod:`gallery.size_threshold`, from the table above,
+        ``different_spread`` and ``stranger_match_rate``), never above
+        ``similarity_threshold`` unless the gallery is large; False:
+        ``similarity_threshold`` for every track.
+    stranger_match_rate : float
+        With ``size_aware_threshold``: the chance, in ``(0, 1)``, that a
+        stranger's track reaches the threshold's floor in a gallery of any size.
     unknown_prior : float
         Prior probability that a face is nobody enrolled, in ``(0, 1)``.
     min_posterior, keep_posterior : float
@@ -194,6 +170,8 @@ class Identifier:
         unknown_prior: float = 0.5,
         min_posterior: float = 0.99,
         keep_posterior: float = 0.5,
+        size_aware_threshold: bool = False,
+        stranger_match_rate: float = 0.01,
         unknowns: Optional[UnknownIndex] = None,
     ) -> None:
         if not isinstance(index, GalleryIndex):
@@ -205,7 +183,10 @@ class Identifier:
         self.naming_rule = check_choice("naming_rule", naming_rule, RULES)
         self.similarity_threshold = check_number("similarity_threshold", similarity_threshold, -1, 1)
         self.min_observations = check_int("min_observations", min_observations, 1)
-        mean_rule = MeanSimilarityRule(similarity_threshold, min_margin, hysteresis, min_observations)
+        by_size = SizeAwareThreshold(tuple(evidence_heights), tuple(same_mean), tuple(frame_std), different_spread,
+                                     stranger_match_rate, similarity_threshold) if check_bool(
+            "size_aware_threshold", size_aware_threshold) else None
+        mean_rule = MeanSimilarityRule(similarity_threshold, min_margin, hysteresis, min_observations, by_size)
         self.min_margin, self.hysteresis = mean_rule.min_margin, mean_rule.hysteresis
         #: The similarity distributions by face height (the evidence rule's, and the Unknowns' join check).
         self.evidence_model = EvidenceModel(tuple(evidence_heights), tuple(same_mean), tuple(different_mean),
@@ -294,6 +275,8 @@ class Identifier:
         w = self._weight(quality_score, float(detections.confidence[row]))
         emb = detections.embedding[row].astype(np.float64)
         ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)
+        ev.height_sum = self._decay * ev.height_sum + w * float(detections.height[row])
+        ev.weight_sum = self._decay * ev.weight_sum + w
         ev.observations += 1
         if track.is_confirmed() or getattr(track, "held", False):   # held: confirmed but not shown yet
             ev.confirmed = True
@@ -320,7 +303,7 @@ class Identifier:
         n = ev.observations
         if len(people) == 0:
             return Identity(None, 0.0, 0.0, n)
-        d = self.rule.decide(scores, people, ev.identity.name, n, evidence=ev.evidence)
+        d = self.rule.decide(scores, people, ev.identity.name, n, evidence=ev.evidence, height=ev.height())
         return Identity(d.name, float(scores[d.person]), margin_of(scores, d.person), n, d.posterior)
 
     def _with_unknowns(self, identity: Identity, mean: np.ndarray) -> Identity:

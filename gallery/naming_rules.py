@@ -2,8 +2,10 @@
 
 * :class:`MeanSimilarityRule`: the cosine similarity of the track's
   quality-weighted mean embedding to the best person's template must reach a
-  threshold, with a margin over the runner-up; sticky with hysteresis. One
-  threshold for every face size.
+  threshold, with a margin over the runner-up; sticky with hysteresis. The
+  threshold is one for every face size, or, with a
+  :class:`~gallery.size_threshold.SizeAwareThreshold`, follows the track's
+  face height and the gallery's size.
 * :class:`EvidenceRule`: the open-set posterior of :mod:`gallery.evidence`,
   which knows how informative a face of each height is.
 
@@ -19,6 +21,7 @@ from typing import List, Optional
 import numpy as np
 
 from gallery.evidence import EvidenceModel, posteriors
+from gallery.size_threshold import SizeAwareThreshold
 from tracker.checks import check_int, check_number
 
 logger = logging.getLogger(__name__)
@@ -36,27 +39,41 @@ class Decision:
 
 
 class MeanSimilarityRule:
-    """Threshold, margin and hysteresis on the mean embedding's similarities (see the Identifier's keywords)."""
+    """Threshold, margin and hysteresis on the mean embedding's similarities (see the Identifier's keywords).
 
-    def __init__(self, similarity_threshold: float, min_margin: float, hysteresis: float, min_observations: int):
+    ``by_size``: the threshold of a track of faces of its height in a gallery
+    of its size; None: ``similarity_threshold`` for every track.
+    """
+
+    def __init__(self, similarity_threshold: float, min_margin: float, hysteresis: float, min_observations: int,
+                 by_size: Optional[SizeAwareThreshold] = None):
         self.similarity_threshold = check_number("similarity_threshold", similarity_threshold, -1, 1)
         self.min_margin = check_number("min_margin", min_margin, 0, 2)
         self.hysteresis = check_number("hysteresis", hysteresis, 0, 1)
         self.min_observations = check_int("min_observations", min_observations, 1)
+        self.by_size = by_size
+
+    def threshold(self, height: float, gallery_size: int) -> float:
+        """The similarity a track of faces ``height`` px tall needs in a gallery of ``gallery_size`` people."""
+        if self.by_size is None or not np.isfinite(height):
+            return self.similarity_threshold
+        return self.by_size.at(height, gallery_size)
 
     def decide(self, scores: np.ndarray, people: List[str], current: Optional[str], observations: int,
-               evidence=None) -> Decision:
-        """``scores``: ``(P,)`` similarities of the track's mean embedding; ``current``: its name so far."""
+               evidence=None, height: float = float("nan")) -> Decision:
+        """``scores``: ``(P,)`` similarities of the track's mean embedding; ``current``: its name so far;
+        ``height``: the track's (evidence-weighted) face height in pixels."""
+        threshold = self.threshold(height, len(people))
         best = int(np.argmax(scores))
         best_score = float(scores[best])
         if current is not None and current in people:
             cur = people.index(current)
-            challenger_wins = (best != cur and best_score >= self.similarity_threshold
+            challenger_wins = (best != cur and best_score >= threshold
                                and best_score - float(scores[cur]) >= self.min_margin)
-            if float(scores[cur]) >= self.similarity_threshold - self.hysteresis and not challenger_wins:
+            if float(scores[cur]) >= threshold - self.hysteresis and not challenger_wins:
                 return Decision(current, cur)
             logger.debug("name %r withdrawn (score %.3f, best %r %.3f)", current, scores[cur], people[best], best_score)
-        if (observations >= self.min_observations and best_score >= self.similarity_threshold
+        if (observations >= self.min_observations and best_score >= threshold
                 and margin_of(scores, best) >= self.min_margin):
             return Decision(people[best], best)
         return Decision(None, best)
@@ -78,8 +95,8 @@ class EvidenceRule:
         self.min_observations = check_int("min_observations", min_observations, 1)
 
     def decide(self, scores: np.ndarray, people: List[str], current: Optional[str], observations: int,
-               evidence=None) -> Decision:
-        """``evidence``: the track's :class:`gallery.evidence.TrackEvidence`."""
+               evidence=None, height: float = float("nan")) -> Decision:
+        """``evidence``: the track's :class:`gallery.evidence.TrackEvidence` (which knows its heights)."""
         if evidence is None or evidence.precision <= 0:
             return Decision(None, int(np.argmax(scores)))
         post, _ = posteriors(self.model.llr(evidence), self.unknown_prior)
