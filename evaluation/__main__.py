@@ -1,6 +1,6 @@
 """Command line of the evaluation: ``python -m evaluation COMMAND`` (see :data:`EXAMPLES`).
 
-Commands: synth, score, bench, scaling, regression, report, composite, replay,
+Commands: synth, score, bench, scaling, regression, report, composite, degrade, replay,
 detector-recall; ``python -m evaluation --help`` lists them with their help.
 """
 from __future__ import annotations
@@ -154,6 +154,14 @@ def cmd_report(args) -> int:
                                quick=args.quick, reuse=args.reuse, config_path=args.config,
                                validation_seeds=args.validation_seeds, repeats=args.repeats)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_degrade(args) -> int:
+    from .degrade import degrade
+
+    video = degrade(args.src, args.dst, blur_sigma=args.blur_sigma, bitrate=args.bitrate)
+    print(f"wrote {video} (blur sigma {args.blur_sigma:g} px, {args.bitrate}) with the ground truth of {args.src}")
     return 0
 
 
@@ -334,6 +342,14 @@ def build_parser(prog: str = "python -m evaluation") -> argparse.ArgumentParser:
                    help="timed runs of the pipeline and of the baseline on the main sequence, interleaved; "
                         "the median-FPS run of each is reported [default: 3; 1 with --quick]")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("degrade", help="a sequence folder copied with its video blurred and re-encoded at a low "
+                                       "bitrate (the softer, more compressed faces of real wide shots)")
+    s.add_argument("src", type=Path, help="sequence folder (video.mp4, gt/gt.txt, ...)")
+    s.add_argument("dst", type=Path, help="folder for the degraded copy")
+    s.add_argument("--blur-sigma", type=float, default=1.0, help="Gaussian blur in pixels [default: 1.0]")
+    s.add_argument("--bitrate", default="300k", help="H.264 bitrate, ffmpeg syntax [default: 300k]")
+    s.set_defaults(func=cmd_degrade)
 
     s = sub.add_parser("composite", help="the talking-head videos shrunk side by side into one wide H.264 frame, "
                                          "with exact gt and a gallery of frames the clip does not show")
