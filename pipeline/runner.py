@@ -4,10 +4,12 @@
 
     detector -> embedder -> tracker -> identifier
 
-with a shot-cut detector calling the tracker's cut mode, and three policies
-of their own modules: when to detect (:class:`~pipeline.schedule.DetectionSchedule`),
-which faces to embed (:class:`~pipeline.reuse.EmbeddingReuse`) and which
-boxes to show between detections (:class:`~pipeline.display.ShownBoxes`).
+with a shot-cut detector calling the tracker's cut mode, and four policies
+of their own modules: when to detect, and when on the whole frame
+(:class:`~pipeline.schedule.DetectionSchedule`), detection inside crops around
+the tracks between full frames (:class:`~pipeline.crops.CropDetection`), which
+faces to embed (:class:`~pipeline.reuse.EmbeddingReuse`) and which boxes to show
+between detections (:class:`~pipeline.display.ShownBoxes`).
 Name-based re-identification of held tracks runs inside the tracker's update
 (:func:`~pipeline.naming.name_linker`). ``process(frame, frame_index,
 timestamp)`` returns a :class:`~pipeline.results.FrameResult`; the run loop
@@ -18,6 +20,13 @@ penalised for a frame nobody looked at); it is told how many frames passed
 when it next runs, so its motion and ages count frames. The tracker receives
 an embedding for every detection (fresh or borrowed) or none; the identifier
 receives only the fresh ones, so no evidence is counted twice.
+
+With ``crop_detection`` a detection frame that is not due a full-frame pass
+looks only inside crops around the tracks matched on the last detection frame
+(their predicted boxes); its faces go to the embedder, tracker and identifier
+like any detection frame's, so a young track warms up on cheap crops. A track
+its crop misses is looked for again on the next full frame, which is also
+where new faces come from (and cuts, which are always full frames).
 """
 from __future__ import annotations
 
@@ -27,6 +36,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from pipeline.crops import CropDetection
 from pipeline.display import ShownBoxes
 from pipeline.linking import SceneLinking
 from pipeline.naming import name_linker
@@ -34,7 +44,7 @@ from pipeline.results import PROCESS_STAGES, FrameResult, RunSummary  # noqa: F4
 from pipeline.reuse import EMBED_POLICIES, EmbeddingReuse  # noqa: F401  (EMBED_POLICIES re-exported)
 from pipeline.schedule import DetectionSchedule
 from tracker.boxes import clip_xyxy
-from tracker.checks import check_bool, check_number
+from tracker.checks import check_bool, check_int, check_number
 from tracker.detections import Detections
 
 logger = logging.getLogger(__name__)
@@ -71,6 +81,18 @@ class Pipeline:
         Links the tracks of a scene into identities (:mod:`pipeline.linking`), so a
         name found by one track's face shows on the others; None (the default) names
         each track from its own face only.
+    crop_detection : bool
+        Between full-frame passes, detect inside crops around the tracks
+        (:class:`~pipeline.crops.CropDetection`; the detector needs ``detect_crops``).
+    full_frame_interval : int
+        With ``crop_detection``: frames between full-frame passes (``>= 1``);
+        see :class:`~pipeline.schedule.DetectionSchedule`.
+    crop_input_size, crop_margin
+        The crops' detector input side (px, multiple of 32) and window side in
+        face sizes; see :class:`~pipeline.crops.CropDetection`.
+    crop_tentative : bool
+        Also look for tentative (young, not yet shown) tracks in crops, so they
+        confirm without full frames; False looks only for confirmed tracks.
     """
 
     def __init__(self, detector, embedder, tracker, identifier=None, scene_cut_detector=None, *,
@@ -78,12 +100,22 @@ class Pipeline:
                  embed_policy: str = "needed", embed_refresh_interval: int = 10, settled_observations: int = 3,
                  reuse_iou_threshold: float = 0.5, max_faces_per_frame: int = 0,
                  fast_motion_fraction: float = 0.75, reidentify_by_name: bool = True,
-                 scene_linking: Optional[SceneLinking] = None) -> None:
+                 scene_linking: Optional[SceneLinking] = None, crop_detection: bool = False,
+                 full_frame_interval: int = 9, crop_input_size: int = 128, crop_margin: float = 3.0,
+                 crop_tentative: bool = True) -> None:
         if detector is None:
             raise ValueError("detector must have a detect(frame) method")
         if tracker is None:
             raise ValueError("tracker must have an update(detections, scene_cut) method")
-        self.schedule = DetectionSchedule(detect_interval, warmup_detect_interval)
+        self.crop_detection = check_bool("crop_detection", crop_detection)
+        self.crop_tentative = check_bool("crop_tentative", crop_tentative)
+        self.crops = CropDetection(crop_input_size, crop_margin)
+        if self.crop_detection and not callable(getattr(detector, "detect_crops", None)):
+            raise ValueError(f"crop_detection needs a detector with detect_crops(crops, input_size); "
+                             f"{type(detector).__name__} has none")
+        self.schedule = DetectionSchedule(detect_interval, warmup_detect_interval,
+                                          full_frame_interval if self.crop_detection else 1)
+        check_int("full_frame_interval", full_frame_interval, 1)
         self.reuse = EmbeddingReuse(embed_policy, embed_refresh_interval, settled_observations,
                                     reuse_iou_threshold, max_faces_per_frame)
         self.fast_motion_fraction = check_number("fast_motion_fraction", fast_motion_fraction, 0)
@@ -99,6 +131,7 @@ class Pipeline:
         self.scene_linking = scene_linking
         self.shown = ShownBoxes()
         self._shown_ids: List[int] = []      # confirmed tracks matched on the last detection frame
+        self._crop_ids: List[int] = []       # tracks looked for in crops on the next detection frame
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -112,6 +145,7 @@ class Pipeline:
         self.reuse.clear()
         self.shown.clear()
         self._shown_ids = []
+        self._crop_ids = []
         if self.scene_linking is not None:
             self.scene_linking.reset()
 
@@ -144,16 +178,16 @@ class Pipeline:
         if not self.schedule.due(frame_index, cut):
             return self._predicted_result(frame, frame_index, timestamp, timings)
 
-        # Step 2: detect.
+        # Step 2: detect, on the whole frame or inside crops around the tracks.
         t0 = time.perf_counter()
-        detections = self.detector.detect(frame)
-        timings["detect"] = time.perf_counter() - t0
         previous = self.schedule.last_detect_frame
-        elapsed = self.schedule.detected(frame_index)
+        ahead = 0 if previous is None else frame_index - previous
+        detections, full = self._detect(frame, frame_index, cut, ahead)
+        timings["detect"] = time.perf_counter() - t0
+        elapsed = self.schedule.detected(frame_index, full=full)
 
         # Step 3: embed what is needed (all of it in the baseline or on cuts).
         t0 = time.perf_counter()
-        ahead = 0 if previous is None else frame_index - previous
         detections, fresh, quality, complete = self._embed(frame, frame_index, detections, cut, ahead)
         timings["embed"] = time.perf_counter() - t0
         # The tracker needs an embedding for every detection or none; the fresh
@@ -164,6 +198,20 @@ class Pipeline:
         return self._detected_result(frame, frame_index, timestamp, detections, fresh, update, cut, timings)
 
     # ---------------------------------------------------------------- helpers
+    def _detect(self, frame, frame_index: int, cut: bool, ahead: int):
+        """This frame's detections and whether they come from the whole frame (else from crops)."""
+        ids = self._crop_ids
+        if (not self.crop_detection or not ids or ahead < 1 or self.schedule.full_due(frame_index, cut)
+                or not self.crops.cheaper_than(len(ids), self._full_input_pixels(frame))):
+            return self.detector.detect(frame), True
+        return self.crops.detect(self.detector, frame, self.tracker.predicted_boxes(ids, ahead)), False
+
+    def _full_input_pixels(self, frame) -> float:
+        """The detector input pixels of a full-frame pass (letterboxed to ``input_size`` on the long side)."""
+        side = float(getattr(self.detector, "input_size", 640))
+        height, width = frame.shape[:2]
+        return side * side * min(height, width) / max(height, width)
+
     def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings):
         """Steps 4-5: track (cut mode on shot cuts, name-based links of held tracks), then
         identify from fresh embeddings only."""
@@ -262,6 +310,8 @@ class Pipeline:
         self.shown.keep(alive)
         self.reuse.keep(alive)
         self._shown_ids = shown
+        self._crop_ids = [int(t.track_id) for t in update.tracks if t.time_since_update == 0
+                          and (t.is_confirmed() or (self.crop_tentative and t.is_tentative()))]
         self.schedule.warming_up = (
             any(t.is_tentative() for t in update.tracks)
             or (self.embedder is not None and any(not self.reuse.settled(t) for t in shown))
