@@ -6,13 +6,17 @@ frames the detector looks only at a square window around each track's
 predicted box, a few face sizes wide, each resized to a small input
 (:attr:`CropDetection.input_size`, 128 px by default). A window around a
 small face is *upscaled* there, which gives a 20 px face more pixels than the
-full frame does.
+full frame does. A window is never shown to the detector smaller than the
+full-frame pass shows it (its input grows in steps of 32 px), so a large face
+keeps the size, and so the score, it has in a full frame: the detector's
+confidence threshold and the identifier's confidence ramp mean the same on
+both kinds of frame.
 
 The steps, each a pure function tested alone:
 
 1. :func:`plan_windows`: one square window per predicted box, ``margin`` face
-   sizes wide, shifted (not shrunk) to stay inside the frame;
-2. the detector runs on the crops in one batched call
+   sizes wide, shifted (not shrunk) to stay inside the frame, and its input side;
+2. the detector runs on the crops in one batched call per input side
    (:meth:`models.detector.FaceDetector.detect_crops`, the detector's own
    confidence threshold);
 3. :func:`to_frame`: boxes and landmarks moved back to frame pixels (crops
@@ -53,23 +57,36 @@ class CropWindows:
     inner : ndarray
         An ``(M, 4)`` bool array: whether the window's left, top, right and
         bottom sides lie inside the frame (not on its edge).
+    input_size : ndarray
+        An ``(M,)`` int64 array: the detector input side of each crop (a
+        multiple of 32).
     """
 
     xyxy: np.ndarray
     inner: np.ndarray
+    input_size: np.ndarray
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, np.int64).reshape(-1, 4)
         inner = np.asarray(self.inner, bool).reshape(-1, 4)
-        if len(inner) != len(xyxy):
-            raise ValueError(f"inner must have shape ({len(xyxy)}, 4), got {inner.shape}")
+        size = np.asarray(self.input_size, np.int64).reshape(-1)
+        if len(inner) != len(xyxy) or len(size) != len(xyxy):
+            raise ValueError(f"inner and input_size must have {len(xyxy)} rows, got {inner.shape} and {size.shape}")
         if np.any(xyxy[:, 2] <= xyxy[:, 0]) or np.any(xyxy[:, 3] <= xyxy[:, 1]):
             raise ValueError("every window must have x1 > x0 and y1 > y0")
+        if np.any(size < 32) or np.any(size % 32):
+            raise ValueError(f"every input_size must be a positive multiple of 32, got {size.tolist()}")
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "inner", inner)
+        object.__setattr__(self, "input_size", size)
 
     def __len__(self) -> int:
         return len(self.xyxy)
+
+    @property
+    def input_pixels(self) -> int:
+        """The detector input pixels of all the crops together (their cost, against a full frame's)."""
+        return int(np.sum(self.input_size ** 2))
 
     def cut(self, frame: np.ndarray) -> List[np.ndarray]:
         """The crops of an ``(H, W, 3)`` frame, one ``(h, w, 3)`` view per window."""
@@ -77,7 +94,7 @@ class CropWindows:
 
 
 def plan_windows(predicted_xyxy: np.ndarray, width: int, height: int, *, margin: float,
-                 min_side: int) -> CropWindows:
+                 min_side: int, input_size: int = 128, min_scale: float = 0.0) -> CropWindows:
     """One square window per predicted box, centred on it, shifted to stay inside the frame.
 
     Parameters
@@ -90,6 +107,12 @@ def plan_windows(predicted_xyxy: np.ndarray, width: int, height: int, *, margin:
         Window side in face sizes (the box's longer side).
     min_side : int
         Smallest window side in pixels. No side exceeds ``min(width, height)``.
+    input_size : int
+        The smallest detector input side of a crop (a multiple of 32).
+    min_scale : float
+        Input pixels per frame pixel below which no crop is shrunk (the full
+        frame's scale): a crop's input side is ``input_size`` or ``side *
+        min_scale`` rounded up to a multiple of 32, whichever is larger.
 
     Returns
     -------
@@ -104,7 +127,8 @@ def plan_windows(predicted_xyxy: np.ndarray, width: int, height: int, *, margin:
     y0 = np.clip(np.round(cy - side / 2.0).astype(np.int64), 0, height - side)
     xyxy = np.stack([x0, y0, x0 + side, y0 + side], axis=1)
     inner = np.stack([x0 > 0, y0 > 0, x0 + side < width, y0 + side < height], axis=1)
-    return CropWindows(xyxy, inner)
+    sizes = np.maximum(input_size, 32 * np.ceil(side * min_scale / 32.0 - 1e-9)).astype(np.int64)
+    return CropWindows(xyxy, inner, sizes)
 
 
 def to_frame(detections: Detections, window_xyxy: np.ndarray) -> Detections:
@@ -177,22 +201,25 @@ class CropDetection:
         self.merge_iou = check_number("merge_iou", merge_iou, 0, 1)
         self.edge_tolerance = check_number("edge_tolerance", edge_tolerance, 0)
 
-    def cheaper_than(self, num_windows: int, full_input_pixels: float) -> bool:
-        """Whether ``num_windows`` crops cost less detector input than one full frame of that many pixels."""
-        return num_windows * self.input_size ** 2 < full_input_pixels
+    def plan(self, predicted_xyxy: np.ndarray, width: int, height: int, min_scale: float = 0.0) -> CropWindows:
+        """The windows around ``(N, 4)`` predicted boxes in a ``width`` x ``height`` frame
+        (:func:`plan_windows` with this policy's margin, sizes and ``min_scale``)."""
+        return plan_windows(predicted_xyxy, width, height, margin=self.margin, min_side=self.min_side,
+                            input_size=self.input_size, min_scale=min_scale)
 
-    def detect(self, detector, frame: np.ndarray, predicted_xyxy: np.ndarray) -> Detections:
-        """The faces found in the windows around ``predicted_xyxy``, in frame pixels.
+    def detect(self, detector, frame: np.ndarray, windows: CropWindows) -> Detections:
+        """The faces found in ``windows`` of ``frame``, in frame pixels.
 
         Parameters
         ----------
         detector
             Has ``detect_crops(crops, input_size) -> list of Detections``
-            (:meth:`models.detector.FaceDetector.detect_crops`).
+            (:meth:`models.detector.FaceDetector.detect_crops`); called once per
+            distinct input side.
         frame : ndarray
             The ``(H, W, 3)`` BGR frame.
-        predicted_xyxy : ndarray
-            ``(N, 4)`` predicted boxes of the tracks to look for (``N >= 1``).
+        windows : CropWindows
+            From :meth:`plan` (at least one).
 
         Returns
         -------
@@ -200,13 +227,15 @@ class CropDetection:
             One frame's detections, as the full-frame detector returns them
             (descending score, ``det_index`` ``arange(N)``, landmarks kept).
         """
-        height, width = frame.shape[:2]
-        windows = plan_windows(predicted_xyxy, width, height, margin=self.margin, min_side=self.min_side)
         if len(windows) == 0:
-            raise ValueError("predicted_xyxy must hold at least one box")
-        found = detector.detect_crops(windows.cut(frame), self.input_size)
-        if len(found) != len(windows):
-            raise RuntimeError(f"detect_crops returned {len(found)} results for {len(windows)} crops")
-        parts = [drop_cut_faces(to_frame(d, w), w, inner, self.edge_tolerance)
-                 for d, w, inner in zip(found, windows.xyxy, windows.inner)]
+            raise ValueError("windows must hold at least one window")
+        crops = windows.cut(frame)
+        parts: List[Detections] = []
+        for size in np.unique(windows.input_size):
+            rows = np.flatnonzero(windows.input_size == size)
+            found = detector.detect_crops([crops[r] for r in rows], int(size))
+            if len(found) != len(rows):
+                raise RuntimeError(f"detect_crops returned {len(found)} results for {len(rows)} crops")
+            parts += [drop_cut_faces(to_frame(d, windows.xyxy[r]), windows.xyxy[r], windows.inner[r],
+                                     self.edge_tolerance) for d, r in zip(found, rows)]
         return merge(parts, self.merge_iou)

@@ -201,16 +201,17 @@ class Pipeline:
     def _detect(self, frame, frame_index: int, cut: bool, ahead: int):
         """This frame's detections and whether they come from the whole frame (else from crops)."""
         ids = self._crop_ids
-        if (not self.crop_detection or not ids or ahead < 1 or self.schedule.full_due(frame_index, cut)
-                or not self.crops.cheaper_than(len(ids), self._full_input_pixels(frame))):
+        if not self.crop_detection or not ids or ahead < 1 or self.schedule.full_due(frame_index, cut):
             return self.detector.detect(frame), True
-        return self.crops.detect(self.detector, frame, self.tracker.predicted_boxes(ids, ahead)), False
-
-    def _full_input_pixels(self, frame) -> float:
-        """The detector input pixels of a full-frame pass (letterboxed to ``input_size`` on the long side)."""
-        side = float(getattr(self.detector, "input_size", 640))
+        # A full-frame pass letterboxes the frame to ``input_size`` on its long side: that scale,
+        # and those input pixels, are what the crops must not go below, and must cost less than.
         height, width = frame.shape[:2]
-        return side * side * min(height, width) / max(height, width)
+        side = float(getattr(self.detector, "input_size", 640))
+        scale = side / max(height, width)
+        windows = self.crops.plan(self.tracker.predicted_boxes(ids, ahead), width, height, scale)
+        if windows.input_pixels >= side * side * min(height, width) / max(height, width):
+            return self.detector.detect(frame), True
+        return self.crops.detect(self.detector, frame, windows), False
 
     def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings):
         """Steps 4-5: track (cut mode on shot cuts, name-based links of held tracks), then

@@ -32,7 +32,7 @@ def blob_faces(image: np.ndarray) -> Detections:
 class BlobDetector:
     """``detect`` and ``detect_crops`` over real pixels, counting calls."""
 
-    input_size = 640
+    input_size = 320                     # the full-frame input: a 320 px wide frame at scale 1
 
     def __init__(self) -> None:
         self.full_calls, self.crop_calls, self.crop_sizes = [], [], []
@@ -83,11 +83,24 @@ def test_window_sides_are_at_least_min_side_and_at_most_the_frame():
 
 def test_crops_are_views_of_the_windows():
     frame = np.arange(40 * 50 * 3, dtype=np.uint8).reshape(40, 50, 3)
-    w = CropWindows(np.array([[5, 6, 25, 26]]), np.ones((1, 4), bool))
+    w = CropWindows(np.array([[5, 6, 25, 26]]), np.ones((1, 4), bool), [64])
     (crop,) = w.cut(frame)
     assert crop.shape == (20, 20, 3) and np.array_equal(crop, frame[6:26, 5:25])
     with pytest.raises(ValueError, match="x1 > x0"):
-        CropWindows(np.array([[5, 6, 5, 26]]), np.ones((1, 4), bool))
+        CropWindows(np.array([[5, 6, 5, 26]]), np.ones((1, 4), bool), [64])
+    with pytest.raises(ValueError, match="multiple of 32"):
+        CropWindows(np.array([[5, 6, 25, 26]]), np.ones((1, 4), bool), [100])
+
+
+def test_a_crop_is_never_shown_to_the_detector_smaller_than_the_full_frame_shows_it():
+    boxes = np.array([[100, 100, 120, 120], [300, 50, 430, 181]], np.float32)   # 20 px and 131 px faces
+    w = plan_windows(boxes, 640, 360, margin=3.0, min_side=48, input_size=128, min_scale=1.0)
+    # 60 px window upscaled to the minimum 128; 360 px window (capped by the frame) kept at 1:1, rounded up to 384
+    assert (w.xyxy[:, 2] - w.xyxy[:, 0]).tolist() == [60, 360]
+    assert w.input_size.tolist() == [128, 384]
+    assert w.input_pixels == 128 ** 2 + 384 ** 2
+    half = plan_windows(boxes, 1280, 720, margin=3.0, min_side=48, input_size=128, min_scale=0.5)
+    assert half.input_size.tolist() == [128, 224]          # a 393 px window at the full frame's 0.5 -> 197 -> 224
 
 
 # ------------------------------------------------------------ mapping
@@ -126,9 +139,21 @@ def test_two_faces_side_by_side_are_each_found_once():
     boxes = [(100, 100, 120, 124), (126, 100, 146, 124)]     # each inside the other's window
     frame = frame_with(boxes)
     det = BlobDetector()
-    out = CropDetection(input_size=96, margin=3.0, min_side=16).detect(det, frame, np.array(boxes, np.float32))
+    policy = CropDetection(input_size=96, margin=3.0, min_side=16)
+    out = policy.detect(det, frame, policy.plan(np.array(boxes, np.float32), 320, 240))
     assert sorted(out.xyxy.tolist()) == [list(map(float, b)) for b in boxes]
     assert det.crop_calls == [2] and det.crop_sizes == [96] and det.full_calls == []
+
+
+def test_crops_of_different_input_sides_go_to_the_detector_in_one_call_per_side():
+    boxes = [(40, 40, 60, 64), (150, 60, 230, 160)]
+    det = BlobDetector()
+    policy = CropDetection(input_size=64, margin=2.0, min_side=16)
+    windows = policy.plan(np.array(boxes, np.float32), 320, 240, min_scale=1.0)
+    assert windows.input_size.tolist() == [64, 224]
+    out = policy.detect(det, frame_with(boxes), windows)
+    assert sorted(out.xyxy.tolist()) == [list(map(float, b)) for b in boxes]
+    assert det.crop_calls == [1, 1] and det.crop_sizes == [64, 224]
 
 
 def test_crop_detection_checks_its_keywords():
@@ -137,7 +162,6 @@ def test_crop_detection_checks_its_keywords():
                       ({"edge_tolerance": -1}, "edge_tolerance")]:
         with pytest.raises(ValueError, match=match):
             CropDetection(**kw)
-    assert CropDetection(input_size=128).cheaper_than(3, 640 * 360) and not CropDetection().cheaper_than(20, 640 * 360)
 
 
 # ------------------------------------------------------------ schedule
@@ -214,7 +238,7 @@ def test_crops_find_the_tracked_face_of_the_real_clip_at_its_full_frame_box():
     for frame in frames[1:]:
         full = detector.detect(frame)
         # the previous frame's boxes stand for the tracker's prediction
-        found = crops.detect(detector, frame, previous.xyxy)
+        found = crops.detect(detector, frame, crops.plan(previous.xyxy, frame.shape[1], frame.shape[0], 1.0))
         assert len(found) == len(full), (found.xyxy, full.xyxy)
         iou = iou_matrix(found.xyxy, full.xyxy)
         assert iou.max(axis=1).min() >= 0.8
