@@ -189,10 +189,14 @@ class CropDetection:
     edge_tolerance : float
         A face this close (px, ``>= 0``) to a window side inside the frame was
         cut by the crop and is dropped.
+    min_scale : float
+        A crop is shown to the detector at no less than this fraction (``> 0``)
+        of the full frame's scale (1: a large face keeps its full-frame size and
+        score; 0.5: half of it, cheaper crops around large faces).
     """
 
     def __init__(self, input_size: int = 128, margin: float = 3.0, min_side: int = 48,
-                 merge_iou: float = 0.45, edge_tolerance: float = 1.0) -> None:
+                 merge_iou: float = 0.45, edge_tolerance: float = 1.0, min_scale: float = 1.0) -> None:
         self.input_size = check_int("input_size", input_size, 32)
         if self.input_size % 32:
             raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
@@ -200,12 +204,14 @@ class CropDetection:
         self.min_side = check_int("min_side", min_side, 8)
         self.merge_iou = check_number("merge_iou", merge_iou, 0, 1)
         self.edge_tolerance = check_number("edge_tolerance", edge_tolerance, 0)
+        self.min_scale = check_number("min_scale", min_scale, 0, low_open=True)
 
-    def plan(self, predicted_xyxy: np.ndarray, width: int, height: int, min_scale: float = 0.0) -> CropWindows:
-        """The windows around ``(N, 4)`` predicted boxes in a ``width`` x ``height`` frame
-        (:func:`plan_windows` with this policy's margin, sizes and ``min_scale``)."""
+    def plan(self, predicted_xyxy: np.ndarray, width: int, height: int, full_scale: float = 0.0) -> CropWindows:
+        """The windows around ``(N, 4)`` predicted boxes in a ``width`` x ``height`` frame whose
+        full-frame pass has ``full_scale`` input pixels per frame pixel (:func:`plan_windows` with
+        this policy's margin and sizes, and ``min_scale`` times ``full_scale``)."""
         return plan_windows(predicted_xyxy, width, height, margin=self.margin, min_side=self.min_side,
-                            input_size=self.input_size, min_scale=min_scale)
+                            input_size=self.input_size, min_scale=self.min_scale * full_scale)
 
     def detect(self, detector, frame: np.ndarray, windows: CropWindows) -> Detections:
         """The faces found in ``windows`` of ``frame``, in frame pixels.

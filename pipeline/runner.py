@@ -87,9 +87,10 @@ class Pipeline:
     full_frame_interval : int
         With ``crop_detection``: frames between full-frame passes (``>= 1``);
         see :class:`~pipeline.schedule.DetectionSchedule`.
-    crop_input_size, crop_margin
-        The crops' detector input side (px, multiple of 32) and window side in
-        face sizes; see :class:`~pipeline.crops.CropDetection`.
+    crop_input_size, crop_margin, crop_min_scale
+        The crops' smallest detector input side (px, multiple of 32), window
+        side in face sizes, and least scale as a fraction of the full frame's;
+        see :class:`~pipeline.crops.CropDetection` (``input_size``, ``margin``, ``min_scale``).
     crop_tentative : bool
         Also look for tentative (young, not yet shown) tracks in crops, so they
         confirm without full frames; False looks only for confirmed tracks.
@@ -102,14 +103,14 @@ class Pipeline:
                  fast_motion_fraction: float = 0.75, reidentify_by_name: bool = True,
                  scene_linking: Optional[SceneLinking] = None, crop_detection: bool = False,
                  full_frame_interval: int = 9, crop_input_size: int = 128, crop_margin: float = 3.0,
-                 crop_tentative: bool = True) -> None:
+                 crop_min_scale: float = 1.0, crop_tentative: bool = True) -> None:
         if detector is None:
             raise ValueError("detector must have a detect(frame) method")
         if tracker is None:
             raise ValueError("tracker must have an update(detections, scene_cut) method")
         self.crop_detection = check_bool("crop_detection", crop_detection)
         self.crop_tentative = check_bool("crop_tentative", crop_tentative)
-        self.crops = CropDetection(crop_input_size, crop_margin)
+        self.crops = CropDetection(crop_input_size, crop_margin, min_scale=crop_min_scale)
         if self.crop_detection and not callable(getattr(detector, "detect_crops", None)):
             raise ValueError(f"crop_detection needs a detector with detect_crops(crops, input_size); "
                              f"{type(detector).__name__} has none")

@@ -149,8 +149,10 @@ def test_crops_of_different_input_sides_go_to_the_detector_in_one_call_per_side(
     boxes = [(40, 40, 60, 64), (150, 60, 230, 160)]
     det = BlobDetector()
     policy = CropDetection(input_size=64, margin=2.0, min_side=16)
-    windows = policy.plan(np.array(boxes, np.float32), 320, 240, min_scale=1.0)
+    windows = policy.plan(np.array(boxes, np.float32), 320, 240, full_scale=1.0)
     assert windows.input_size.tolist() == [64, 224]
+    halved = CropDetection(input_size=64, margin=2.0, min_side=16, min_scale=0.5)
+    assert halved.plan(np.array(boxes, np.float32), 320, 240, full_scale=1.0).input_size.tolist() == [64, 128]
     out = policy.detect(det, frame_with(boxes), windows)
     assert sorted(out.xyxy.tolist()) == [list(map(float, b)) for b in boxes]
     assert det.crop_calls == [1, 1] and det.crop_sizes == [64, 224]
@@ -159,7 +161,7 @@ def test_crops_of_different_input_sides_go_to_the_detector_in_one_call_per_side(
 def test_crop_detection_checks_its_keywords():
     for kw, match in [({"input_size": 100}, "multiple of 32"), ({"margin": 1.0}, "margin"),
                       ({"min_side": 4}, "min_side"), ({"merge_iou": 1.5}, "merge_iou"),
-                      ({"edge_tolerance": -1}, "edge_tolerance")]:
+                      ({"edge_tolerance": -1}, "edge_tolerance"), ({"min_scale": 0}, "min_scale")]:
         with pytest.raises(ValueError, match=match):
             CropDetection(**kw)
 
