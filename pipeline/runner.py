@@ -83,7 +83,9 @@ class Pipeline:
         each track from its own face only.
     crop_detection : bool
         Between full-frame passes, detect inside crops around the tracks
-        (:class:`~pipeline.crops.CropDetection`; the detector needs ``detect_crops``).
+        (:class:`~pipeline.crops.CropDetection`). It needs a detector with
+        ``detect_crops(crops, input_size)``; with any other every detection is
+        a full frame (logged once at construction).
     full_frame_interval : int
         With ``crop_detection``: frames between full-frame passes (``>= 1``);
         see :class:`~pipeline.schedule.DetectionSchedule`.
@@ -101,22 +103,23 @@ class Pipeline:
                  embed_policy: str = "needed", embed_refresh_interval: int = 10, settled_observations: int = 3,
                  reuse_iou_threshold: float = 0.5, max_faces_per_frame: int = 0,
                  fast_motion_fraction: float = 0.75, reidentify_by_name: bool = True,
-                 scene_linking: Optional[SceneLinking] = None, crop_detection: bool = False,
-                 full_frame_interval: int = 9, crop_input_size: int = 128, crop_margin: float = 3.0,
+                 scene_linking: Optional[SceneLinking] = None, crop_detection: bool = True,
+                 full_frame_interval: int = 3, crop_input_size: int = 128, crop_margin: float = 3.0,
                  crop_min_scale: float = 1.0, crop_tentative: bool = True) -> None:
         if detector is None:
             raise ValueError("detector must have a detect(frame) method")
         if tracker is None:
             raise ValueError("tracker must have an update(detections, scene_cut) method")
-        self.crop_detection = check_bool("crop_detection", crop_detection)
+        check_int("full_frame_interval", full_frame_interval, 1)
         self.crop_tentative = check_bool("crop_tentative", crop_tentative)
         self.crops = CropDetection(crop_input_size, crop_margin, min_scale=crop_min_scale)
+        self.crop_detection = check_bool("crop_detection", crop_detection)
         if self.crop_detection and not callable(getattr(detector, "detect_crops", None)):
-            raise ValueError(f"crop_detection needs a detector with detect_crops(crops, input_size); "
-                             f"{type(detector).__name__} has none")
+            logger.info("crop_detection: %s has no detect_crops(crops, input_size), so every detection "
+                        "is a full frame", type(detector).__name__)
+            self.crop_detection = False
         self.schedule = DetectionSchedule(detect_interval, warmup_detect_interval,
                                           full_frame_interval if self.crop_detection else 1)
-        check_int("full_frame_interval", full_frame_interval, 1)
         self.reuse = EmbeddingReuse(embed_policy, embed_refresh_interval, settled_observations,
                                     reuse_iou_threshold, max_faces_per_frame)
         self.fast_motion_fraction = check_number("fast_motion_fraction", fast_motion_fraction, 0)

@@ -204,18 +204,35 @@ def test_the_pipeline_tracks_through_crop_frames_and_finds_new_faces_on_full_fra
     assert det.crop_calls[-1] == 2
 
 
-def test_crop_detection_needs_a_detector_that_detects_in_crops():
+def test_a_detector_without_detect_crops_gets_a_full_frame_on_every_detection():
     class FullOnly:
-        def detect(self, frame):
-            return Detections.empty()
+        def __init__(self):
+            self.calls = 0
 
-    with pytest.raises(ValueError, match="detect_crops"):
-        Pipeline(FullOnly(), None, Tracker(), crop_detection=True)
+        def detect(self, frame):
+            self.calls += 1
+            return blob_faces(frame)
+
+    det = FullOnly()
+    p = Pipeline(det, None, Tracker(n_init=2), detect_interval=3, warmup_detect_interval=1)
+    assert p.crop_detection is False
+    results = [p.process(frame_with([_moving_square(i)]), i) for i in range(12)]
+    assert det.calls == sum(r.detected for r in results) and det.calls >= 4
     with pytest.raises(ValueError, match="full_frame_interval"):
         Pipeline(BlobDetector(), None, Tracker(), crop_detection=True, full_frame_interval=0)
     with pytest.raises(ValueError, match="crop_detection"):
         Pipeline(BlobDetector(), None, Tracker(), crop_detection="yes")
-    Pipeline(FullOnly(), None, Tracker())            # off (the default): no detect_crops needed
+    with pytest.raises(ValueError, match="min_scale"):
+        Pipeline(BlobDetector(), None, Tracker(), crop_min_scale=0)
+
+
+def test_by_default_crops_stand_in_only_for_the_warm_up_detections():
+    det = BlobDetector()
+    p = Pipeline(det, None, Tracker(n_init=2))       # detect_interval 3, full_frame_interval 3
+    for i in range(30):
+        p.process(frame_with([_moving_square(i)]), i)
+    assert len(det.crop_calls) >= 1                  # warm-up frames 1 and 2 after the first full frame
+    assert len(det.full_calls) == 10                 # every 3rd frame is a full frame, as without crops
 
 
 # ------------------------------------------------------------ real detector, real video
