@@ -283,6 +283,47 @@ class FaceDetector:
         results = self._model.predict(frames, **self._predict_args)
         return [self._to_detections(r, f.shape[1], f.shape[0]) for r, f in zip(results, frames)]
 
+    def detect_crops(self, crops_bgr: Sequence[np.ndarray], input_size: int) -> List[Detections]:
+        """Detect the faces of several image crops in one batched call at a small input size.
+
+        The detector's confidence and NMS thresholds apply as in :meth:`detect`;
+        only the network input side changes (a crop smaller than ``input_size``
+        is upscaled by ultralytics' letterbox, so a small face gets more pixels).
+
+        Parameters
+        ----------
+        crops_bgr : sequence of ndarray
+            ``(h, w, 3)`` BGR ``uint8`` crops of a frame (sizes may differ).
+        input_size : int
+            Network input side for this call, a positive multiple of 32.
+
+        Returns
+        -------
+        list of Detections
+            One per crop, in order: boxes and ``(N, 5, 2)`` landmarks in pixels
+            of that crop, ``det_index`` ``arange(N)`` in descending score order.
+
+        Raises
+        ------
+        ValueError
+            For an empty sequence, a bad crop, an ``input_size`` that is not a
+            positive multiple of 32, or a model exported for a fixed input of
+            another size.
+        """
+        size = check_int("input_size", input_size, 32)
+        if size % 32:
+            raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
+        if self.path.suffix != ".pt":
+            fixed = _export_metadata(self.path).get("fixed_size")
+            if fixed is not None and fixed != size:
+                raise ValueError(f"{self.path.name} was exported for a fixed {fixed}x{fixed} input: it cannot "
+                                 f"detect in crops at input_size={size} (use .pt or a dynamic export)")
+        crops = [to_bgr(c, name=f"crops_bgr[{i}]") for i, c in enumerate(crops_bgr)]
+        if not crops:
+            raise ValueError("crops_bgr must hold at least one crop")
+        results = self._model.predict(crops, **{**self._predict_args, "imgsz": size})
+        return [self._to_detections(r, c.shape[1], c.shape[0]) for r, c in zip(results, crops)]
+
     def warmup(self, frames: int = 2) -> None:
         """Run a few predictions on a blank frame (the first calls build the predictor and are slow)."""
         blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)

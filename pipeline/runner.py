@@ -4,10 +4,12 @@
 
     detector -> embedder -> tracker -> identifier
 
-with a shot-cut detector calling the tracker's cut mode, and three policies
-of their own modules: when to detect (:class:`~pipeline.schedule.DetectionSchedule`),
-which faces to embed (:class:`~pipeline.reuse.EmbeddingReuse`) and which
-boxes to show between detections (:class:`~pipeline.display.ShownBoxes`).
+with a shot-cut detector calling the tracker's cut mode, and four policies
+of their own modules: when to detect, and when on the whole frame
+(:class:`~pipeline.schedule.DetectionSchedule`), detection inside crops around
+the tracks between full frames (:class:`~pipeline.crops.CropDetection`), which
+faces to embed (:class:`~pipeline.reuse.EmbeddingReuse`) and which boxes to show
+between detections (:class:`~pipeline.display.ShownBoxes`).
 Name-based re-identification of held tracks runs inside the tracker's update
 (:func:`~pipeline.naming.name_linker`). ``process(frame, frame_index,
 timestamp)`` returns a :class:`~pipeline.results.FrameResult`; the run loop
@@ -18,6 +20,13 @@ penalised for a frame nobody looked at); it is told how many frames passed
 when it next runs, so its motion and ages count frames. The tracker receives
 an embedding for every detection (fresh or borrowed) or none; the identifier
 receives only the fresh ones, so no evidence is counted twice.
+
+With ``crop_detection`` a detection frame that is not due a full-frame pass
+looks only inside crops around the tracks matched on the last detection frame
+(their predicted boxes); its faces go to the embedder, tracker and identifier
+like any detection frame's, so a young track warms up on cheap crops. A track
+its crop misses is looked for again on the next full frame, which is also
+where new faces come from (and cuts, which are always full frames).
 """
 from __future__ import annotations
 
@@ -27,6 +36,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from pipeline.crops import CropDetection
 from pipeline.display import ShownBoxes
 from pipeline.linking import SceneLinking
 from pipeline.naming import name_linker
@@ -34,7 +44,7 @@ from pipeline.results import PROCESS_STAGES, FrameResult, RunSummary  # noqa: F4
 from pipeline.reuse import EMBED_POLICIES, EmbeddingReuse  # noqa: F401  (EMBED_POLICIES re-exported)
 from pipeline.schedule import DetectionSchedule
 from tracker.boxes import clip_xyxy
-from tracker.checks import check_bool, check_number
+from tracker.checks import check_bool, check_int, check_number
 from tracker.detections import Detections
 
 logger = logging.getLogger(__name__)
@@ -71,6 +81,21 @@ class Pipeline:
         Links the tracks of a scene into identities (:mod:`pipeline.linking`), so a
         name found by one track's face shows on the others; None (the default) names
         each track from its own face only.
+    crop_detection : bool
+        Between full-frame passes, detect inside crops around the tracks
+        (:class:`~pipeline.crops.CropDetection`). It needs a detector with
+        ``detect_crops(crops, input_size)``; with any other every detection is
+        a full frame (logged once at construction).
+    full_frame_interval : int
+        With ``crop_detection``: frames between full-frame passes (``>= 1``);
+        see :class:`~pipeline.schedule.DetectionSchedule`.
+    crop_input_size, crop_margin, crop_min_scale
+        The crops' smallest detector input side (px, multiple of 32), window
+        side in face sizes, and least scale as a fraction of the full frame's;
+        see :class:`~pipeline.crops.CropDetection` (``input_size``, ``margin``, ``min_scale``).
+    crop_tentative : bool
+        Also look for tentative (young, not yet shown) tracks in crops, so they
+        confirm without full frames; False looks only for confirmed tracks.
     """
 
     def __init__(self, detector, embedder, tracker, identifier=None, scene_cut_detector=None, *,
@@ -78,12 +103,23 @@ class Pipeline:
                  embed_policy: str = "needed", embed_refresh_interval: int = 10, settled_observations: int = 3,
                  reuse_iou_threshold: float = 0.5, max_faces_per_frame: int = 0,
                  fast_motion_fraction: float = 0.75, reidentify_by_name: bool = True,
-                 scene_linking: Optional[SceneLinking] = None) -> None:
+                 scene_linking: Optional[SceneLinking] = None, crop_detection: bool = True,
+                 full_frame_interval: int = 3, crop_input_size: int = 128, crop_margin: float = 3.0,
+                 crop_min_scale: float = 1.0, crop_tentative: bool = True) -> None:
         if detector is None:
             raise ValueError("detector must have a detect(frame) method")
         if tracker is None:
             raise ValueError("tracker must have an update(detections, scene_cut) method")
-        self.schedule = DetectionSchedule(detect_interval, warmup_detect_interval)
+        check_int("full_frame_interval", full_frame_interval, 1)
+        self.crop_tentative = check_bool("crop_tentative", crop_tentative)
+        self.crops = CropDetection(crop_input_size, crop_margin, min_scale=crop_min_scale)
+        self.crop_detection = check_bool("crop_detection", crop_detection)
+        if self.crop_detection and not callable(getattr(detector, "detect_crops", None)):
+            logger.info("crop_detection: %s has no detect_crops(crops, input_size), so every detection "
+                        "is a full frame", type(detector).__name__)
+            self.crop_detection = False
+        self.schedule = DetectionSchedule(detect_interval, warmup_detect_interval,
+                                          full_frame_interval if self.crop_detection else 1)
         self.reuse = EmbeddingReuse(embed_policy, embed_refresh_interval, settled_observations,
                                     reuse_iou_threshold, max_faces_per_frame)
         self.fast_motion_fraction = check_number("fast_motion_fraction", fast_motion_fraction, 0)
@@ -99,6 +135,7 @@ class Pipeline:
         self.scene_linking = scene_linking
         self.shown = ShownBoxes()
         self._shown_ids: List[int] = []      # confirmed tracks matched on the last detection frame
+        self._crop_ids: List[int] = []       # tracks looked for in crops on the next detection frame
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -112,6 +149,7 @@ class Pipeline:
         self.reuse.clear()
         self.shown.clear()
         self._shown_ids = []
+        self._crop_ids = []
         if self.scene_linking is not None:
             self.scene_linking.reset()
 
@@ -144,16 +182,16 @@ class Pipeline:
         if not self.schedule.due(frame_index, cut):
             return self._predicted_result(frame, frame_index, timestamp, timings)
 
-        # Step 2: detect.
+        # Step 2: detect, on the whole frame or inside crops around the tracks.
         t0 = time.perf_counter()
-        detections = self.detector.detect(frame)
-        timings["detect"] = time.perf_counter() - t0
         previous = self.schedule.last_detect_frame
-        elapsed = self.schedule.detected(frame_index)
+        ahead = 0 if previous is None else frame_index - previous
+        detections, full = self._detect(frame, frame_index, cut, ahead)
+        timings["detect"] = time.perf_counter() - t0
+        elapsed = self.schedule.detected(frame_index, full=full)
 
         # Step 3: embed what is needed (all of it in the baseline or on cuts).
         t0 = time.perf_counter()
-        ahead = 0 if previous is None else frame_index - previous
         detections, fresh, quality, complete = self._embed(frame, frame_index, detections, cut, ahead)
         timings["embed"] = time.perf_counter() - t0
         # The tracker needs an embedding for every detection or none; the fresh
@@ -164,6 +202,21 @@ class Pipeline:
         return self._detected_result(frame, frame_index, timestamp, detections, fresh, update, cut, timings)
 
     # ---------------------------------------------------------------- helpers
+    def _detect(self, frame, frame_index: int, cut: bool, ahead: int):
+        """This frame's detections and whether they come from the whole frame (else from crops)."""
+        ids = self._crop_ids
+        if not self.crop_detection or not ids or ahead < 1 or self.schedule.full_due(frame_index, cut):
+            return self.detector.detect(frame), True
+        # A full-frame pass letterboxes the frame to ``input_size`` on its long side: that scale,
+        # and those input pixels, are what the crops must not go below, and must cost less than.
+        height, width = frame.shape[:2]
+        side = float(getattr(self.detector, "input_size", 640))
+        scale = side / max(height, width)
+        windows = self.crops.plan(self.tracker.predicted_boxes(ids, ahead), width, height, scale)
+        if windows.input_pixels >= side * side * min(height, width) / max(height, width):
+            return self.detector.detect(frame), True
+        return self.crops.detect(self.detector, frame, windows), False
+
     def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings):
         """Steps 4-5: track (cut mode on shot cuts, name-based links of held tracks), then
         identify from fresh embeddings only."""
@@ -262,6 +315,8 @@ class Pipeline:
         self.shown.keep(alive)
         self.reuse.keep(alive)
         self._shown_ids = shown
+        self._crop_ids = [int(t.track_id) for t in update.tracks if t.time_since_update == 0
+                          and (t.is_confirmed() or (self.crop_tentative and t.is_tentative()))]
         self.schedule.warming_up = (
             any(t.is_tentative() for t in update.tracks)
             or (self.embedder is not None and any(not self.reuse.settled(t) for t in shown))
