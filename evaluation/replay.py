@@ -140,6 +140,29 @@ class CachedDetector:
         self._cache.hits += 1
         return Detections(row["xyxy"], row["confidence"], landmarks=row["landmarks"], det_index=row["det_index"])
 
+    def detect_crops(self, crops, input_size: int):
+        """:meth:`models.detector.FaceDetector.detect_crops`, each crop answered from the cache when it can be.
+
+        A crop's key is its content, the input size and the detector's settings;
+        the crops that miss are detected together in one call.
+        """
+        from tracker.detections import Detections
+
+        keys = [f"{frame_key(c)}|crop{int(input_size)}{self._settings}" for c in crops]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache.detections]
+        if missing:
+            self._cache.misses += 1
+            found = self._detector.detect_crops([crops[i] for i in missing], input_size)
+            for i, det in zip(missing, found):
+                self._cache.detections[keys[i]] = {"xyxy": det.xyxy, "confidence": det.confidence,
+                                                   "landmarks": det.landmarks, "det_index": det.det_index}
+            self._cache.changed = True
+        else:
+            self._cache.hits += 1
+        rows = [self._cache.detections[k] for k in keys]
+        return [Detections(r["xyxy"], r["confidence"], landmarks=r["landmarks"], det_index=r["det_index"])
+                for r in rows]
+
 
 class CachedEmbedder:
     """An embedder that answers each face from a :class:`ModelCache` and embeds only the misses."""
