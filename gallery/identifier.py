@@ -170,8 +170,8 @@ class Identifier:
         unknown_prior: float = 0.5,
         min_posterior: float = 0.99,
         keep_posterior: float = 0.5,
-        size_aware_threshold: bool = False,
-        stranger_match_rate: float = 0.01,
+        size_aware_threshold: bool = True,
+        stranger_match_rate: float = 0.001,
         unknowns: Optional[UnknownIndex] = None,
     ) -> None:
         if not isinstance(index, GalleryIndex):
