@@ -228,7 +228,42 @@ def detectors_main(argv) -> int:
     return 0
 
 
-SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main}
+def memory_main(argv) -> int:
+    """``python -m facetrack.bench memory``: RSS over a long run of a looped file, at checkpoints."""
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench memory",
+                                description="RSS of the real pipeline over a long (looped) run, at checkpoints")
+    p.add_argument("video", type=Path, help="the video file to run on")
+    p.add_argument("--gallery", type=Path, required=True, help="photo folder to enroll (the identify stage)")
+    p.add_argument("--frames", type=int, default=100000, help="frames to process [100000]")
+    p.add_argument("--loop", action="store_true", help="restart the video at its end until --frames")
+    p.add_argument("--reference", type=int, default=5000, help="the frame the RSS is compared with [5000]")
+    p.add_argument("--every", type=int, default=5000, help="frames between checkpoints [5000]")
+    p.add_argument("--log", type=Path, help="append each checkpoint to this JSON lines file as it is taken")
+    p.add_argument("--config", type=Path, help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
+    args = p.parse_args(argv)
+    from evaluation.bench import build_parts, load_settings
+    from evaluation.memory_bench import format_memory, run_memory
+
+    missing = [str(v) for v in (args.video, args.gallery) if not v.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if min(args.frames, args.reference, args.every) < 1:
+        print("error: --frames, --reference and --every must be >= 1", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
+                            work_dir=Path(tmp))
+        checkpoints = run_memory(args.video, parts, frames=args.frames, loop=args.loop, reference=args.reference,
+                                 every=args.every, log_path=args.log, work_dir=Path(tmp))
+    print(f"{args.video}{' (looped)' if args.loop else ''}: {checkpoints[-1].frame} frames; load average "
+          f"{os.getloadavg()[0]:.1f}\n")
+    print(format_memory(checkpoints, args.reference))
+    return 0
+
+
+SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main, "memory": memory_main}
 
 
 def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentParser:
