@@ -108,7 +108,7 @@ def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], d
     load = os.getloadavg()[0]
     cpu0 = cpu_seconds()
     summary = run(pipeline, source, [sink], overlay=Overlay(**config["overlay"]), max_frames=max_frames,
-                  on_frame=collect)
+                  on_frame=collect, **config.get("loop", {}))
     cpu = cpu_seconds() - cpu0
     return summary, names, cpu, (load + os.getloadavg()[0]) / 2
 
@@ -263,7 +263,47 @@ def memory_main(argv) -> int:
     return 0
 
 
-SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main, "memory": memory_main}
+def live_main(argv) -> int:
+    """``python -m facetrack.bench live``: capture-to-overlay latency and drop rate on a local ffmpeg stream."""
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench live",
+                                description="latency p50/p95/p99, processed FPS and drop rate of the real pipeline "
+                                "on CLIP served live by ffmpeg on 127.0.0.1 (UDP MPEG-TS) at each --fps")
+    p.add_argument("clip", type=Path, help="the video served (re-encoded at each --fps)")
+    p.add_argument("--gallery", type=Path, required=True, help="photo folder to enroll (the identify stage)")
+    p.add_argument("--fps", type=float, nargs="+", default=[24.0, 30.0], help="stream frame rates [24 30]")
+    p.add_argument("--seconds", type=float, default=20.0, help="seconds per run [20]")
+    p.add_argument("--modes", nargs="+", default=["overlapped", "sequential"], choices=["overlapped", "sequential"],
+                   help="output modes (loop.overlap_output true / false) [both]")
+    p.add_argument("--config", type=Path, help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = p.parse_args(argv)
+    from evaluation.bench import build_parts, load_settings
+    from evaluation.live_bench import format_live, run_live
+
+    missing = [str(v) for v in (args.clip, args.gallery) if not v.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.seconds <= 0 or min(args.fps) <= 0:
+        print("error: --seconds and --fps must be > 0", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
+                            work_dir=Path(tmp))
+        results = run_live(args.clip, parts, fps_list=args.fps, seconds=args.seconds, modes=args.modes,
+                           work_dir=Path(tmp))
+    print(f"{args.clip} served by ffmpeg -re on 127.0.0.1; {os.cpu_count()} CPUs visible; load average "
+          f"{os.getloadavg()[0]:.1f}\n")
+    print(format_live(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main, "memory": memory_main, "live": live_main}
 
 
 def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentParser:
