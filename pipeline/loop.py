@@ -9,7 +9,7 @@ output (:class:`OutputError`, which :class:`pipeline.sinks.SinkError` is)
 ends the run at once; the other outputs are still closed and flushed, and
 the summary says which output failed and why (``RunSummary.output_errors``).
 
-With ``overlap_output`` (the default) the overlay, the blur and the sinks of
+With ``overlap_output`` the overlay, the blur and the sinks of
 frame N run in an output thread while the pipeline processes frame N+1;
 the loop waits for frame N's output before it counts frame N+1 (its
 recorder, summary, tracks and events), so every output is the sequential
@@ -248,7 +248,7 @@ class _Run:
 def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=None, tracks_writer=None,
         max_frames: Optional[int] = None, progress: bool = False,
         on_frame: Optional[Callable[[FrameResult], None]] = None, recorder=None, blur=None,
-        overlap_output: bool = True) -> RunSummary:
+        overlap_output: bool = False) -> RunSummary:
     """Read ``source`` to the end (or ``max_frames``, or Ctrl-C) through ``pipeline``.
 
     Parameters

@@ -179,13 +179,14 @@ def decoded(path: Path) -> list:
 @needs_real
 def test_demo_on_the_real_clip_writes_the_same_outputs_overlapped_and_sequential(tmp_path):
     config = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
-    assert config["loop"]["overlap_output"] is True
-    config["loop"]["overlap_output"] = False
-    sequential = tmp_path / "sequential.yaml"
-    sequential.write_text(yaml.safe_dump(config))
+    paths = {}
+    for name, overlap in (("sequential", False), ("overlapped", True)):
+        config["loop"]["overlap_output"] = overlap
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump(config))
     db = tmp_path / "gallery.db"
-    demo(tmp_path / "seq", sequential, db)
-    demo(tmp_path / "ovl", REPO / "configs" / "default.yaml", db)
+    demo(tmp_path / "seq", paths["sequential"], db)
+    demo(tmp_path / "ovl", paths["overlapped"], db)
     seq, ovl = tmp_path / "seq", tmp_path / "ovl"
     for name in ("tracks.txt", "names.csv"):
         assert (seq / name).read_bytes() == (ovl / name).read_bytes(), name
