@@ -3,6 +3,8 @@
     python -m facetrack.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
     python -m facetrack.bench limit VIDEO [VIDEO ...] --gallery PHOTO_DIR [--max-frames 300] [--every 1 3]
     python -m facetrack.bench detectors VIDEO [VIDEO ...] [--frames 8] [--repeats 3] [--forms pt openvino ...]
+    python -m facetrack.bench live CLIP --gallery PHOTO_DIR [--fps 24 30] [--seconds 20] [--modes ...]
+    python -m facetrack.bench memory VIDEO --gallery PHOTO_DIR [--frames 100000] [--loop] [--every 5000]
 
 ``limit`` measures the floor (decode plus one detector pass on every frame,
 or on one frame in k, at the pipeline's detector input) and reports the
@@ -10,7 +12,11 @@ pipeline's FPS as a fraction of it, with every stage's share of the frame
 time (:func:`evaluation.bench.run_limit`). ``detectors`` times every CPU
 form of the detector (the ``.pt``, ONNX, OpenVINO, int8) on real frames in
 interleaved rounds and scores each one's boxes against the ``.pt``'s
-(:func:`models.bench.compare_detectors`).
+(:func:`models.bench.compare_detectors`). ``live`` serves a clip with ffmpeg
+on 127.0.0.1 at each frame rate and reports capture-to-overlay latency
+(p50/p95/p99), processed FPS and the drop rate (:mod:`evaluation.live_bench`);
+``memory`` reports RSS at checkpoints of a long looped run
+(:mod:`evaluation.memory_bench`).
 
 Runs the video twice through :func:`pipeline.loop.run` exactly as
 ``demo.py`` does (parts from :mod:`facetrack.build`, decode thread, overlay,
@@ -313,7 +319,8 @@ def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentPa
         "every frame) and, for both, FPS, milliseconds per stage, CPU time per frame and the names on screen "
         "are printed. Two more benches take their own options: 'limit VIDEO... --gallery DIR' (the decode + "
         "detector floor and the pipeline's fraction of it, per stage) and 'detectors VIDEO...' (every CPU form "
-        "of the detector timed and scored against the .pt).")
+        "of the detector timed and scored against the .pt); 'live CLIP --gallery DIR' (latency and drops on a local "
+        "ffmpeg stream) and 'memory VIDEO --gallery DIR --loop' (RSS over a long run).")
     p.add_argument("video", type=Path, help="the video file to run on")
     p.add_argument("--gallery", type=Path, help="photo folder to enroll (names are compared when given)")
     p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")
