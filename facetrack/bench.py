@@ -3,6 +3,8 @@
     python -m facetrack.bench VIDEO [--gallery PHOTO_DIR] [--set section.key=value ...]
     python -m facetrack.bench limit VIDEO [VIDEO ...] --gallery PHOTO_DIR [--max-frames 300] [--every 1 3]
     python -m facetrack.bench detectors VIDEO [VIDEO ...] [--frames 8] [--repeats 3] [--forms pt openvino ...]
+    python -m facetrack.bench live CLIP --gallery PHOTO_DIR [--fps 24 30] [--seconds 20] [--modes ...]
+    python -m facetrack.bench memory VIDEO --gallery PHOTO_DIR [--frames 100000] [--loop] [--every 5000]
 
 ``limit`` measures the floor (decode plus one detector pass on every frame,
 or on one frame in k, at the pipeline's detector input) and reports the
@@ -10,7 +12,11 @@ pipeline's FPS as a fraction of it, with every stage's share of the frame
 time (:func:`evaluation.bench.run_limit`). ``detectors`` times every CPU
 form of the detector (the ``.pt``, ONNX, OpenVINO, int8) on real frames in
 interleaved rounds and scores each one's boxes against the ``.pt``'s
-(:func:`models.bench.compare_detectors`).
+(:func:`models.bench.compare_detectors`). ``live`` serves a clip with ffmpeg
+on 127.0.0.1 at each frame rate and reports capture-to-overlay latency
+(p50/p95/p99), processed FPS and the drop rate (:mod:`evaluation.live_bench`);
+``memory`` reports RSS at checkpoints of a long looped run
+(:mod:`evaluation.memory_bench`).
 
 Runs the video twice through :func:`pipeline.loop.run` exactly as
 ``demo.py`` does (parts from :mod:`facetrack.build`, decode thread, overlay,
@@ -108,7 +114,7 @@ def run_variant(name: str, config: Dict, video: Path, gallery: Optional[Path], d
     load = os.getloadavg()[0]
     cpu0 = cpu_seconds()
     summary = run(pipeline, source, [sink], overlay=Overlay(**config["overlay"]), max_frames=max_frames,
-                  on_frame=collect)
+                  on_frame=collect, **config.get("loop", {}))
     cpu = cpu_seconds() - cpu0
     return summary, names, cpu, (load + os.getloadavg()[0]) / 2
 
@@ -228,7 +234,82 @@ def detectors_main(argv) -> int:
     return 0
 
 
-SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main}
+def memory_main(argv) -> int:
+    """``python -m facetrack.bench memory``: RSS over a long run of a looped file, at checkpoints."""
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench memory",
+                                description="RSS of the real pipeline over a long (looped) run, at checkpoints")
+    p.add_argument("video", type=Path, help="the video file to run on")
+    p.add_argument("--gallery", type=Path, required=True, help="photo folder to enroll (the identify stage)")
+    p.add_argument("--frames", type=int, default=100000, help="frames to process [100000]")
+    p.add_argument("--loop", action="store_true", help="restart the video at its end until --frames")
+    p.add_argument("--reference", type=int, default=5000, help="the frame the RSS is compared with [5000]")
+    p.add_argument("--every", type=int, default=5000, help="frames between checkpoints [5000]")
+    p.add_argument("--log", type=Path, help="append each checkpoint to this JSON lines file as it is taken")
+    p.add_argument("--config", type=Path, help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
+    args = p.parse_args(argv)
+    from evaluation.bench import build_parts, load_settings
+    from evaluation.memory_bench import format_memory, run_memory
+
+    missing = [str(v) for v in (args.video, args.gallery) if not v.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if min(args.frames, args.reference, args.every) < 1:
+        print("error: --frames, --reference and --every must be >= 1", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
+                            work_dir=Path(tmp))
+        checkpoints = run_memory(args.video, parts, frames=args.frames, loop=args.loop, reference=args.reference,
+                                 every=args.every, log_path=args.log, work_dir=Path(tmp))
+    print(f"{args.video}{' (looped)' if args.loop else ''}: {checkpoints[-1].frame} frames; load average "
+          f"{os.getloadavg()[0]:.1f}\n")
+    print(format_memory(checkpoints, args.reference))
+    return 0
+
+
+def live_main(argv) -> int:
+    """``python -m facetrack.bench live``: capture-to-overlay latency and drop rate on a local ffmpeg stream."""
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m facetrack.bench live",
+                                description="latency p50/p95/p99, processed FPS and drop rate of the real pipeline "
+                                "on CLIP served live by ffmpeg on 127.0.0.1 (UDP MPEG-TS) at each --fps")
+    p.add_argument("clip", type=Path, help="the video served (re-encoded at each --fps)")
+    p.add_argument("--gallery", type=Path, required=True, help="photo folder to enroll (the identify stage)")
+    p.add_argument("--fps", type=float, nargs="+", default=[24.0, 30.0], help="stream frame rates [24 30]")
+    p.add_argument("--seconds", type=float, default=20.0, help="seconds per run [20]")
+    p.add_argument("--modes", nargs="+", default=["overlapped", "sequential"], choices=["overlapped", "sequential"],
+                   help="output modes (loop.overlap_output true / false) [both]")
+    p.add_argument("--config", type=Path, help="YAML configuration [default: configs/default.yaml]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = p.parse_args(argv)
+    from evaluation.bench import build_parts, load_settings
+    from evaluation.live_bench import format_live, run_live
+
+    missing = [str(v) for v in (args.clip, args.gallery) if not v.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.seconds <= 0 or min(args.fps) <= 0:
+        print("error: --seconds and --fps must be > 0", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
+                            work_dir=Path(tmp))
+        results = run_live(args.clip, parts, fps_list=args.fps, seconds=args.seconds, modes=args.modes,
+                           work_dir=Path(tmp))
+    print(f"{args.clip} served by ffmpeg -re on 127.0.0.1; {os.cpu_count()} CPUs visible; load average "
+          f"{os.getloadavg()[0]:.1f}\n")
+    print(format_live(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+SUBCOMMANDS = {"limit": limit_main, "detectors": detectors_main, "memory": memory_main, "live": live_main}
 
 
 def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentParser:
@@ -238,7 +319,8 @@ def build_parser(prog: str = "python -m facetrack.bench") -> argparse.ArgumentPa
         "every frame) and, for both, FPS, milliseconds per stage, CPU time per frame and the names on screen "
         "are printed. Two more benches take their own options: 'limit VIDEO... --gallery DIR' (the decode + "
         "detector floor and the pipeline's fraction of it, per stage) and 'detectors VIDEO...' (every CPU form "
-        "of the detector timed and scored against the .pt).")
+        "of the detector timed and scored against the .pt); 'live CLIP --gallery DIR' (latency and drops on a local "
+        "ffmpeg stream) and 'memory VIDEO --gallery DIR --loop' (RSS over a long run).")
     p.add_argument("video", type=Path, help="the video file to run on")
     p.add_argument("--gallery", type=Path, help="photo folder to enroll (names are compared when given)")
     p.add_argument("--config", help="YAML configuration [default: configs/default.yaml]")

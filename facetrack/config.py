@@ -43,6 +43,9 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "events": (("pipeline.events:EventWriter", "facetrack.outputs:build_event_sinks",
                 "pipeline.event_sinks:RetryingSender"), ("path", "source", "sinks")),
     "blur": (("pipeline.blur:FaceBlur",), ()),
+    # The run loop's own keywords (the overlap of output and processing); the parts are supplied.
+    "loop": (("pipeline.loop:run",), ("pipeline", "source", "sinks", "overlay", "event_writer", "tracks_writer",
+                                      "max_frames", "progress", "on_frame", "recorder", "blur")),
 }
 
 #: Top-level settings that are not sections (shared with ``python -m gallery``), with their types

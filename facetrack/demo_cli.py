@@ -234,7 +234,7 @@ def run_demo(args) -> int:
 
     summary = run(pipeline, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=args.max_frames,
-                  progress=not args.quiet and not source.is_live, recorder=recorder, blur=blur)
+                  progress=not args.quiet and not source.is_live, recorder=recorder, blur=blur, **config["loop"])
     print_summary(summary, args, unknown_people(identifier))
     return exit_status(summary)
 

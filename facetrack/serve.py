@@ -188,7 +188,7 @@ def start_live(args, config, models: Models, events: Optional[Path], snapshots: 
         if snapshots is not None:
             pipeline = Snapshots(pipeline, snapshots)
         return run(pipeline, source, [frames], overlay=Overlay(**config["overlay"]), event_writer=event_writer,
-                   max_frames=args.max_frames, recorder=recorder)
+                   max_frames=args.max_frames, recorder=recorder, **config["loop"])
 
     frames = LiveFrames(pace_fps=None if source.is_live else source.fps)
     return LiveRun(start, frames, description=str(source.description)).start()

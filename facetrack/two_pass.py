@@ -106,6 +106,6 @@ def render(args, config, path) -> int:
     max_frames = args.max_frames or len(doc["frames"]) or None
     summary = run(replay, source, sinks, overlay=overlay, event_writer=event_writer,
                   tracks_writer=frame_writers if frame_writers.writers else None, max_frames=max_frames,
-                  progress=not args.quiet, blur=build_blur(config, args.blur))
+                  progress=not args.quiet, blur=build_blur(config, args.blur), **config["loop"])
     print_summary(summary, args)
     return exit_status(summary)

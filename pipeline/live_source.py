@@ -211,6 +211,12 @@ class LiveSource(Source):
                 raise SourceError(f"{self.description}: stream dropped and {error}")
             return frame
 
+    @property
+    def clock_origin(self) -> float:
+        """``time.monotonic()`` when the source opened: frame ``f`` was captured (its decoded image reached
+        the reader thread) at ``clock_origin + f.timestamp``."""
+        return self._t0
+
     def interrupt(self) -> None:
         """Make :meth:`read` return None promptly (safe to call from a signal handler)."""
         self._stop.set()

@@ -9,6 +9,14 @@ output (:class:`OutputError`, which :class:`pipeline.sinks.SinkError` is)
 ends the run at once; the other outputs are still closed and flushed, and
 the summary says which output failed and why (``RunSummary.output_errors``).
 
+With ``overlap_output`` the overlay, the blur and the sinks of
+frame N run in an output thread while the pipeline processes frame N+1;
+the loop waits for frame N's output before it counts frame N+1 (its
+recorder, summary, tracks and events), so every output is the sequential
+run's, frame for frame, and an error of the output thread is raised in the
+loop as it would have been sequentially. A sink that must stay in the main
+thread (``Sink.main_thread_only``: the window) turns the overlap off.
+
 A ``recorder`` (:class:`gallery.unknown_recorder.UnknownRecorder`, which
 remembers the run's Unknown people) gets ``observe(raw_image, result)`` on
 every frame before anything is drawn on it, and ``finish()`` when the run ends.
@@ -20,6 +28,7 @@ import signal
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional, Sequence
 
 from pipeline.events import AppearanceLog, OutputError, close_all
@@ -92,7 +101,7 @@ class _Run:
     """The state of one :func:`run`: what each frame adds to the summary and the outputs."""
 
     def __init__(self, pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame,
-                 recorder=None, blur=None) -> None:
+                 recorder=None, blur=None, overlap_output: bool = False) -> None:
         self.pipeline, self.source, self.sinks, self.overlay = pipeline, source, list(sinks), overlay
         self.blur = blur
         self.event_writer, self.tracks_writer, self.on_frame = event_writer, tracks_writer, on_frame
@@ -103,15 +112,24 @@ class _Run:
         self.fps = _FpsMeter()
         #: Per sink: a person watches it live (``Sink.live_view``, optional): it gets the FPS readout.
         self.live_view = [bool(getattr(sink, "live_view", False)) for sink in self.sinks]
+        main_only = [type(s).__name__ for s in self.sinks if getattr(s, "main_thread_only", False)]
+        if overlap_output and main_only:
+            logger.info("output overlap off: %s must write from the main thread", ", ".join(main_only))
+        #: The output thread (overlay, blur, sinks) when the output overlaps the next frame's processing.
+        self.output = (ThreadPoolExecutor(1, thread_name_prefix="output")
+                       if overlap_output and self.sinks and not main_only else None)
+        self._pending = None                    # (future, result) of the frame the output thread has
 
     def step(self, frame) -> bool:
-        """Process one source frame; False when a sink asked to stop."""
+        """Process one source frame; False when a sink asked to stop (on this frame or, overlapped, the last)."""
         stage = self.summary.stage_seconds
         stage["decode"] += frame.decode_seconds
         result = self.pipeline.process(frame.image, frame.index, frame.timestamp,
                                        scene_cut=True if frame.discontinuity else None)
         for k, v in result.timings.items():
             stage[k] = stage.get(k, 0.0) + v
+        if not self.finish_output():           # the previous frame's output first: outputs stay in order
+            return False
         if self.recorder is not None:          # before drawing: the crops are of the raw frame
             self.recorder.observe(frame.image, result)
         try:
@@ -122,7 +140,29 @@ class _Run:
                 self._draw_and_write(frame.image, result, self.fps.tick())
             raise
         fps = self.fps.tick()
+        if self.output is not None:
+            self._pending = (self.output.submit(self._draw_and_write, frame.image, result, fps), result)
+            return True
         if self.sinks and not self._draw_and_write(frame.image, result, fps):
+            return False
+        if self.on_frame is not None:
+            self.on_frame(result)
+        return True
+
+    def finish_output(self) -> bool:
+        """Wait for the output thread's frame (raising its error); False when a sink asked to stop.
+
+        ``on_frame`` gets that frame's result once its sinks have it (as in the sequential run).
+        """
+        if self._pending is None:
+            return True
+        (future, result), self._pending = self._pending, None
+        t0 = time.perf_counter()
+        try:
+            keep_going = future.result()
+        finally:
+            self.summary.stage_seconds["output_wait"] += time.perf_counter() - t0
+        if not keep_going:
             return False
         if self.on_frame is not None:
             self.on_frame(result)
@@ -160,10 +200,24 @@ class _Run:
         stage["encode"] += time.perf_counter() - t0
         return keep_going
 
+    def _stop_output(self) -> list:
+        """After an abort: let the output thread finish its frame; its error, if any, in a list."""
+        errors = []
+        if self._pending is not None:
+            (future, _), self._pending = self._pending, None
+            try:
+                future.result()
+            except BaseException as exc:  # noqa: BLE001 - reported by close() like a sink's error
+                errors.append(exc)
+        if self.output is not None:
+            self.output.shutdown(wait=True)
+        return errors
+
     def close(self) -> None:
         """Close sinks, writers and source, each even when another fails; the errors go to the summary."""
         s = self.summary
-        errors = close_all(self.sinks)
+        errors = self._stop_output()
+        errors.extend(close_all(self.sinks))
         for sink in self.sinks:
             s.stage_seconds["encode_busy"] += float(getattr(sink, "busy_seconds", 0.0))
         finished = self.log.finish()
@@ -193,29 +247,28 @@ class _Run:
 
 def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=None, tracks_writer=None,
         max_frames: Optional[int] = None, progress: bool = False,
-        on_frame: Optional[Callable[[FrameResult], None]] = None, recorder=None, blur=None) -> RunSummary:
+        on_frame: Optional[Callable[[FrameResult], None]] = None, recorder=None, blur=None,
+        overlap_output: bool = False) -> RunSummary:
     """Read ``source`` to the end (or ``max_frames``, or Ctrl-C) through ``pipeline``.
 
     Parameters
     ----------
-    pipeline : Pipeline
-        Anything with ``process(image, index, timestamp, scene_cut=...) -> FrameResult``.
-    source : Source
-        From :func:`pipeline.sources.open_source`.
+    pipeline, source : Pipeline, Source
+        Anything with ``process(image, index, timestamp, scene_cut=...) -> FrameResult``; a source from
+        :func:`pipeline.sources.open_source`.
     sinks : sequence of Sink
         Each gets the annotated frame; one returning False stops the run.
     overlay, blur : Overlay or None, pipeline.blur.FaceBlur or None
         Draws tracks and the FPS readout; blurs faces before it (both only when there are sinks).
-    event_writer : EventWriter or None
-        ``record``s every frame (appearances started and ended, the undrawn image); ``write``s the open ones at the end.
-    tracks_writer : TracksWriter or None
-        Receives every :class:`FrameResult`.
-    max_frames : int or None
-        Stop after this many frames (>= 1).
-    progress : bool
-        Show a tqdm progress bar (with a total for files).
+    event_writer, tracks_writer : EventWriter or None, TracksWriter or None
+        ``record``s every frame (appearances started and ended, the undrawn image), ``write``s the open ones at the
+        end; receives every :class:`FrameResult`.
+    max_frames, progress : int or None, bool
+        Stop after this many frames (>= 1); show a tqdm progress bar (with a total for files).
     on_frame, recorder : callable or None
         ``on_frame(result)`` after the sinks; ``recorder``: see the module's docstring.
+    overlap_output : bool
+        Draw and write frame N in a thread while frame N+1 is processed (the same outputs; module docstring).
 
     Returns
     -------
@@ -227,7 +280,8 @@ def run(pipeline, source, sinks: Sequence = (), *, overlay=None, event_writer=No
     """
     if max_frames is not None and int(max_frames) < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
-    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame, recorder, blur)
+    state = _Run(pipeline, source, sinks, overlay, event_writer, tracks_writer, on_frame, recorder, blur,
+                 overlap_output=bool(overlap_output))
     summary = state.summary
     bar = _progress_bar(source, max_frames) if progress else None
     start = time.perf_counter()
@@ -257,17 +311,22 @@ def _loop(state: _Run, source, stop: _StopFlag, max_frames: Optional[int], bar) 
     """Read and process frames until something ends the run; returns why."""
     while not stop.set:
         if max_frames is not None and state.summary.frames >= max_frames:
-            return "max_frames"
+            return _last_output(state, "max_frames")
         t0 = time.perf_counter()
         frame = source.read()
         state.summary.stage_seconds["wait"] += time.perf_counter() - t0
         if frame is None:
-            return "interrupted" if stop.set else "end of source"
+            return _last_output(state, "interrupted" if stop.set else "end of source")
         if not state.step(frame):
             return "window closed"
         if bar is not None:
             bar.update(1)
-    return "interrupted"
+    return _last_output(state, "interrupted")
+
+
+def _last_output(state: _Run, reason: str) -> str:
+    """Wait for the last frame's output; ``reason``, or ``window closed`` when its sink asked to stop."""
+    return reason if state.finish_output() else "window closed"
 
 
 def _progress_bar(source, max_frames: Optional[int]):

@@ -12,8 +12,9 @@ from tracker.detections import Detections
 PROCESS_STAGES = ("scene_cut", "detect", "embed", "track", "identify")
 #: Stages timed by :func:`pipeline.loop.run` around it: ``decode`` is the source's decoding
 #: thread, ``wait`` the loop blocked on the source, ``encode`` the loop handing
-#: frames to the sinks, ``encode_busy`` background sink threads encoding.
-RUN_STAGES = ("decode", "wait", "draw", "encode", "encode_busy")
+#: frames to the sinks, ``encode_busy`` background sink threads encoding, ``output_wait`` the loop
+#: waiting for the output thread (``overlap_output``: ``draw`` and ``encode`` are then spent in it).
+RUN_STAGES = ("decode", "wait", "draw", "encode", "encode_busy", "output_wait")
 
 
 @dataclass

@@ -29,9 +29,12 @@ class Sink:
 
     ``live_view`` is True for a sink a person watches live (the window): only those get the
     FPS readout, unless the overlay burns it into every output (``Overlay.burn_fps``).
+    ``main_thread_only`` is True for a sink whose ``write`` must run in the main thread (GUI
+    calls): the run loop then writes every sink from its own thread (no output overlap).
     """
 
     live_view = False
+    main_thread_only = False
 
     def write(self, frame_bgr: np.ndarray) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError

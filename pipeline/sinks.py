@@ -92,6 +92,7 @@ class WindowSink(Sink):
     """
 
     live_view = True
+    main_thread_only = True             # HighGUI windows belong to the main thread
 
     def __init__(self, title: str = "facetrack") -> None:
         self.title = title
