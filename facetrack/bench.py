@@ -45,7 +45,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import yaml
 
-EVERY_FRAME = {"pipeline": {"detect_interval": 1, "warmup_detect_interval": 1, "embed_policy": "all"}}
+EVERY_FRAME = {"pipeline": {"detect_interval": 1, "warmup_detect_interval": 1, "embed_policy": "all",
+                            "crop_detection": False}}
 
 
 def parse_set(items: List[str]) -> Dict[str, Dict]:

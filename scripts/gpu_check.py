@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 DEFAULT_VIDEO = REPO.parent / "shared" / "data" / "video" / "facenet_pytorch_pedestrians.mp4"
-EVERY_FRAME = {"detect_interval": 1, "warmup_detect_interval": 1}
+EVERY_FRAME = {"detect_interval": 1, "warmup_detect_interval": 1, "crop_detection": False}
 SMOKE_FRAMES = 4
 SMOKE_STREAMS = (2,)
 #: Seconds the whole run may take by default (the GPU machine's command limit is 600 s).

@@ -11,7 +11,7 @@ def test_set_overrides_parse_yaml_values_and_merge_without_touching_the_original
     out = merged(base, over)
     assert out["pipeline"] == {"detect_interval": 2, "embed_policy": "needed"} and base["detector"]["input_size"] == 640
     assert merged(base, EVERY_FRAME)["pipeline"] == {"detect_interval": 1, "warmup_detect_interval": 1,
-                                                     "embed_policy": "all"}
+                                                     "embed_policy": "all", "crop_detection": False}
 
 
 @pytest.mark.parametrize("item", ["pipeline.detect_interval", "detect_interval=2"])
