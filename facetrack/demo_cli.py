@@ -89,9 +89,10 @@ def build_parser(prog: str = "demo.py") -> argparse.ArgumentParser:
     p.add_argument("--device", choices=None, help="auto, cpu, cuda or cuda:N [default: from the config]")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--models-dir", help="folder with the weights [default: $FACETRACK_MODELS_DIR, then the cache]")
-    p.add_argument("--link-scenes", action="store_true",
+    p.add_argument("--link-scenes", action=argparse.BooleanOptionalAction, default=None,
                    help="link the tracks of a scene into identities (clothing and faces), so a name found on one"
-                        " track shows on the others [default: the config's link_scenes]")
+                        " track shows on the others; --no-link-scenes names each track from its own face only"
+                        " [default: the config's link_scenes]")
     from facetrack.two_pass import add_arguments as add_two_pass_arguments
 
     add_two_pass_arguments(p)
@@ -194,8 +195,8 @@ def run_demo(args) -> int:
     from facetrack.demo_stills import is_still_source, run_stills
     if is_still_source(args.source):      # an image or a folder of images: named per image, without tracking
         return run_stills(args, config)
-    if args.link_scenes:
-        config["link_scenes"] = True
+    if args.link_scenes is not None:
+        config["link_scenes"] = args.link_scenes
     if args.render or args.two_pass:
         from facetrack import two_pass
 
