@@ -49,6 +49,22 @@ EVERY_FRAME = {"pipeline": {"detect_interval": 1, "warmup_detect_interval": 1, "
                             "crop_detection": False}}
 
 
+def _missing(paths) -> bool:
+    """Say which of ``paths`` do not exist (on stderr); True when any is missing."""
+    missing = [str(v) for v in paths if not Path(v).exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+    return bool(missing)
+
+
+def _bench_parts(args, work_dir: Path):
+    """The models on ``args.device`` and ``args.gallery`` enrolled in ``work_dir``, with ``args.config``."""
+    from evaluation.bench import build_parts, load_settings
+
+    return build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
+                       work_dir=work_dir)
+
+
 def parse_set(items: List[str]) -> Dict[str, Dict]:
     """``["pipeline.detect_interval=3"]`` -> ``{"pipeline": {"detect_interval": 3}}`` (values parsed as YAML)."""
     out: Dict[str, Dict] = {}
@@ -136,18 +152,15 @@ def limit_main(argv) -> int:
     p.add_argument("--repeats", type=int, default=1, help="interleaved repeats; the median run is reported")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     args = p.parse_args(argv)
-    from evaluation.bench import build_parts, format_environment, format_limit, load_settings, run_limit
+    from evaluation.bench import format_environment, format_limit, run_limit
 
-    missing = [str(v) for v in args.videos + [args.gallery] if not v.exists()]
-    if missing:
-        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+    if _missing(args.videos + [args.gallery]):
         return 2
     if args.max_frames < 0 or min(args.every) < 1 or args.repeats < 1:
         print("error: --max-frames must be >= 0, --every and --repeats >= 1", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
-                            work_dir=Path(tmp))
+        parts = _bench_parts(args, Path(tmp))
         results = [run_limit(v, parts, every=args.every, max_frames=args.max_frames or None, repeats=args.repeats)
                    for v in args.videos]
     print(f"Machine: {format_environment(results[0]['environment'])}; load average {os.getloadavg()[0]:.1f}\n")
@@ -249,19 +262,15 @@ def memory_main(argv) -> int:
     p.add_argument("--config", type=Path, help="YAML configuration [default: configs/default.yaml]")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
     args = p.parse_args(argv)
-    from evaluation.bench import build_parts, load_settings
     from evaluation.memory_bench import format_memory, run_memory
 
-    missing = [str(v) for v in (args.video, args.gallery) if not v.exists()]
-    if missing:
-        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+    if _missing((args.video, args.gallery)):
         return 2
     if min(args.frames, args.reference, args.every) < 1:
         print("error: --frames, --reference and --every must be >= 1", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
-                            work_dir=Path(tmp))
+        parts = _bench_parts(args, Path(tmp))
         checkpoints = run_memory(args.video, parts, frames=args.frames, loop=args.loop, reference=args.reference,
                                  every=args.every, log_path=args.log, work_dir=Path(tmp))
     print(f"{args.video}{' (looped)' if args.loop else ''}: {checkpoints[-1].frame} frames; load average "
@@ -287,19 +296,15 @@ def live_main(argv) -> int:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N [default: cpu]")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     args = p.parse_args(argv)
-    from evaluation.bench import build_parts, load_settings
     from evaluation.live_bench import format_live, run_live
 
-    missing = [str(v) for v in (args.clip, args.gallery) if not v.exists()]
-    if missing:
-        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+    if _missing((args.clip, args.gallery)):
         return 2
     if args.seconds <= 0 or min(args.fps) <= 0:
         print("error: --seconds and --fps must be > 0", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        parts = build_parts(None, None, args.gallery, device=args.device, config=load_settings(args.config),
-                            work_dir=Path(tmp))
+        parts = _bench_parts(args, Path(tmp))
         results = run_live(args.clip, parts, fps_list=args.fps, seconds=args.seconds, modes=args.modes,
                            work_dir=Path(tmp))
     print(f"{args.clip} served by ffmpeg -re on 127.0.0.1; {os.cpu_count()} CPUs visible; load average "
