@@ -15,8 +15,10 @@ of the same face is far more stable, so a name is given only when
    ``min_quality``;
 2. at least ``min_observations`` pieces of evidence were gathered;
 3. the cosine similarity of the track's (quality-weighted) mean embedding to
-   the best person is at least ``similarity_threshold`` and beats the
-   runner-up by ``min_margin``.
+   the best person is at least the threshold and beats the runner-up by
+   ``min_margin``. The threshold is ``similarity_threshold``, or with
+   ``size_aware_threshold`` one that follows the track's face height down to
+   a floor set by the gallery's size (:mod:`gallery.size_threshold`).
 
 Names are sticky (hysteresis): a named track keeps its name while its score
 stays above ``similarity_threshold - hysteresis`` and no other person beats it
@@ -55,8 +57,6 @@ from tracker.checks import check_bool, check_choice, check_int, check_number
 from tracker.vectors import l2_normalize
 
 logger = logging.getLogger(__name__)
-
-
 
 
 @dataclass
