@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -111,6 +112,18 @@ class ModelCache:
         self.changed = False
 
 
+def _row(det) -> dict:
+    """A detector output as the cache keeps it."""
+    return {"xyxy": det.xyxy, "confidence": det.confidence, "landmarks": det.landmarks, "det_index": det.det_index}
+
+
+def _detections(row: dict):
+    """A cached row as the detector returned it."""
+    from tracker.detections import Detections
+
+    return Detections(row["xyxy"], row["confidence"], landmarks=row["landmarks"], det_index=row["det_index"])
+
+
 class CachedDetector:
     """A detector that answers from a :class:`ModelCache` and records what it computes."""
 
@@ -126,19 +139,16 @@ class CachedDetector:
         return getattr(self._detector, name)
 
     def detect(self, frame: np.ndarray):
-        from tracker.detections import Detections
-
         key = self.last_key = frame_key(frame) + self._settings
         row = self._cache.detections.get(key)
         if row is None:
             self._cache.misses += 1
             det = self._detector.detect(frame)
-            self._cache.detections[key] = {"xyxy": det.xyxy, "confidence": det.confidence,
-                                           "landmarks": det.landmarks, "det_index": det.det_index}
+            self._cache.detections[key] = _row(det)
             self._cache.changed = True
             return det
         self._cache.hits += 1
-        return Detections(row["xyxy"], row["confidence"], landmarks=row["landmarks"], det_index=row["det_index"])
+        return _detections(row)
 
     def detect_crops(self, crops, input_size: int):
         """:meth:`models.detector.FaceDetector.detect_crops`, each crop answered from the cache when it can be.
@@ -146,22 +156,17 @@ class CachedDetector:
         A crop's key is its content, the input size and the detector's settings;
         the crops that miss are detected together in one call.
         """
-        from tracker.detections import Detections
-
         keys = [f"{frame_key(c)}|crop{int(input_size)}{self._settings}" for c in crops]
         missing = [i for i, k in enumerate(keys) if k not in self._cache.detections]
         if missing:
             self._cache.misses += 1
             found = self._detector.detect_crops([crops[i] for i in missing], input_size)
             for i, det in zip(missing, found):
-                self._cache.detections[keys[i]] = {"xyxy": det.xyxy, "confidence": det.confidence,
-                                                   "landmarks": det.landmarks, "det_index": det.det_index}
+                self._cache.detections[keys[i]] = _row(det)
             self._cache.changed = True
         else:
             self._cache.hits += 1
-        rows = [self._cache.detections[k] for k in keys]
-        return [Detections(r["xyxy"], r["confidence"], landmarks=r["landmarks"], det_index=r["det_index"])
-                for r in rows]
+        return [_detections(self._cache.detections[k]) for k in keys]
 
 
 class CachedEmbedder:
@@ -215,8 +220,7 @@ def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path, *, 
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = ModelCache(cache_path)
     detector, embedder = CachedDetector(parts.detector, cache), CachedEmbedder(parts.embedder, cache)
-    cached_parts = bench.Parts(detector, embedder, parts.index, parts.device, parts.config,
-                               parts.gallery_names, parts.gallery_vectors)
+    cached_parts = replace(parts, detector=detector, embedder=embedder)
     try:
         run = bench.timed_run(bench.make_pipeline(cached_parts), video, warmup_frames=0,
                               tracks_path=out_dir / "tracks.txt", names_path=out_dir / "names.csv")
@@ -241,8 +245,7 @@ def _two_pass(video: Path, parts, cache: ModelCache, out_dir: Path):
     from . import bench
 
     config = {**parts.config, "link_scenes": True}
-    linked = bench.Parts(parts.detector, parts.embedder, parts.index, parts.device, config,
-                         parts.gallery_names, parts.gallery_vectors)
+    linked = replace(parts, config=config)
     source = open_source(str(video))
     recorder = AnalysisRecorder(out_dir / "analysis.json", source=str(video), width=source.width,
                                 height=source.height, fps=source.fps)
@@ -331,7 +334,7 @@ def replay(shared: Path, out: Path, cache_dir: Path, *, seeds: Sequence[int] = (
         index = _gallery_index(parts, folder_gallery(folder, gallery, cache_dir), cache_dir)
         name = f"folder-{folder.name}"
         summary[name] = replay_video(folder / "video.mp4", gtio.load_ground_truth(folder),
-                                     _with_index(parts, index), cache_dir / f"{name}.npz", out / name,
+                                     replace(parts, index=index), cache_dir / f"{name}.npz", out / name,
                                      two_pass=two_pass)
         log.info("%s: %s", name, summary[name]["score"])
     out.mkdir(parents=True, exist_ok=True)
@@ -366,13 +369,6 @@ def _gallery_index(parts, photos: Path, cache_dir: Path):
     store, _ = open_gallery(photos, parts.detector, parts.embedder, parts.config, db_path=db, progress=False)
     with store:
         return build_index(store, parts.config)
-
-
-def _with_index(parts, index):
-    from . import bench
-
-    return bench.Parts(parts.detector, parts.embedder, index, parts.device, parts.config,
-                       parts.gallery_names, parts.gallery_vectors)
 
 
 def compare(before: Path, after: Path) -> Dict[str, str]:

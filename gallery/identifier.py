@@ -275,7 +275,7 @@ class Identifier:
         w = self._weight(quality_score, float(detections.confidence[row]))
         emb = detections.embedding[row].astype(np.float64)
         ev.weighted_sum = self._decay * ev.weighted_sum + w * l2_normalize(emb)
-        ev.height_sum = self._decay * ev.height_sum + w * float(detections.height[row])
+        ev.height_sum = self._decay * ev.height_sum + w * float(detections.xyxy[row, 3] - detections.xyxy[row, 1])
         ev.weight_sum = self._decay * ev.weight_sum + w
         ev.observations += 1
         if track.is_confirmed() or getattr(track, "held", False):   # held: confirmed but not shown yet
