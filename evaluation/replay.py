@@ -131,9 +131,11 @@ class CachedDetector:
         self._detector = detector
         self._cache = cache
         self.last_key: Optional[str] = None
-        # Outputs depend on the detector's settings too: a cache of one input size never answers another.
-        settings = [getattr(detector, k, None) for k in ("input_size", "confidence_threshold", "nms_iou_threshold")]
-        self._settings = "" if settings == [640, 0.5, 0.45] else "|" + ",".join(map(str, settings))
+        # Outputs depend on the detector's settings and form too: a cache of one input size, or of
+        # the .pt in torch, never answers another.
+        settings = [getattr(detector, k, None)
+                    for k in ("input_size", "confidence_threshold", "nms_iou_threshold", "cpu_format")]
+        self._settings = "" if settings == [640, 0.5, 0.45, None] else "|" + ",".join(map(str, settings))
 
     def __getattr__(self, name):
         return getattr(self._detector, name)

@@ -239,10 +239,12 @@ def sprites_from_photos(photos: Sequence[Path], detect: DetectFn, *, min_face: i
 
 def yolo_detect_fn(weights: Path, *, confidence: float = 0.5) -> DetectFn:
     """A sprite-cutting detect function from YOLO face weights, through
-    ``models.detector.FaceDetector`` (offline and quiet)."""
+    ``models.detector.FaceDetector`` (offline and quiet). The ``.pt`` runs in
+    torch (``cpu_format=None``) whatever the pipeline's CPU form, so the
+    simulator's sprites, and so its sequences, stay the same."""
     from models.detector import FaceDetector
 
-    det = FaceDetector(weights, confidence_threshold=confidence, device="cpu")
+    det = FaceDetector(weights, confidence_threshold=confidence, device="cpu", cpu_format=None)
 
     def detect(img):
         d = det.detect(img)

@@ -57,6 +57,20 @@ def _missing(paths) -> bool:
     return bool(missing)
 
 
+def _unwritable(paths) -> bool:
+    """Say which output files (None skipped) cannot be written, before a long run (on stderr);
+    True when any cannot."""
+    from pipeline.sink_base import SinkError, check_writable
+
+    for path in (Path(p) for p in paths if p is not None):
+        try:
+            check_writable(path)
+        except SinkError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return True
+    return False
+
+
 def _bench_parts(args, work_dir: Path):
     """The models on ``args.device`` and ``args.gallery`` enrolled in ``work_dir``, with ``args.config``."""
     from evaluation.bench import build_parts, load_settings
@@ -154,7 +168,7 @@ def limit_main(argv) -> int:
     args = p.parse_args(argv)
     from evaluation.bench import format_environment, format_limit, run_limit
 
-    if _missing(args.videos + [args.gallery]):
+    if _missing(args.videos + [args.gallery]) or _unwritable([args.json]):
         return 2
     if args.max_frames < 0 or min(args.every) < 1 or args.repeats < 1:
         print("error: --max-frames must be >= 0, --every and --repeats >= 1", file=sys.stderr)
@@ -172,7 +186,7 @@ def limit_main(argv) -> int:
 
 #: The detector forms ``detectors`` compares: name -> (weights name, FaceDetector keywords).
 DETECTOR_FORMS = {
-    "pt": ("yolov8n-face", {}),
+    "pt": ("yolov8n-face", {"cpu_format": None}),           # the .pt in torch: the reference
     "onnx-static-640": ("yolov8n-face-onnx", {}),
     "onnx": ("yolov8n-face", {"cpu_format": "onnx"}),
     "openvino": ("yolov8n-face", {"cpu_format": "openvino"}),
@@ -221,6 +235,8 @@ def detectors_main(argv) -> int:
     args = p.parse_args(argv)
     if "pt" not in args.forms:
         args.forms.insert(0, "pt")            # the reference
+    if _missing(args.videos) or _unwritable([args.json]):
+        return 2
     det_kw = {k: v for k, v in section(load_config(args.config), "detector").items()
               if k in ("confidence_threshold", "nms_iou_threshold", "input_size", "max_detections")}
     detectors = {}
@@ -264,7 +280,7 @@ def memory_main(argv) -> int:
     args = p.parse_args(argv)
     from evaluation.memory_bench import format_memory, run_memory
 
-    if _missing((args.video, args.gallery)):
+    if _missing((args.video, args.gallery)) or _unwritable([args.log]):
         return 2
     if min(args.frames, args.reference, args.every) < 1:
         print("error: --frames, --reference and --every must be >= 1", file=sys.stderr)
@@ -298,7 +314,7 @@ def live_main(argv) -> int:
     args = p.parse_args(argv)
     from evaluation.live_bench import format_live, run_live
 
-    if _missing((args.clip, args.gallery)):
+    if _missing((args.clip, args.gallery)) or _unwritable([args.json]):
         return 2
     if args.seconds <= 0 or min(args.fps) <= 0:
         print("error: --seconds and --fps must be > 0", file=sys.stderr)

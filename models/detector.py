@@ -112,10 +112,12 @@ class FaceDetector:
         At most this many faces per frame.
     cpu_format : str, optional
         On the CPU, run ``.pt`` weights in this exported form instead of in
-        torch: one of ``models.export.EXPORT_FORMATS`` (``"openvino"``,
-        ``"onnx"``, ``"onnx-int8"``), exported from the ``.pt`` the first time
-        and cached (:func:`models.export.exported_detector`). ``None``, other
-        devices and other weight formats load the file as it is.
+        torch: one of ``models.export.EXPORT_FORMATS`` (``"openvino"``, the
+        default, ``"onnx"``, ``"onnx-int8"``), exported from the ``.pt`` the
+        first time and cached (:func:`models.export.exported_detector`).
+        ``None``, other devices and other weight formats load the file as it
+        is. When the export cannot be made or loaded (no ``openvino``, a
+        read-only cache), a warning says why and the ``.pt`` runs in torch.
     export_cache_dir : str or Path, optional
         The cache root of those exports (default: the weights cache,
         ``models.weights.default_cache_dir()``).
@@ -139,7 +141,7 @@ class FaceDetector:
         half: bool = False,
         task: Optional[str] = None,
         max_detections: int = 300,
-        cpu_format: Optional[str] = None,
+        cpu_format: Optional[str] = "openvino",
         export_cache_dir: Optional[Union[str, Path]] = None,
     ) -> None:
         self.confidence_threshold = check_number("confidence_threshold", confidence_threshold, 0, 1)
@@ -162,8 +164,9 @@ class FaceDetector:
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
         try:
-            self.path = self._exported(cpu_format, export_cache_dir)
-            kpt_shape = self._load(task)
+            kpt_shape = self._load_cpu_export(cpu_format, export_cache_dir, task)
+            if self.cpu_format is None:
+                kpt_shape = self._load(task)
         except (ValueError, ImportError):
             raise
         except Exception as exc:   # ultralytics, torch and onnx raise anything for a bad file
@@ -181,12 +184,27 @@ class FaceDetector:
         logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
                     self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
 
-    def _exported(self, cpu_format: Optional[str], cache_dir) -> Path:
-        """The file to load: the weights, or their cached export in ``cpu_format`` for ``.pt`` weights on the CPU."""
+    def _load_cpu_export(self, cpu_format: Optional[str], cache_dir, task: Optional[str]):
+        """Load ``.pt`` weights on the CPU as their cached ``cpu_format`` export; return the keypoint shape.
+
+        Sets :attr:`cpu_format` to the form loaded, or to None when the file itself is to be
+        loaded: not a ``.pt`` on the CPU, or the export could not be made or loaded (a
+        warning says why; the ``.pt`` then runs in torch).
+        """
+        self.cpu_format: Optional[str] = None
         path = self.source_path
         if cpu_format is None or self.device != "cpu" or path.suffix != ".pt":
-            return path
-        return exported_detector(path, cpu_format, input_size=self.input_size, cache_dir=cache_dir).resolve()
+            return None
+        try:
+            self.path = exported_detector(path, cpu_format, input_size=self.input_size, cache_dir=cache_dir).resolve()
+            kpt_shape = self._load(task)
+        except Exception as exc:  # noqa: BLE001 - no openvino, a read-only cache, a failed export: the .pt still runs
+            logger.warning("cannot run %s as its %s export (%s: %s); running the .pt in torch instead",
+                           path.name, cpu_format, type(exc).__name__, exc)
+            self.path = path
+            return None
+        self.cpu_format = cpu_format
+        return kpt_shape
 
     def _load(self, task: Optional[str]) -> Optional[Tuple[int, int]]:
         """Load the model through ultralytics, set ``self.task``; return the keypoint shape (None: unknown)."""

@@ -82,3 +82,20 @@ def test_the_limit_command_refuses_a_missing_video(tmp_path, capsys):
 
     assert main(["limit", str(tmp_path / "no.mp4"), "--gallery", str(tmp_path)]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["limit", "detectors", "memory", "live"])
+def test_a_bench_refuses_an_unwritable_output_before_it_runs(command, tmp_path, capsys, monkeypatch):
+    import evaluation.bench as ebench
+    from facetrack.bench import main
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")                         # exists: only the output is wrong
+    monkeypatch.setattr(ebench, "build_parts", lambda *a, **k: pytest.fail("ran before checking the output"))
+    flag = "--log" if command == "memory" else "--json"
+    argv = [command, str(video), flag, str(tmp_path / "no-such-folder" / "out.json")]
+    if command != "detectors":
+        argv += ["--gallery", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no-such-folder" in err and "does not exist" in err

@@ -130,6 +130,28 @@ def test_cpu_format_applies_to_pt_weights_on_the_cpu_only(shared_models, tmp_pat
         FaceDetector(shared_models / "yolov8n-face.pt", device="cpu", cpu_format="ncnn")
 
 
+def test_the_cpu_default_is_the_openvino_export_and_a_failed_export_falls_back_to_torch(
+        detector_weights, pt_detector, export_cache, tmp_path, monkeypatch, caplog):
+    import models.export as export
+    from models.detector import FaceDetector
+
+    det = FaceDetector(detector_weights, device="cpu", export_cache_dir=export_cache)
+    assert det.cpu_format == "openvino" and det.path.name.endswith("_openvino_model")
+    assert pt_detector.cpu_format is None and pt_detector.path == detector_weights.resolve()
+
+    def broken(*args):
+        raise RuntimeError("openvino is not importable")
+
+    monkeypatch.setattr(export, "_export_into", broken)
+    with caplog.at_level("WARNING", logger="models.detector"):
+        fallback = FaceDetector(detector_weights, device="cpu", export_cache_dir=tmp_path / "fresh")
+    assert fallback.cpu_format is None and fallback.path == detector_weights.resolve()
+    assert "running the .pt in torch" in caplog.text and "openvino is not importable" in caplog.text
+    frame = np.zeros((360, 640, 3), np.uint8)
+    assert len(fallback.detect(frame)) == 0                     # it still detects (nothing on a black frame)
+    assert not list((tmp_path / "fresh" / "exports").glob("*openvino*"))   # no half export left behind
+
+
 def test_box_recall_is_one_to_one():
     from models.bench import box_recall
 
