@@ -106,6 +106,10 @@ def cmd_score(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
 
+    missing = [str(x) for x in (args.source, args.gallery, args.gt) if x is not None and not Path(x).exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
     result = bench.run_bench(args.source, args.gallery, gt_dir=args.gt, detector=args.detector,
                              embedder=args.embedder, devices=args.device, max_frames=args.max_frames,
                              baseline=not args.no_baseline, progress=not args.quiet, out_dir=args.out,

@@ -232,3 +232,14 @@ def test_run_bench_lists_every_repeat_as_measured_and_reports_the_median(monkeyp
     assert cpu["speed_ratio"] == pytest.approx(16.0 / 7.0)
     assert cpu["cpu_time_ratio"] == pytest.approx(210.0 / 93.0)
     assert cpu["pipeline"]["identical_runs"] and cpu["baseline"]["identical_runs"]
+
+
+def test_the_bench_command_names_a_missing_input_instead_of_a_traceback(tmp_path, capsys, monkeypatch):
+    from evaluation import bench
+    from evaluation.__main__ import main
+
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: pytest.fail("ran with a missing input"))
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    assert main(["bench", "--source", str(video), "--gallery", str(tmp_path), "--gt", str(tmp_path / "nogt")]) == 2
+    assert f"no such file or folder: {tmp_path / 'nogt'}" in capsys.readouterr().err
