@@ -3,8 +3,11 @@
 Each track belongs to an identity (a cluster of tracks, at first its own).
 A track that its face has not named joins the identity of an earlier track
 of the same scene when their clothing (:mod:`models.torso`) matches clearly
-better than any other candidate's, and it then shows that identity's name.
-Names flow forward in time only, and per frame work is bounded: no look-ahead.
+better than any other candidate's, or when its mean face embedding is
+clearly closer to a named identity's tracks than to any other track of the
+scene (faces of one video resemble each other more than a gallery photo: same
+light, camera and day), and it then shows that identity's name. Names flow
+forward in time only, and per frame work is bounded: no look-ahead.
 
 The rules, in order:
 
@@ -20,7 +23,12 @@ The rules, in order:
   ``min_margin`` over the next candidate, so two people dressed alike leave
   the track unlinked rather than guessed;
 - where both tracks have a face embedding, their cosine similarity must not
-  fall below ``min_face_similarity`` (faces that clearly disagree veto).
+  fall below ``min_face_similarity`` (faces that clearly disagree veto);
+- a link by face needs ``min_face_observations`` embedded frames of both
+  tracks, a similarity of at least ``min_face_link_similarity`` to a track of a
+  named identity and a lead of ``min_face_link_margin`` over every other
+  identity of the scene (named or not); when the face and the clothing point
+  to different identities, the track stays unlinked.
 """
 from __future__ import annotations
 
@@ -44,6 +52,8 @@ class _TrackCue:
     torso_count: int = 0
     face_name: Optional[str] = None
     seen_with: Set[int] = field(default_factory=set)
+    face: Optional[np.ndarray] = None
+    face_count: int = 0
 
     def torso(self) -> Optional[np.ndarray]:
         if self.torso_sum is None:
@@ -84,16 +94,28 @@ class SceneLinker:
         Torso descriptors a track needs before it may be linked (>= 1).
     min_face_similarity : float
         Two tracks whose mean face embeddings are less similar than this are never linked, in ``[-1, 1]``.
+    min_face_link_similarity : float
+        Least cosine similarity of the mean face embeddings for a link by face, in ``[-1, 1]``;
+        above 1 turns linking by face off.
+    min_face_link_margin : float
+        How much the best identity's face similarity must beat the next identity's (>= 0).
+    min_face_observations : int
+        Detection frames with a face embedding each track needs for a link by face (>= 1).
     max_tracks : int
         Most tracks remembered (the oldest are forgotten first), ``>= 1``.
     """
 
     def __init__(self, *, min_similarity: float = 0.88, min_margin: float = 0.1, min_torso_observations: int = 3,
-                 min_face_similarity: float = 0.0, max_tracks: int = 500) -> None:
+                 min_face_similarity: float = 0.0, min_face_link_similarity: float = 0.45,
+                 min_face_link_margin: float = 0.15, min_face_observations: int = 3,
+                 max_tracks: int = 500) -> None:
         self.min_similarity = check_number("min_similarity", min_similarity, 0, 1)
         self.min_margin = check_number("min_margin", min_margin, 0, 1)
         self.min_torso_observations = check_int("min_torso_observations", min_torso_observations, 1)
         self.min_face_similarity = check_number("min_face_similarity", min_face_similarity, -1, 1)
+        self.min_face_link_similarity = check_number("min_face_link_similarity", min_face_link_similarity, -1)
+        self.min_face_link_margin = check_number("min_face_link_margin", min_face_link_margin, 0)
+        self.min_face_observations = check_int("min_face_observations", min_face_observations, 1)
         self.max_tracks = check_int("max_tracks", max_tracks, 1)
         self._tracks: Dict[int, _TrackCue] = {}
         self._ids = IdCounter()
@@ -122,12 +144,21 @@ class SceneLinker:
              face_embedding: Optional[FaceEmbeddingOf] = None) -> SceneLinks:
         """Decide the links of the shown tracks (after :meth:`observe`) and return what to show.
 
-        ``same_scene(shot_a, shot_b)`` tells whether two shots are one scene.
+        ``same_scene(shot_a, shot_b)`` tells whether two shots are one scene;
+        ``face_embedding(track_id)`` gives a shown track's mean face embedding (kept
+        by the linker after the track ends).
         """
         for tid in track_ids:
             cue = self._tracks.get(int(tid))
+            face = face_embedding(int(tid)) if face_embedding is not None and cue is not None else None
+            if face is not None:
+                norm = float(np.linalg.norm(face))
+                if norm > 0:
+                    cue.face, cue.face_count = np.asarray(face, np.float64) / norm, cue.face_count + 1
+        for tid in track_ids:
+            cue = self._tracks.get(int(tid))
             if cue is not None:
-                self._relink(int(tid), cue, same_scene, face_embedding)
+                self._relink(int(tid), cue, same_scene)
         return self.shown(track_ids)
 
     def shown(self, track_ids: Sequence[int]) -> SceneLinks:
@@ -158,9 +189,9 @@ class SceneLinker:
         found = self._identity_names(identity)
         return found.pop() if len(found) == 1 else None
 
-    def _relink(self, tid: int, cue: _TrackCue, same_scene, face_embedding) -> None:
+    def _relink(self, tid: int, cue: _TrackCue, same_scene) -> None:
         """Leave an identity that the face contradicts; join the scene's identity of the same name, or the one
-        the clothing clearly points to (never one that a face names otherwise)."""
+        the clothing or the face clearly points to (never one that a face names otherwise)."""
         alone = all(c.identity != cue.identity for t, c in self._tracks.items() if t != tid)
         if cue.face_name is not None:
             if not alone and self._identity_names(cue.identity, but=tid) - {cue.face_name}:
@@ -171,10 +202,16 @@ class SceneLinker:
                 if same_name:
                     cue.identity = same_name[-1]
                     return
-        if alone and cue.torso_count >= self.min_torso_observations:
-            best = self._best_by_clothing(tid, cue, same_scene, face_embedding)
-            if best is not None:
-                cue.identity = best
+        if not alone:
+            return
+        by_clothes = (self._best_by_clothing(tid, cue, same_scene)
+                      if cue.torso_count >= self.min_torso_observations else None)
+        by_face = self._best_by_face(tid, cue, same_scene) if cue.face_name is None else None
+        if by_clothes is not None and by_face is not None and by_clothes != by_face:
+            return                                          # the two cues disagree: no guess
+        best = by_face if by_face is not None else by_clothes
+        if best is not None:
+            cue.identity = best
 
     def _identity_names(self, identity: int, but: Optional[int] = None) -> Set[str]:
         """The face names given to the identity's tracks (other than ``but``)."""
@@ -188,19 +225,19 @@ class SceneLinker:
                 if t != tid and c.identity != cue.identity and c.identity not in blocked
                 and same_scene(cue.shot, c.shot)]
 
-    def _best_by_clothing(self, tid: int, cue: _TrackCue, same_scene, face_embedding) -> Optional[int]:
+    def _best_by_clothing(self, tid: int, cue: _TrackCue, same_scene) -> Optional[int]:
         """The identity whose clothing clearly matches this track's best, if any."""
         mine = cue.torso()
-        face = face_embedding(tid) if face_embedding is not None else None
+        face = cue.face
         scores: Dict[int, float] = {}
         vetoed: Set[int] = set()
-        for other_id, other in self._candidates(tid, cue, same_scene):
+        for _, other in self._candidates(tid, cue, same_scene):
             if cue.face_name is not None and self._identity_names(other.identity) - {cue.face_name}:
                 continue                                   # named someone else by a face
             theirs = other.torso()
             if mine is None or theirs is None or other.torso_count < self.min_torso_observations:
                 continue
-            other_face = face_embedding(other_id) if face is not None else None
+            other_face = other.face if face is not None else None
             if other_face is not None and float(np.dot(face, other_face)) < self.min_face_similarity:
                 vetoed.add(other.identity)
             scores[other.identity] = max(float(np.dot(mine, theirs)), scores.get(other.identity, -1.0))
@@ -209,6 +246,23 @@ class SceneLinker:
             return None
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
         return ranked[0][1] if ranked[0][0] - runner_up >= self.min_margin else None
+
+    def _best_by_face(self, tid: int, cue: _TrackCue, same_scene) -> Optional[int]:
+        """The named identity whose tracks' faces clearly match this track's mean face best, if any."""
+        if cue.face is None or cue.face_count < self.min_face_observations:
+            return None
+        scores: Dict[int, float] = {}
+        for _, other in self._candidates(tid, cue, same_scene):
+            if other.face is not None and other.face_count >= self.min_face_observations:
+                scores[other.identity] = max(float(np.dot(cue.face, other.face)), scores.get(other.identity, -1.0))
+        ranked = sorted(((s, i) for i, s in scores.items()), reverse=True)
+        if not ranked or ranked[0][0] < self.min_face_link_similarity:
+            return None
+        best_score, best = ranked[0]
+        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        if best_score - runner_up < self.min_face_link_margin or len(self._identity_names(best)) != 1:
+            return None
+        return best
 
     def _trim(self) -> None:
         while len(self._tracks) > self.max_tracks:

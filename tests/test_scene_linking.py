@@ -95,10 +95,12 @@ BLUE_T = np.array([0.0, 1.0, 0.0], np.float32)
 REDDISH_T = np.array([0.95, 0.0, 0.312], np.float32) / np.linalg.norm([0.95, 0.0, 0.312])
 
 
-def _observe(linker, frames, ids, shot, names, torsos):
+def _observe(linker, frames, ids, shot, names, torsos, faces=None):
     for _ in range(frames):
-        linker.observe(ids, shot, names, np.asarray(torsos, np.float32), np.ones(len(ids), bool))
-        links = linker.link(ids, lambda a, b: (a < 10) == (b < 10))   # shots 0-9: scene 1, 10+: scene 2
+        linker.observe(ids, shot, names, None if torsos is None else np.asarray(torsos, np.float32),
+                       None if torsos is None else np.ones(len(ids), bool))
+        links = linker.link(ids, lambda a, b: (a < 10) == (b < 10),   # shots 0-9: scene 1, 10+: scene 2
+                            None if faces is None else faces.get)
     return links
 
 
@@ -153,11 +155,55 @@ def test_a_face_decision_for_someone_else_wins_over_the_clothes():
 def test_faces_that_clearly_disagree_veto_a_clothing_link():
     linker = SceneLinker(min_face_similarity=0.0)
     faces = {1: np.array([1.0, 0.0], np.float32), 2: np.array([-1.0, 0.0], np.float32)}
-    _observe(linker, 5, [1], 0, ["ann"], [RED_T])
+    _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
     for _ in range(5):
         linker.observe([2], 1, [None], RED_T[None], np.ones(1, bool))
         links = linker.link([2], lambda a, b: True, faces.get)
     assert links.names == [None]
+
+
+def _face(*v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+ANN_F, BOB_F = _face(1, 0, 0, 0), _face(0, 1, 0, 0)
+
+
+def test_an_unnamed_track_whose_face_matches_a_named_one_of_the_scene_shows_that_name():
+    linker = SceneLinker()
+    faces = {1: ANN_F, 2: BOB_F, 3: _face(0.8, 0.1, 0.5, 0.3)}     # 3: ann's face, small and blurred
+    _observe(linker, 5, [1, 2], 0, ["ann", "bob"], None, faces)
+    links = _observe(linker, 3, [3], 1, [None], None, faces)     # no torso at all: the face alone links
+    assert links.names == ["ann"] and links.linked.tolist() == [True]
+    assert linker.identity_of(3) == linker.identity_of(1)
+
+
+def test_a_face_link_waits_for_enough_embedded_frames_and_stays_in_its_scene():
+    linker = SceneLinker(min_face_observations=3)
+    faces = {1: ANN_F, 2: ANN_F, 3: ANN_F}
+    _observe(linker, 5, [1], 0, ["ann"], None, faces)
+    assert _observe(linker, 2, [2], 1, [None], None, faces).names == [None]
+    assert _observe(linker, 1, [2], 1, [None], None, faces).names == ["ann"]
+    assert _observe(linker, 5, [3], 10, [None], None, faces).names == [None]     # another scene
+
+
+def test_a_face_between_two_named_people_or_against_the_clothes_stays_unlinked():
+    linker = SceneLinker()
+    faces = {1: ANN_F, 2: BOB_F, 3: _face(1, 0.9, 0.3, 0), 4: _face(1, 0.1, 0.3, 0)}
+    _observe(linker, 5, [1, 2], 0, ["ann", "bob"], [RED_T, BLUE_T], faces)
+    assert _observe(linker, 5, [3], 1, [None], None, faces).names == [None]     # face: ann ~ bob, no margin
+    linker = SceneLinker()
+    _observe(linker, 5, [1, 2], 0, ["ann", "bob"], [RED_T, BLUE_T], faces)
+    links = _observe(linker, 5, [4], 2, [None], [BLUE_T], faces)                   # face: ann, clothes: bob
+    assert links.names == [None] and linker.identity_of(4) not in (linker.identity_of(1), linker.identity_of(2))
+
+
+def test_tracks_on_screen_together_are_never_linked_by_face():
+    linker = SceneLinker()
+    faces = {1: ANN_F, 2: ANN_F}
+    links = _observe(linker, 6, [1, 2], 0, ["ann", None], None, faces)
+    assert links.names == ["ann", None] and linker.identity_of(1) != linker.identity_of(2)
 
 
 def test_a_link_waits_for_enough_torso_observations():
@@ -168,7 +214,8 @@ def test_a_link_waits_for_enough_torso_observations():
 
 
 @pytest.mark.parametrize("kw", [dict(min_similarity=1.5), dict(min_margin=-0.1), dict(min_torso_observations=0),
-                                dict(min_face_similarity=2), dict(max_tracks=0)])
+                                dict(min_face_similarity=2), dict(max_tracks=0), dict(min_face_link_similarity=-2),
+                                dict(min_face_link_margin=-0.1), dict(min_face_observations=0)])
 def test_scene_linker_rejects_bad_keywords(kw):
     with pytest.raises(ValueError):
         SceneLinker(**kw)
