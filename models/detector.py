@@ -164,9 +164,7 @@ class FaceDetector:
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
         try:
-            kpt_shape = self._load_cpu_export(cpu_format, export_cache_dir, task)
-            if self.cpu_format is None:
-                kpt_shape = self._load(task)
+            kpt_shape = self._load_weights(cpu_format, export_cache_dir, task)
         except (ValueError, ImportError):
             raise
         except Exception as exc:   # ultralytics, torch and onnx raise anything for a bad file
@@ -184,25 +182,28 @@ class FaceDetector:
         logger.info("detector %s: task %s, landmarks %s, device %s, half %s, input %d",
                     self.path.name, self.task, self.has_landmarks, self.device, self.half, self.input_size)
 
-    def _load_cpu_export(self, cpu_format: Optional[str], cache_dir, task: Optional[str]):
-        """Load ``.pt`` weights on the CPU as their cached ``cpu_format`` export; return the keypoint shape.
+    def _load_weights(self, cpu_format: Optional[str], cache_dir, task: Optional[str]):
+        """Load the weights, ``.pt`` weights on the CPU as their cached ``cpu_format`` export;
+        return the keypoint shape.
 
-        Sets :attr:`cpu_format` to the form loaded, or to None when the file itself is to be
-        loaded: not a ``.pt`` on the CPU, or the export could not be made or loaded (a
-        warning says why; the ``.pt`` then runs in torch).
+        Sets :attr:`cpu_format` to the form loaded, or to None when the file itself was
+        loaded: not a ``.pt`` on the CPU, or the export could not be made or loaded. Then
+        the ``.pt`` runs in torch with a warning saying why, or, when the ``.pt`` itself is
+        damaged, its own loading error is raised (no warning about the export).
         """
         self.cpu_format: Optional[str] = None
         path = self.source_path
         if cpu_format is None or self.device != "cpu" or path.suffix != ".pt":
-            return None
+            return self._load(task)
         try:
             self.path = exported_detector(path, cpu_format, input_size=self.input_size, cache_dir=cache_dir).resolve()
             kpt_shape = self._load(task)
         except Exception as exc:  # noqa: BLE001 - no openvino, a read-only cache, a failed export: the .pt still runs
+            self.path = path
+            kpt_shape = self._load(task)
             logger.warning("cannot run %s as its %s export (%s: %s); running the .pt in torch instead",
                            path.name, cpu_format, type(exc).__name__, exc)
-            self.path = path
-            return None
+            return kpt_shape
         self.cpu_format = cpu_format
         return kpt_shape
 
