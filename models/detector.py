@@ -99,8 +99,10 @@ class FaceDetector:
     nms_iou_threshold : float
         IoU in [0, 1] above which the lower-scoring of two boxes is suppressed.
     input_size : int
-        Network input side in pixels (a multiple of 32; must equal the
-        exported size for fixed-size ``.onnx`` / ``.engine`` / ``.tflite``).
+        Network input side in pixels (a multiple of 32). A fixed-size
+        ``.onnx`` / ``.engine`` / ``.tflite`` runs at its exported size
+        whatever this says (with a warning when they differ; see
+        :attr:`fixed_input_size`).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     half : bool
@@ -160,6 +162,8 @@ class FaceDetector:
         check_choice("cpu_format", cpu_format, (None,) + EXPORT_FORMATS)
         self.device = resolve_device(device)
         self.path = self.source_path = path.resolve()
+        #: The one input side the loaded model accepts (a fixed-size export), or None (any multiple of 32).
+        self.fixed_input_size: Optional[int] = None
         self.half = bool(half) and self.device.startswith("cuda")
         if half and not self.half:
             logger.info("half=True ignored: fp16 applies on CUDA only and the device is %s", self.device)
@@ -232,10 +236,10 @@ class FaceDetector:
             )
         fixed = meta.get("fixed_size")
         if fixed is not None and fixed != self.input_size:
-            raise ValueError(
-                f"input_size={self.input_size} but {self.path.name} was exported for a fixed {fixed}x{fixed} "
-                f"input; use input_size={fixed}"
-            )
+            logger.warning("%s was exported for a fixed %dx%d input: detecting at %d, not at input_size=%d",
+                           self.path.name, fixed, fixed, fixed, self.input_size)
+            self.input_size = int(fixed)
+        self.fixed_input_size = None if fixed is None else int(fixed)
         return file_task
 
     def _predict_arguments(self) -> dict:
@@ -332,11 +336,10 @@ class FaceDetector:
         size = check_int("input_size", input_size, 32)
         if size % 32:
             raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
-        if self.path.suffix != ".pt":
-            fixed = _export_metadata(self.path).get("fixed_size")
-            if fixed is not None and fixed != size:
-                raise ValueError(f"{self.path.name} was exported for a fixed {fixed}x{fixed} input: it cannot "
-                                 f"detect in crops at input_size={size} (use .pt or a dynamic export)")
+        fixed = self.fixed_input_size
+        if fixed is not None and fixed != size:
+            raise ValueError(f"{self.path.name} was exported for a fixed {fixed}x{fixed} input: it cannot "
+                             f"detect in crops at input_size={size} (use .pt or a dynamic export)")
         crops = [to_bgr(c, name=f"crops_bgr[{i}]") for i, c in enumerate(crops_bgr)]
         if not crops:
             raise ValueError("crops_bgr must hold at least one crop")

@@ -84,8 +84,8 @@ class Pipeline:
     crop_detection : bool
         Between full-frame passes, detect inside crops around the tracks
         (:class:`~pipeline.crops.CropDetection`). It needs a detector with
-        ``detect_crops(crops, input_size)``; with any other every detection is
-        a full frame (logged once at construction).
+        ``detect_crops(crops, input_size)`` and no ``fixed_input_size``; with
+        any other every detection is a full frame (logged once at construction).
     full_frame_interval : int
         With ``crop_detection``: frames between full-frame passes (``>= 1``);
         see :class:`~pipeline.schedule.DetectionSchedule`.
@@ -117,6 +117,10 @@ class Pipeline:
         if self.crop_detection and not callable(getattr(detector, "detect_crops", None)):
             logger.info("crop_detection: %s has no detect_crops(crops, input_size), so every detection "
                         "is a full frame", type(detector).__name__)
+            self.crop_detection = False
+        elif self.crop_detection and getattr(detector, "fixed_input_size", None) is not None:
+            logger.info("crop_detection: the detector takes a fixed %d px input only, so every detection "
+                        "is a full frame", detector.fixed_input_size)
             self.crop_detection = False
         self.schedule = DetectionSchedule(detect_interval, warmup_detect_interval,
                                           full_frame_interval if self.crop_detection else 1)

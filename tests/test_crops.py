@@ -216,6 +216,8 @@ def test_a_detector_without_detect_crops_gets_a_full_frame_on_every_detection():
     det = FullOnly()
     p = Pipeline(det, None, Tracker(n_init=2), detect_interval=3, warmup_detect_interval=1)
     assert p.crop_detection is False
+    det.detect_crops, det.fixed_input_size = (lambda crops, size: pytest.fail("crops on a fixed-size model")), 640
+    assert Pipeline(det, None, Tracker(n_init=2)).crop_detection is False      # a fixed-size export
     results = [p.process(frame_with([_moving_square(i)]), i) for i in range(12)]
     assert det.calls == sum(r.detected for r in results) and det.calls >= 4
     with pytest.raises(ValueError, match="full_frame_interval"):

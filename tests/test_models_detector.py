@@ -133,9 +133,13 @@ def test_task_can_be_forced(pose_model):
     assert FaceDetector(pose_model, device="cpu", task="detect").has_landmarks is False
 
 
-def test_fixed_size_export_refuses_other_input_size(pose_model):
-    with pytest.raises(ValueError, match="input_size"):
-        FaceDetector(pose_model, device="cpu", input_size=320)
+def test_a_fixed_size_export_runs_at_its_own_size_with_a_warning(pose_model, caplog):
+    with caplog.at_level("WARNING", logger="models.detector"):
+        det = FaceDetector(pose_model, device="cpu", input_size=320)
+    assert det.input_size == 640 and det.fixed_input_size == 640
+    assert "fixed 640x640 input: detecting at 640, not at input_size=320" in caplog.text
+    with pytest.raises(ValueError, match="fixed 640x640 input: it cannot detect in crops"):
+        det.detect_crops([np.zeros((64, 64, 3), np.uint8)], 128)
 
 
 def test_tflite_and_engine_metadata(tmp_path):
