@@ -226,7 +226,8 @@ class FaceDetector:
             return meta.get("kpt_shape")
 
     def _exported_task(self, meta: dict, task: Optional[str]) -> str:
-        """The task of an exported (not ``.pt``) model, checking its fixed input size against ``input_size``."""
+        """The task of an exported (not ``.pt``) model; also sets :attr:`fixed_input_size` from its
+        metadata, and ``input_size`` to it (with a warning) when the two differ."""
         file_task = task or meta.get("task")
         if file_task is None:
             raise ValueError(
