@@ -240,7 +240,7 @@ def replay_video(video: Path, truth, parts, cache_path: Path, out_dir: Path, *, 
 
 def _two_pass(video: Path, parts, cache: ModelCache, out_dir: Path):
     """Pass 1 with scene linking into ``out_dir/analysis.json``, pass 2 rendered from it; its rows."""
-    from pipeline.analysis import AnalysisRecorder, AnalysisReplay
+    from pipeline.analysis import AnalysisRecorder, AnalysisReplay, take_corroboration
     from pipeline.loop import run
     from pipeline.sources import open_source
 
@@ -249,10 +249,11 @@ def _two_pass(video: Path, parts, cache: ModelCache, out_dir: Path):
     config = {**parts.config, "link_scenes": True}
     linked = replace(parts, config=config)
     source = open_source(str(video))
+    pipeline = bench.make_pipeline(linked)
     recorder = AnalysisRecorder(out_dir / "analysis.json", source=str(video), width=source.width,
-                                height=source.height, fps=source.fps)
+                                height=source.height, fps=source.fps, **take_corroboration(pipeline.identifier))
     try:
-        run(bench.make_pipeline(linked), source, [], tracks_writer=recorder)
+        run(pipeline, source, [], tracks_writer=recorder)
     finally:
         cache.save()
     folder = out_dir / "two_pass"

@@ -43,7 +43,7 @@ def run_two_pass(args, config) -> int:
     """Pass 1 into the analysis file, then pass 2 from it; the exit status."""
     from facetrack.build import build_models, build_pipeline
     from facetrack.demo_cli import DemoError, check_output_files, exit_status, gallery_identifier
-    from pipeline.analysis import AnalysisRecorder
+    from pipeline.analysis import AnalysisRecorder, take_corroboration
     from pipeline.loop import run
     from pipeline.sources import open_source
 
@@ -60,7 +60,7 @@ def run_two_pass(args, config) -> int:
                                                   source_name=str(source.description))
         pipeline = build_pipeline(config, detector, embedder, identifier)
         analysis = AnalysisRecorder(path, source=str(args.source), width=source.width, height=source.height,
-                                    fps=source.fps)
+                                    fps=source.fps, **take_corroboration(identifier))
     except BaseException:
         source.close()
         raise

@@ -20,6 +20,15 @@ of the same face is far more stable, so a name is given only when
    ``size_aware_threshold`` one that follows the track's face height down to
    a floor set by the gallery's size (:mod:`gallery.size_threshold`).
 
+A name from the size-aware band (a small face's score below
+``similarity_threshold``) may also need the scene's corroboration: with
+``corroboration_seconds``, such a name is given only when somebody was shown
+under that name with a score of at least ``similarity_threshold`` within that
+many seconds before (by any track, the frames' timestamps). A stranger whose
+small, soft face resembles an enrolled person's reaches the band's
+similarities as often as the person's own small face does; what tells them
+apart is whether the person has been seen clearly nearby.
+
 Names are sticky (hysteresis): a named track keeps its name while its score
 stays above ``similarity_threshold - hysteresis`` and no other person beats it
 by ``min_margin`` with a score above ``similarity_threshold``. When the
@@ -140,6 +149,11 @@ class Identifier:
     min_posterior, keep_posterior : float
         The evidence rule names a track at ``min_posterior`` and keeps the name
         down to ``keep_posterior``.
+    corroboration_seconds : float
+        Mean rule: a new name whose score is below ``similarity_threshold``
+        (the size-aware band) needs a confident sighting of that person
+        (score at least ``similarity_threshold``) within this many seconds
+        before; ``0`` turns the check off.
     unknowns : UnknownIndex or None
         The persistent Unknowns (:mod:`gallery.unknowns`): an Unknown track
         whose mean matches a cluster gets its ``unknown_id``, and a track is
@@ -172,6 +186,7 @@ class Identifier:
         keep_posterior: float = 0.5,
         size_aware_threshold: bool = True,
         stranger_match_rate: float = 0.001,
+        corroboration_seconds: float = 0.0,
         unknowns: Optional[UnknownIndex] = None,
     ) -> None:
         if not isinstance(index, GalleryIndex):
@@ -200,11 +215,15 @@ class Identifier:
         self.full_confidence = check_number("full_confidence", full_confidence, 0, 1)
         self._decay = 0.5 ** (1.0 / evidence_half_life) if evidence_half_life > 0 else 1.0
         self.max_ended_unknowns = check_int("max_ended_unknowns", max_ended_unknowns, 0)
+        self.corroboration_seconds = check_number("corroboration_seconds", corroboration_seconds, 0)
+        self._confident_at: dict[str, float] = {}    # person -> time of their last confident naming
+        self._now = 0.0
         self._tracks: dict[int, _TrackEvidence] = {}
         self._ended_unknowns: deque = deque(maxlen=self.max_ended_unknowns)
 
     # -- per frame -------------------------------------------------------------
-    def update(self, tracks: Sequence, detections, quality: Optional[np.ndarray] = None) -> None:
+    def update(self, tracks: Sequence, detections, quality: Optional[np.ndarray] = None, *,
+               timestamp: Optional[float] = None) -> None:
         """Add this frame's evidence and re-decide the names of the tracks that got some.
 
         Parameters
@@ -225,7 +244,13 @@ class Identifier:
             ``(N,)`` face-quality scores in ``[0, 1]`` (``FaceQuality.score``),
             aligned with the rows of ``detections``; without it every piece
             of evidence has weight 1.
+        timestamp : float, optional
+            The frame's time in seconds, for ``corroboration_seconds``; without
+            it the clock stands still (a confident sighting then corroborates
+            for the rest of the run).
         """
+        if timestamp is not None:
+            self._now = float(timestamp)
         rows_of = {int(d): r for r, d in enumerate(detections.det_index)}
         q = None
         if quality is not None:
@@ -304,7 +329,20 @@ class Identifier:
         if len(people) == 0:
             return Identity(None, 0.0, 0.0, n)
         d = self.rule.decide(scores, people, ev.identity.name, n, evidence=ev.evidence, height=ev.height())
+        if d.name is not None and d.confident:
+            self._confident_at[d.name] = self._now
+        elif d.name is not None and d.name != ev.identity.name and not self._corroborated(d.name):
+            logger.debug("%r not named from a small face (%.3f): no confident sighting in the last %.0f s",
+                         d.name, scores[d.person], self.corroboration_seconds)
+            d = replace(d, name=None)
         return Identity(d.name, float(scores[d.person]), margin_of(scores, d.person), n, d.posterior)
+
+    def _corroborated(self, name: str) -> bool:
+        """A confident sighting of ``name`` within ``corroboration_seconds`` (always True when the check is off)."""
+        if self.corroboration_seconds <= 0:
+            return True
+        seen = self._confident_at.get(name)
+        return seen is not None and self._now - seen <= self.corroboration_seconds
 
     def _with_unknowns(self, identity: Identity, mean: np.ndarray) -> Identity:
         """No name close to a negative example of it; an Unknown with enough evidence gets its cluster's id."""
@@ -328,8 +366,9 @@ class Identifier:
                 self._ended_unknowns.append((int(tid), ev.mean()))
 
     def reset(self) -> None:
-        """Forget every track, and the ended Unknown ones."""
+        """Forget every track, the ended Unknown ones and the confident sightings."""
         self._tracks.clear()
+        self._confident_at.clear()
         self._ended_unknowns.clear()
 
     # -- reading ----------------------------------------------------------------

@@ -31,11 +31,17 @@ RULES = ("mean", "evidence")
 
 @dataclass(frozen=True)
 class Decision:
-    """A rule's verdict: the name (None = Unknown), the index of the person it rests on, its posterior."""
+    """A rule's verdict: the name (None = Unknown), the index of the person it rests on, its posterior.
+
+    ``confident`` is False for a name whose score is below the rule's
+    threshold of large faces (the size-aware band of small faces), which the
+    identifier may ask the scene's context to corroborate.
+    """
 
     name: Optional[str]
     person: int
     posterior: float = float("nan")
+    confident: bool = True
 
 
 class MeanSimilarityRule:
@@ -71,11 +77,11 @@ class MeanSimilarityRule:
             challenger_wins = (best != cur and best_score >= threshold
                                and best_score - float(scores[cur]) >= self.min_margin)
             if float(scores[cur]) >= threshold - self.hysteresis and not challenger_wins:
-                return Decision(current, cur)
+                return Decision(current, cur, confident=float(scores[cur]) >= self.similarity_threshold)
             logger.debug("name %r withdrawn (score %.3f, best %r %.3f)", current, scores[cur], people[best], best_score)
         if (observations >= self.min_observations and best_score >= threshold
                 and margin_of(scores, best) >= self.min_margin):
-            return Decision(people[best], best)
+            return Decision(people[best], best, confident=best_score >= self.similarity_threshold)
         return Decision(None, best)
 
 

@@ -11,10 +11,18 @@ backwards in time too. A user may correct an identity's ``name`` (or move a
 track to another ``identity``) in the file and render again in seconds:
 decoding, drawing and encoding only.
 
+With the identifier's ``corroboration_seconds`` (:func:`take_corroboration`),
+pass 1 names from the faces alone and the analysis checks each identity's
+name afterwards, in both directions of time: a name that no track of the
+identity gave with a score of at least the large-face threshold stands only
+when that person was named so within the window before or after the
+identity's tracks; otherwise the identity is written with ``"name": null``
+and the refused name under ``"uncorroborated"`` (a user may restore it).
+
 File format (``"format": "facetrack-analysis"``, ``"version": 1``)::
 
     {"source": ..., "width": W, "height": H, "fps": F,
-     "identities": [{"id": 7, "name": "ann" | null, "tracks": [3, 5]}],
+     "identities": [{"id": 7, "name": "ann" | null, "tracks": [3, 5], ("uncorroborated": "bob")}],
      "tracks": [{"id": 3, "identity": 7, "face_name": "ann" | null, "first_frame": 10, "last_frame": 50}],
      "frames": [{"index": 0, "time": 0.0, "scene": 0, "cut": false, "detected": true,
                  "boxes": [[track_id, x1, y1, x2, y2, confidence, score, predicted], ...]}]}
@@ -48,6 +56,24 @@ class _Track:
     last_frame: int
     identity: int
     face_name: Optional[str] = None
+    first_time: float = 0.0
+    last_time: float = 0.0
+    confident: set = field(default_factory=set)     # names its face gave at the large-face threshold or above
+
+
+def take_corroboration(identifier) -> dict:
+    """Move the identifier's ``corroboration_seconds`` to the analysis: the :class:`AnalysisRecorder` keywords.
+
+    Pass 1 then names small faces from the faces alone (the identifier's
+    check is turned off), and the recorder keeps a name only where a
+    confident sighting of the person lies within the window before *or
+    after* it. Returns ``{}`` when the identifier has no such check.
+    """
+    seconds = float(getattr(identifier, "corroboration_seconds", 0.0) or 0.0)
+    if seconds <= 0:
+        return {}
+    identifier.corroboration_seconds = 0.0
+    return {"corroboration_seconds": seconds, "confident_score": float(identifier.similarity_threshold)}
 
 
 @dataclass
@@ -60,6 +86,14 @@ class AnalysisRecorder:
         The JSON file, written atomically (temporary file, then rename) with mode ``0o600``.
     source, width, height, fps
         What the video was, for the file's header and for checking it at render time.
+    corroboration_seconds : float
+        ``> 0``: an identity's name needs a confident sighting of the person
+        (a box its face named with a score of at least ``confident_score``)
+        on one of its tracks, or within this many seconds before or after
+        them (:func:`take_corroboration`); ``0`` keeps every name.
+    confident_score : float or None
+        The large-face threshold (the identifier's ``similarity_threshold``),
+        needed with ``corroboration_seconds``.
     """
 
     path: Path
@@ -67,12 +101,22 @@ class AnalysisRecorder:
     width: int = 0
     height: int = 0
     fps: float = 0.0
+    corroboration_seconds: float = 0.0
+    confident_score: Optional[float] = None
     _frames: List[dict] = field(default_factory=list)
     _tracks: Dict[int, _Track] = field(default_factory=dict)
+    _confident_times: Dict[str, List[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.corroboration_seconds < 0:
+            raise ValueError(f"corroboration_seconds must be >= 0, got {self.corroboration_seconds}")
+        if self.corroboration_seconds > 0 and self.confident_score is None:
+            raise ValueError("corroboration_seconds needs confident_score (the large-face threshold)")
 
     def write(self, result: FrameResult) -> None:
         """Record one frame's shown tracks (their own face names only where the face, not a link, named them)."""
         boxes = []
+        now = float(result.timestamp)
         for i, tid in enumerate(int(t) for t in result.track_ids):
             x1, y1, x2, y2 = (round(float(v), 1) for v in result.xyxy[i])
             boxes.append([tid, x1, y1, x2, y2, _rounded(result.confidence[i]), _rounded(result.scores[i]),
@@ -81,10 +125,15 @@ class AnalysisRecorder:
             linked = bool(result.linked[i]) if result.linked is not None else False
             track = self._tracks.get(tid)
             if track is None:
-                track = self._tracks[tid] = _Track(result.frame_index, result.frame_index, identity)
-            track.last_frame, track.identity = result.frame_index, identity
+                track = self._tracks[tid] = _Track(result.frame_index, result.frame_index, identity,
+                                                   first_time=now)
+            track.last_frame, track.last_time, track.identity = result.frame_index, now, identity
             if not result.predicted[i]:
                 track.face_name = None if linked else result.names[i]
+                if (track.face_name is not None and self.confident_score is not None
+                        and float(result.scores[i]) >= self.confident_score):
+                    track.confident.add(track.face_name)
+                    self._confident_times.setdefault(track.face_name, []).append(now)
         self._frames.append({"index": int(result.frame_index), "time": round(float(result.timestamp), 4),
                              "scene": int(result.scene), "cut": bool(result.scene_cut),
                              "detected": bool(result.detected), "boxes": boxes})
@@ -94,15 +143,31 @@ class AnalysisRecorder:
         identities: Dict[int, List[int]] = {}
         for tid, track in self._tracks.items():
             identities.setdefault(track.identity, []).append(tid)
-        rows = []
+        rows, refused = [], set()
         for iid, members in sorted(identities.items()):
             names = {self._tracks[t].face_name for t in members} - {None}
-            rows.append({"id": iid, "name": names.pop() if len(names) == 1 else None, "tracks": sorted(members)})
-        tracks = [{"id": tid, "identity": t.identity, "face_name": t.face_name, "first_frame": t.first_frame,
-                   "last_frame": t.last_frame} for tid, t in sorted(self._tracks.items())]
+            row = {"id": iid, "name": names.pop() if len(names) == 1 else None, "tracks": sorted(members)}
+            if row["name"] is not None and not self._corroborated(row["name"], members):
+                row["uncorroborated"], row["name"] = row["name"], None
+                refused.update(members)
+            rows.append(row)
+        tracks = [{"id": tid, "identity": t.identity, "face_name": None if tid in refused else t.face_name,
+                   "first_frame": t.first_frame, "last_frame": t.last_frame}
+                  for tid, t in sorted(self._tracks.items())]
         return {"format": FORMAT, "version": VERSION, "source": self.source, "width": self.width,
                 "height": self.height, "fps": self.fps, "identities": rows, "tracks": tracks,
                 "frames": self._frames}
+
+    def _corroborated(self, name: str, members: List[int]) -> bool:
+        """A confident sighting of ``name`` on the identity's tracks or within the window around them."""
+        if self.corroboration_seconds <= 0:
+            return True
+        tracks = [self._tracks[t] for t in members]
+        if any(name in t.confident for t in tracks):
+            return True
+        start = min(t.first_time for t in tracks) - self.corroboration_seconds
+        end = max(t.last_time for t in tracks) + self.corroboration_seconds
+        return any(start <= t <= end for t in self._confident_times.get(name, ()))
 
     def close(self) -> None:
         """Write the file; a failure is an :class:`~pipeline.events.OutputError` naming it."""

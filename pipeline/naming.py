@@ -19,7 +19,7 @@ from tracker.detections import Detections
 
 
 def name_linker(identifier, detections: Detections, quality: Optional[np.ndarray], fresh_det: Set[int],
-                consumed: Set[int]):
+                consumed: Set[int], timestamp: Optional[float] = None):
     """A ``held_linker`` for this frame.
 
     Parameters
@@ -34,12 +34,14 @@ def name_linker(identifier, detections: Detections, quality: Optional[np.ndarray
     consumed : set of int
         Filled with the ``det_index`` of every row given to the identifier
         here, so the caller does not count it twice.
+    timestamp : float, optional
+        The frame's time in seconds, handed to the identifier.
     """
 
     def link(held, absent):
         evidence = [t for t in held if t.det_index is not None and int(t.det_index) in fresh_det]
         if evidence:
-            identifier.update(evidence, detections, quality)
+            identifier.update(evidence, detections, quality, timestamp=timestamp)
             consumed.update(int(t.det_index) for t in evidence)
         by_name: Dict[str, List[int]] = {}
         for t in absent:

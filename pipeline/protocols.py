@@ -65,8 +65,9 @@ class Tracker(Protocol):
 class Identifier(Protocol):
     """Names for tracks from their evidence (:class:`gallery.identifier.Identifier`)."""
 
-    def update(self, tracks: Sequence[TrackView], detections: Detections, quality=None) -> None:
-        """Add the evidence of the tracks matched this frame (``det_index`` selects their rows)."""
+    def update(self, tracks: Sequence[TrackView], detections: Detections, quality=None, *,
+               timestamp: Optional[float] = None) -> None:
+        """Add the evidence of the tracks matched this frame (``det_index`` selects their rows) at ``timestamp`` s."""
 
     def get(self, track_id: int):
         """The track's ``Identity`` (``name`` None = Unknown, ``score``)."""

@@ -202,7 +202,7 @@ class Pipeline:
         # ones of an incomplete set still feed the identifier.
         tracker_input = detections if complete else detections.with_embedding(None)
 
-        update = self._track_and_identify(detections, tracker_input, fresh, quality, cut, elapsed, timings)
+        update = self._track_and_identify(detections, tracker_input, fresh, quality, cut, elapsed, timings, timestamp)
         return self._detected_result(frame, frame_index, timestamp, detections, fresh, update, cut, timings)
 
     # ---------------------------------------------------------------- helpers
@@ -221,14 +221,14 @@ class Pipeline:
             return self.detector.detect(frame), True
         return self.crops.detect(self.detector, frame, windows), False
 
-    def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings):
+    def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings, timestamp):
         """Steps 4-5: track (cut mode on shot cuts, name-based links of held tracks), then
         identify from fresh embeddings only."""
         # Step 4: track (cut mode on shot cuts), with name-based links of held tracks.
         t0 = time.perf_counter()
         fresh_det = set(int(d) for d in detections.det_index[fresh]) if detections.embedding is not None else set()
         consumed: set = set()
-        linker = (name_linker(self.identifier, detections, quality, fresh_det, consumed)
+        linker = (name_linker(self.identifier, detections, quality, fresh_det, consumed, timestamp)
                   if self.identifier is not None and self.reidentify_by_name else None)
         update = self.tracker.update(tracker_input, scene_cut=cut, elapsed_frames=elapsed, held_linker=linker)
         timings["track"] = time.perf_counter() - t0
@@ -239,7 +239,7 @@ class Pipeline:
             evidence = [t for t in update.tracks if t.det_index is not None
                         and int(t.det_index) in fresh_det and int(t.det_index) not in consumed]
             if evidence:
-                self.identifier.update(evidence, detections, quality)
+                self.identifier.update(evidence, detections, quality, timestamp=timestamp)
             if update.ended_ids:
                 self.identifier.forget(update.ended_ids)
         timings["identify"] = time.perf_counter() - t0

@@ -104,3 +104,61 @@ def test_an_unreadable_analysis_file_is_one_clear_error(tmp_path):
         AnalysisReplay.load(bad)
     with pytest.raises(AnalysisError, match="cannot read"):
         AnalysisReplay.load(tmp_path / "missing.json")
+
+
+def _frame(index, boxes, fps=25.0):
+    """A FrameResult of ``boxes``: ``(track_id, name, score)`` each, own face names (not linked)."""
+    from pipeline.results import FrameResult
+
+    ids = np.asarray([b[0] for b in boxes], np.int64)
+    result = FrameResult(frame_index=index, timestamp=index / fps, track_ids=ids,
+                         xyxy=np.tile(np.asarray([[10, 10, 30, 34]], np.float32), (len(boxes), 1)),
+                         confidence=np.full(len(boxes), 0.8, np.float32), names=[b[1] for b in boxes],
+                         scores=np.asarray([b[2] for b in boxes], np.float32), predicted=np.zeros(len(boxes), bool),
+                         detected=True, identity_ids=ids, linked=np.zeros(len(boxes), bool), scene=0)
+    return result
+
+
+def _names_written(tmp_path, frames, **kw):
+    path = tmp_path / "a.json"
+    recorder = AnalysisRecorder(path, source="clip.mp4", width=64, height=48, fps=25.0, **kw)
+    for f in frames:
+        recorder.write(f)
+    recorder.close()
+    doc = json.loads(path.read_text())
+    replay = AnalysisReplay(doc)
+    return {i["id"]: (i["name"], i.get("uncorroborated")) for i in doc["identities"]}, replay
+
+
+def test_a_small_face_name_stands_when_the_person_is_seen_clearly_before_or_after_it(tmp_path):
+    # Track 1: a small face named "ann" at 0.31 (below the large-face threshold 0.35) over frames 0-49;
+    # track 2: a close-up of ann at 0.6, 20 s later (frames 550-599); track 3: "bob" at 0.32, never seen clearly.
+    frames = [_frame(t, [(1, "ann", 0.31), (3, "bob", 0.32)]) for t in range(50)]
+    frames += [_frame(t, [(2, "ann", 0.6)]) for t in range(550, 600)]
+    kept, _ = _names_written(tmp_path, frames, corroboration_seconds=30, confident_score=0.35)
+    assert kept[1] == ("ann", None)                 # corroborated by the close-up 20 s *later*
+    assert kept[2] == ("ann", None)                 # confident itself
+    assert kept[3] == (None, "bob")                 # refused, and the refused name is kept for the user
+    short, replay = _names_written(tmp_path, frames, corroboration_seconds=10, confident_score=0.35)
+    assert short[1] == (None, "ann")                # the close-up is 20 s away: outside a 10 s window
+    assert replay.names[1] is None and replay.names[3] is None    # pass 2 shows them Unknown
+    off, _ = _names_written(tmp_path, frames)
+    assert off[1] == ("ann", None) and off[3] == ("bob", None)    # no window: every face name stands
+
+
+def test_corroboration_needs_the_large_face_threshold():
+    with pytest.raises(ValueError, match="confident_score"):
+        AnalysisRecorder("a.json", corroboration_seconds=30)
+    with pytest.raises(ValueError, match="corroboration_seconds"):
+        AnalysisRecorder("a.json", corroboration_seconds=-1, confident_score=0.35)
+
+
+def test_take_corroboration_moves_the_identifiers_window_to_the_analysis():
+    from types import SimpleNamespace
+
+    from pipeline.analysis import take_corroboration
+
+    ident = SimpleNamespace(corroboration_seconds=60.0, similarity_threshold=0.35)
+    assert take_corroboration(ident) == {"corroboration_seconds": 60.0, "confident_score": 0.35}
+    assert ident.corroboration_seconds == 0.0                       # pass 1 names from the faces alone
+    assert take_corroboration(ident) == {} and take_corroboration(None) == {}

@@ -107,9 +107,9 @@ class SpyIdentifier(Identifier):
         self.forgotten.extend(int(t) for t in track_ids)
         return super().forget(track_ids)
 
-    def update(self, tracks, detections, quality=None):
+    def update(self, tracks, detections, quality=None, **kw):
         self.evidence.extend(int(t.track_id) for t in tracks)
-        return super().update(tracks, detections, quality)
+        return super().update(tracks, detections, quality, **kw)
 
 
 def make_pipeline(scene, *, enrolled=(1,), names=("alice",), scene_cut_detector=None, tracker_kw=None, **kw):

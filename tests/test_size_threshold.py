@@ -107,3 +107,37 @@ def test_a_stranger_stays_unknown_as_the_gallery_grows_to_1000():
         assert named <= 2, (n, named)                          # expected 0.2 of 200 at rate 0.001
         one_person_floor = ident.rule.by_size.floor(1)
         assert n < 1000 or sum(s.max() >= one_person_floor for s in trials) > 80   # 1 - 0.999 ** 1000 = 63 %
+
+
+def _feed_at(ident, basis, track_id, sims, height, n, start):
+    """``n`` frames of one track, a second apart from ``start``; returns its identity."""
+    for k in range(n):
+        ident.update([FakeTrack(track_id, 0)], face(embedding(basis, sims), height), timestamp=start + k)
+    return ident.get(track_id)
+
+
+def test_a_small_face_name_needs_a_confident_sighting_of_that_person_nearby():
+    small, large = np.zeros(6), np.zeros(6)
+    small[2], large[2] = 0.31, 0.6
+    ident, basis = _identifier(6, corroboration_seconds=30)
+    assert _feed_at(ident, basis, 1, small, 22, 5, start=0).name is None      # nobody has seen p2 clearly
+    assert _feed_at(ident, basis, 2, large, 110, 5, start=10).name == "p2"    # a close-up names p2 at 12-14 s
+    assert _feed_at(ident, basis, 3, small, 22, 5, start=20).name == "p2"     # the wide shot after it: named
+    assert _feed_at(ident, basis, 4, small, 22, 5, start=60).name is None     # 46 s later: no longer
+    assert ident.get(3).name == "p2"                                          # a given name is kept
+    assert _feed_at(ident, basis, 3, small, 22, 3, start=61).name == "p2"
+    ident.reset()
+    assert _feed_at(ident, basis, 5, small, 22, 5, start=20).name is None     # a new source forgets the sighting
+
+
+def test_corroboration_off_names_small_faces_on_their_own_and_large_faces_never_need_it():
+    small, large = np.zeros(6), np.zeros(6)
+    small[2], large[4] = 0.31, 0.6
+    ident, basis = _identifier(6)
+    assert ident.corroboration_seconds == 0
+    assert _feed_at(ident, basis, 1, small, 22, 5, start=0).name == "p2"
+    ident, basis = _identifier(6, corroboration_seconds=30)
+    assert _feed_at(ident, basis, 1, large, 110, 5, start=0).name == "p4"     # confident: named at once
+    assert _feed_at(ident, basis, 2, small, 22, 5, start=5).name is None      # p4's sighting does not vouch for p2
+    with pytest.raises(ValueError, match="corroboration_seconds"):
+        _identifier(6, corroboration_seconds=-1)
