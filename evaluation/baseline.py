@@ -11,9 +11,11 @@ the pipeline's, not its tracking metrics.
 from __future__ import annotations
 
 import time
+from typing import Callable, Optional
 
 import numpy as np
 
+from pipeline.runner import detect_at
 from tracker.boxes import clip_xyxy
 
 #: Stages timed by :meth:`NaiveBaseline.process` (the pipeline's names).
@@ -34,10 +36,14 @@ class NaiveBaseline:
         Cosine similarity a face needs to its best person to be named.
     min_margin : float
         How much the best person must beat the runner-up.
+    input_size_for : callable or None
+        ``input_size_for(height, width) -> int``: the detector input side of a
+        frame (the pipeline's :meth:`~pipeline.runner.Pipeline.full_frame_input_size`,
+        so both detect alike); None: the detector's own.
     """
 
     def __init__(self, detector, embedder, index, *, similarity_threshold: float = 0.35,
-                 min_margin: float = 0.08) -> None:
+                 min_margin: float = 0.08, input_size_for: Optional[Callable[[int, int], int]] = None) -> None:
         if not hasattr(detector, "detect"):
             raise ValueError("detector must have a detect(frame) method")
         if not hasattr(embedder, "embed"):
@@ -49,6 +55,7 @@ class NaiveBaseline:
         self.detector = detector
         self.embedder = embedder
         self.index = index
+        self.input_size_for = input_size_for
         self.similarity_threshold = float(similarity_threshold)
         self.min_margin = float(min_margin)
         self._next_id = 1
@@ -73,7 +80,8 @@ class NaiveBaseline:
 
         timings = {}
         t0 = time.perf_counter()
-        det = self.detector.detect(frame)
+        side = None if self.input_size_for is None else self.input_size_for(*frame.shape[:2])
+        det = detect_at(self.detector, frame, side)
         timings["detect"] = time.perf_counter() - t0
         n = len(det)
         t0 = time.perf_counter()

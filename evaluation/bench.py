@@ -178,6 +178,8 @@ def make_baseline(parts: Parts, *, index=None):
 
     ident = parts.config.get("identifier", {})
     kw = {k: ident[k] for k in ("similarity_threshold", "min_margin") if k in ident}
+    # The pipeline's full-frame input per frame size, so that both detect at the same input.
+    kw["input_size_for"] = make_pipeline(parts, index=index).full_frame_input_size
     return NaiveBaseline(parts.detector, parts.embedder, index if index is not None else parts.index, **kw)
 
 
@@ -618,12 +620,15 @@ def run_scaling(*, photos: Optional[Sequence[Path]], gallery: Path, detector: Pa
 
 
 # ------------------------------------------------------------------ the limit
-def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int] = None) -> dict:
+def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int] = None,
+              input_size_for=None) -> dict:
     """Decode ``video`` and run ``detector`` on one frame in ``every``: the floor of any pipeline around it.
 
     The frames are read as the pipeline reads them (``pipeline.sources.open_source``,
     decoded one step ahead in a thread) and ``detector.detect`` sees each
-    whole frame, so the detector works at the input the pipeline gives it.
+    whole frame, at the input the pipeline gives it: ``input_size_for(height,
+    width)`` (:meth:`pipeline.runner.Pipeline.full_frame_input_size`), or the
+    detector's own without it.
 
     Returns
     -------
@@ -633,6 +638,7 @@ def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int
         less sensitive than FPS to other programs on the machine),
         ``detect_calls`` and ``detect_ms`` (mean per call).
     """
+    from pipeline.runner import detect_at
     from pipeline.sources import open_source
 
     if int(every) != every or every < 1:
@@ -647,7 +653,8 @@ def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int
                 break
             if frames % every == 0:
                 t0 = time.perf_counter()
-                detector.detect(frame.image)
+                detect_at(detector, frame.image,
+                          None if input_size_for is None else input_size_for(*frame.image.shape[:2]))
                 detect_s += time.perf_counter() - t0
                 calls += 1
             frames += 1
@@ -688,7 +695,8 @@ def run_limit(video: Path, parts: Parts, *, every: Sequence[int] = (1,), max_fra
     runs: list = []
     for _ in range(repeats):
         for k in ks:
-            floors[k].append(floor_run(parts.detector, video, every=k, max_frames=max_frames))
+            floors[k].append(floor_run(parts.detector, video, every=k, max_frames=max_frames,
+                                       input_size_for=pipeline.full_frame_input_size))
         r = timed_run(pipeline, video, max_frames=max_frames)
         r.pop("tracks"), r.pop("best_matches")
         runs.append(r)
@@ -714,7 +722,7 @@ def _limit_figures(video: Path, parts: Parts, interval: int, floors: Dict[int, l
     pipeline = {k: run[k] for k in ("fps", "fps_runs", "frames", "stage_ms", "detection_frames", "faces_embedded",
                                     "cpu_ms_per_frame")}
     return {"video": str(video), "width": width, "height": height, "frames": run["frames"],
-            "input_size": getattr(parts.detector, "input_size", None), "detect_interval": interval,
+            "input_size": make_pipeline(parts).full_frame_input_size(height, width), "detect_interval": interval,
             "environment": environment(), "floors": floor, "pipeline": pipeline,
             "fraction_of_floor": {k: run["fps"] / max(f["fps"], 1e-9) for k, f in floor.items()},
             "cpu_fraction_of_floor": {k: f["cpu_ms_per_frame"] / max(run["cpu_ms_per_frame"], 1e-9)

@@ -140,12 +140,13 @@ class CachedDetector:
     def __getattr__(self, name):
         return getattr(self._detector, name)
 
-    def detect(self, frame: np.ndarray):
-        key = self.last_key = frame_key(frame) + self._settings
+    def detect(self, frame: np.ndarray, input_size: Optional[int] = None):
+        own = input_size is None or int(input_size) == getattr(self._detector, "input_size", None)
+        key = self.last_key = frame_key(frame) + self._settings + ("" if own else f"|full{int(input_size)}")
         row = self._cache.detections.get(key)
         if row is None:
             self._cache.misses += 1
-            det = self._detector.detect(frame)
+            det = self._detector.detect(frame) if own else self._detector.detect(frame, input_size=input_size)
             self._cache.detections[key] = _row(det)
             self._cache.changed = True
             return det

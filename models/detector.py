@@ -257,7 +257,7 @@ class FaceDetector:
             args["quantize"] = 16
         return args
 
-    def detect(self, frame_bgr: np.ndarray) -> Detections:
+    def detect(self, frame_bgr: np.ndarray, input_size: Optional[int] = None) -> Detections:
         """Detect the faces of one frame.
 
         Parameters
@@ -265,6 +265,9 @@ class FaceDetector:
         frame_bgr : ndarray
             An ``(H, W, 3)`` BGR ``uint8`` frame of any size; ``(H, W)``
             grayscale and ``(H, W, 4)`` BGRA are converted.
+        input_size : int, optional
+            The network input's long side for this call (a multiple of 32);
+            default :attr:`input_size`. A fixed-size export takes only its own.
 
         Returns
         -------
@@ -279,8 +282,22 @@ class FaceDetector:
             For ``None``, an empty frame or an unsupported shape or dtype.
         """
         frame = to_bgr(frame_bgr, name="frame_bgr")
-        result = self._model.predict(frame, **self._predict_args)[0]
+        args = self._predict_args
+        if input_size is not None and int(input_size) != self.input_size:
+            args = {**args, "imgsz": self._checked_call_size(input_size)}
+        result = self._model.predict(frame, **args)[0]
         return self._to_detections(result, frame.shape[1], frame.shape[0])
+
+    def _checked_call_size(self, input_size, where: str = "") -> int:
+        """A per-call input side: a multiple of 32 that a fixed-size export can take."""
+        size = check_int("input_size", input_size, 32)
+        if size % 32:
+            raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
+        if self.fixed_input_size is not None and size != self.fixed_input_size:
+            fixed = self.fixed_input_size
+            raise ValueError(f"{self.path.name} was exported for a fixed {fixed}x{fixed} input: it cannot "
+                             f"detect {where}at input_size={size} (use .pt or a dynamic export)")
+        return size
 
     def detect_batch(self, frames_bgr: Sequence[np.ndarray]) -> List[Detections]:
         """Detect the faces of several frames in one batched inference call.
@@ -334,13 +351,7 @@ class FaceDetector:
             positive multiple of 32, or a model exported for a fixed input of
             another size.
         """
-        size = check_int("input_size", input_size, 32)
-        if size % 32:
-            raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
-        fixed = self.fixed_input_size
-        if fixed is not None and fixed != size:
-            raise ValueError(f"{self.path.name} was exported for a fixed {fixed}x{fixed} input: it cannot "
-                             f"detect in crops at input_size={size} (use .pt or a dynamic export)")
+        size = self._checked_call_size(input_size, "in crops ")
         crops = [to_bgr(c, name=f"crops_bgr[{i}]") for i, c in enumerate(crops_bgr)]
         if not crops:
             raise ValueError("crops_bgr must hold at least one crop")

@@ -30,6 +30,7 @@ where new faces come from (and cuts, which are always full frames).
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from typing import Callable, List, Optional
@@ -96,6 +97,15 @@ class Pipeline:
     crop_tentative : bool
         Also look for tentative (young, not yet shown) tracks in crops, so they
         confirm without full frames; False looks only for confirmed tracks.
+    large_frame_input_size : int
+        Full frames whose long side is above ``large_frame_side`` are detected
+        at this input side (a multiple of 32) instead of the detector's own
+        ``input_size``, so the small faces of a 720p or 1080p wide shot keep
+        enough pixels; ``0`` detects every frame at the detector's size. It
+        needs a detector whose ``detect`` takes ``input_size`` and no
+        ``fixed_input_size`` (else off, logged once).
+    large_frame_side : int
+        See ``large_frame_input_size`` (px, ``>= 1``).
     """
 
     def __init__(self, detector, embedder, tracker, identifier=None, scene_cut_detector=None, *,
@@ -105,7 +115,8 @@ class Pipeline:
                  fast_motion_fraction: float = 0.75, reidentify_by_name: bool = True,
                  scene_linking: Optional[SceneLinking] = None, crop_detection: bool = True,
                  full_frame_interval: int = 3, crop_input_size: int = 128, crop_margin: float = 3.0,
-                 crop_min_scale: float = 1.0, crop_tentative: bool = True) -> None:
+                 crop_min_scale: float = 1.0, crop_tentative: bool = True, large_frame_input_size: int = 960,
+                 large_frame_side: int = 960) -> None:
         if detector is None:
             raise ValueError("detector must have a detect(frame) method")
         if tracker is None:
@@ -122,6 +133,18 @@ class Pipeline:
             logger.info("crop_detection: the detector takes a fixed %d px input only, so every detection "
                         "is a full frame", detector.fixed_input_size)
             self.crop_detection = False
+        self.large_frame_input_size = check_int("large_frame_input_size", large_frame_input_size, 0)
+        if self.large_frame_input_size % 32:
+            raise ValueError(f"large_frame_input_size must be a multiple of 32, got {large_frame_input_size!r}")
+        self.large_frame_side = check_int("large_frame_side", large_frame_side, 1)
+        if self.large_frame_input_size and getattr(detector, "fixed_input_size", None) is not None:
+            logger.info("large_frame_input_size: the detector takes a fixed %d px input only, so every frame "
+                        "is detected at it", detector.fixed_input_size)
+            self.large_frame_input_size = 0
+        elif self.large_frame_input_size and not _takes_keyword(getattr(detector, "detect", None), "input_size"):
+            logger.info("large_frame_input_size: %s.detect takes no input_size, so every frame is detected at "
+                        "the detector's own size", type(detector).__name__)
+            self.large_frame_input_size = 0
         self.schedule = DetectionSchedule(detect_interval, warmup_detect_interval,
                                           full_frame_interval if self.crop_detection else 1)
         self.reuse = EmbeddingReuse(embed_policy, embed_refresh_interval, settled_observations,
@@ -209,17 +232,26 @@ class Pipeline:
     def _detect(self, frame, frame_index: int, cut: bool, ahead: int):
         """This frame's detections and whether they come from the whole frame (else from crops)."""
         ids = self._crop_ids
-        if not self.crop_detection or not ids or ahead < 1 or self.schedule.full_due(frame_index, cut):
-            return self.detector.detect(frame), True
-        # A full-frame pass letterboxes the frame to ``input_size`` on its long side: that scale,
-        # and those input pixels, are what the crops must not go below, and must cost less than.
         height, width = frame.shape[:2]
-        side = float(getattr(self.detector, "input_size", 640))
+        side = self.full_frame_input_size(height, width)
+        if not self.crop_detection or not ids or ahead < 1 or self.schedule.full_due(frame_index, cut):
+            return self._detect_full(frame, side), True
+        # A full-frame pass letterboxes the frame to ``side`` on its long side: that scale,
+        # and those input pixels, are what the crops must not go below, and must cost less than.
         scale = side / max(height, width)
         windows = self.crops.plan(self.tracker.predicted_boxes(ids, ahead), width, height, scale)
         if windows.input_pixels >= side * side * min(height, width) / max(height, width):
-            return self.detector.detect(frame), True
+            return self._detect_full(frame, side), True
         return self.crops.detect(self.detector, frame, windows), False
+
+    def full_frame_input_size(self, height: int, width: int) -> int:
+        """The detector input side of a full-frame pass over a ``height`` x ``width`` frame."""
+        if self.large_frame_input_size and max(height, width) > self.large_frame_side:
+            return self.large_frame_input_size
+        return int(getattr(self.detector, "input_size", 640))
+
+    def _detect_full(self, frame, side: int):
+        return detect_at(self.detector, frame, side)
 
     def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings, timestamp):
         """Steps 4-5: track (cut mode on shot cuts, name-based links of held tracks), then
@@ -362,3 +394,19 @@ class Pipeline:
         return FrameResult(frame_index=frame_index, timestamp=float(timestamp), track_ids=np.asarray(ids, np.int64),
                            xyxy=xyxy, confidence=confidence, names=names, scores=np.asarray(scores, np.float32),
                            predicted=np.full(len(ids), predicted, bool), timings=timings)
+
+
+def detect_at(detector, frame: np.ndarray, side: Optional[int]):
+    """``detector.detect(frame)`` at input side ``side`` (None or the detector's own ``input_size``: plain call)."""
+    if side is None or int(side) == int(getattr(detector, "input_size", 640)):
+        return detector.detect(frame)
+    return detector.detect(frame, input_size=int(side))
+
+
+def _takes_keyword(function, name: str) -> bool:
+    """Whether ``function`` can be called with the keyword ``name``."""
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

@@ -140,6 +140,11 @@ def test_a_fixed_size_export_runs_at_its_own_size_with_a_warning(pose_model, cap
     assert "fixed 640x640 input: detecting at 640, not at input_size=320" in caplog.text
     with pytest.raises(ValueError, match="fixed 640x640 input: it cannot detect in crops"):
         det.detect_crops([np.zeros((64, 64, 3), np.uint8)], 128)
+    with pytest.raises(ValueError, match="fixed 640x640 input: it cannot detect at input_size=960"):
+        det.detect(np.zeros((720, 1280, 3), np.uint8), input_size=960)
+    assert len(det.detect(np.zeros((720, 1280, 3), np.uint8), input_size=640)) == 1    # its own size: fine
+    with pytest.raises(ValueError, match="multiple of 32"):
+        det.detect(np.zeros((720, 1280, 3), np.uint8), input_size=1000)
 
 
 def test_tflite_and_engine_metadata(tmp_path):

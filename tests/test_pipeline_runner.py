@@ -537,3 +537,37 @@ def test_a_held_track_the_gallery_names_like_a_lost_track_takes_its_id():
             assert set(p.identifier.forgotten) - first_id  # the held id ended, its evidence dropped
         else:
             assert not ({i for i, _ in later} & first_id)   # shown under a new id after hold_max_hits
+
+
+class SizedDetector:
+    """Records the input side of every full-frame call; no faces."""
+
+    input_size = 640
+
+    def __init__(self, fixed=None):
+        self.sides = []
+        self.fixed_input_size = fixed
+
+    def detect(self, frame, input_size=None):
+        self.sides.append((frame.shape[1], input_size or self.input_size))
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+
+def test_frames_larger_than_large_frame_side_are_detected_at_the_large_input():
+    det = SizedDetector()
+    pipe = Pipeline(det, None, Tracker(), large_frame_input_size=960, large_frame_side=960)
+    for width, height in ((640, 360), (960, 540), (1280, 720), (1920, 1080)):
+        pipe.reset()
+        pipe.process(np.zeros((height, width, 3), np.uint8), 0)
+    assert det.sides == [(640, 640), (960, 640), (1280, 960), (1920, 960)]
+    assert pipe.full_frame_input_size(720, 1280) == 960 and pipe.full_frame_input_size(360, 640) == 640
+    off = Pipeline(SizedDetector(), None, Tracker(), large_frame_input_size=0)
+    assert off.full_frame_input_size(1080, 1920) == 640
+    fixed = Pipeline(SizedDetector(fixed=640), None, Tracker(), large_frame_input_size=960)
+    assert fixed.full_frame_input_size(1080, 1920) == 640         # a fixed-size export takes its own size only
+    with pytest.raises(ValueError, match="large_frame_input_size"):
+        Pipeline(SizedDetector(), None, Tracker(), large_frame_input_size=1000)
+    plain = Pipeline(FakeDetector(Scene([])), None, Tracker())      # its detect takes no input_size
+    assert plain.large_frame_input_size == 0
+    plain.process(np.zeros((1080, 1920, 3), np.uint8), 0)            # ...and it is called as it can be
+    assert Pipeline(SizedDetector(), None, Tracker()).full_frame_input_size(1080, 1920) == 960   # the default
