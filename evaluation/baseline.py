@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from pipeline.runner import detect_at
+from pipeline.detect_at import detect_at
 from tracker.boxes import clip_xyxy
 
 #: Stages timed by :meth:`NaiveBaseline.process` (the pipeline's names).

@@ -638,7 +638,7 @@ def floor_run(detector, video: Path, *, every: int = 1, max_frames: Optional[int
         less sensitive than FPS to other programs on the machine),
         ``detect_calls`` and ``detect_ms`` (mean per call).
     """
-    from pipeline.runner import detect_at
+    from pipeline.detect_at import detect_at
     from pipeline.sources import open_source
 
     if int(every) != every or every < 1:

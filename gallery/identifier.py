@@ -20,15 +20,6 @@ of the same face is far more stable, so a name is given only when
    ``size_aware_threshold`` one that follows the track's face height down to
    a floor set by the gallery's size (:mod:`gallery.size_threshold`).
 
-A name from the size-aware band (a small face's score below
-``similarity_threshold``) may also need the scene's corroboration: with
-``corroboration_seconds``, such a name is given only when somebody was shown
-under that name with a score of at least ``similarity_threshold`` within that
-many seconds before (by any track, the frames' timestamps). A stranger whose
-small, soft face resembles an enrolled person's reaches the band's
-similarities as often as the person's own small face does; what tells them
-apart is whether the person has been seen clearly nearby.
-
 Names are sticky (hysteresis): a named track keeps its name while its score
 stays above ``similarity_threshold - hysteresis`` and no other person beats it
 by ``min_margin`` with a score above ``similarity_threshold``. When the
@@ -150,10 +141,8 @@ class Identifier:
         The evidence rule names a track at ``min_posterior`` and keeps the name
         down to ``keep_posterior``.
     corroboration_seconds : float
-        Mean rule: a new name whose score is below ``similarity_threshold``
-        (the size-aware band) needs a confident sighting of that person
-        (score at least ``similarity_threshold``) within this many seconds
-        before; ``0`` turns the check off.
+        Mean rule: a new name scoring below ``similarity_threshold`` needs a sighting
+        of that person at or above it within this many seconds before; ``0``: off.
     unknowns : UnknownIndex or None
         The persistent Unknowns (:mod:`gallery.unknowns`): an Unknown track
         whose mean matches a cluster gets its ``unknown_id``, and a track is
@@ -245,9 +234,7 @@ class Identifier:
             aligned with the rows of ``detections``; without it every piece
             of evidence has weight 1.
         timestamp : float, optional
-            The frame's time in seconds, for ``corroboration_seconds``; without
-            it the clock stands still (a confident sighting then corroborates
-            for the rest of the run).
+            The frame's time in seconds (``corroboration_seconds``); None keeps the clock still.
         """
         if timestamp is not None:
             self._now = float(timestamp)
@@ -332,17 +319,13 @@ class Identifier:
         if d.name is not None and d.confident:
             self._confident_at[d.name] = self._now
         elif d.name is not None and d.name != ev.identity.name and not self._corroborated(d.name):
-            logger.debug("%r not named from a small face (%.3f): no confident sighting in the last %.0f s",
-                         d.name, scores[d.person], self.corroboration_seconds)
             d = replace(d, name=None)
         return Identity(d.name, float(scores[d.person]), margin_of(scores, d.person), n, d.posterior)
 
     def _corroborated(self, name: str) -> bool:
-        """A confident sighting of ``name`` within ``corroboration_seconds`` (always True when the check is off)."""
-        if self.corroboration_seconds <= 0:
-            return True
+        """A confident sighting of ``name`` within the window (True when the check is off)."""
         seen = self._confident_at.get(name)
-        return seen is not None and self._now - seen <= self.corroboration_seconds
+        return self.corroboration_seconds <= 0 or (seen is not None and self._now - seen <= self.corroboration_seconds)
 
     def _with_unknowns(self, identity: Identity, mean: np.ndarray) -> Identity:
         """No name close to a negative example of it; an Unknown with enough evidence gets its cluster's id."""

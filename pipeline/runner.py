@@ -30,7 +30,6 @@ where new faces come from (and cuts, which are always full frames).
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from typing import Callable, List, Optional
@@ -38,6 +37,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from pipeline.crops import CropDetection
+from pipeline.detect_at import detect_at, takes_keyword
 from pipeline.display import ShownBoxes
 from pipeline.linking import SceneLinking
 from pipeline.naming import name_linker
@@ -141,7 +141,7 @@ class Pipeline:
             logger.info("large_frame_input_size: the detector takes a fixed %d px input only, so every frame "
                         "is detected at it", detector.fixed_input_size)
             self.large_frame_input_size = 0
-        elif self.large_frame_input_size and not _takes_keyword(getattr(detector, "detect", None), "input_size"):
+        elif self.large_frame_input_size and not takes_keyword(getattr(detector, "detect", None), "input_size"):
             logger.info("large_frame_input_size: %s.detect takes no input_size, so every frame is detected at "
                         "the detector's own size", type(detector).__name__)
             self.large_frame_input_size = 0
@@ -394,19 +394,3 @@ class Pipeline:
         return FrameResult(frame_index=frame_index, timestamp=float(timestamp), track_ids=np.asarray(ids, np.int64),
                            xyxy=xyxy, confidence=confidence, names=names, scores=np.asarray(scores, np.float32),
                            predicted=np.full(len(ids), predicted, bool), timings=timings)
-
-
-def detect_at(detector, frame: np.ndarray, side: Optional[int]):
-    """``detector.detect(frame)`` at input side ``side`` (None or the detector's own ``input_size``: plain call)."""
-    if side is None or int(side) == int(getattr(detector, "input_size", 640)):
-        return detector.detect(frame)
-    return detector.detect(frame, input_size=int(side))
-
-
-def _takes_keyword(function, name: str) -> bool:
-    """Whether ``function`` can be called with the keyword ``name``."""
-    try:
-        params = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
