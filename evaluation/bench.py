@@ -700,7 +700,7 @@ def run_limit(video: Path, parts: Parts, *, every: Sequence[int] = (1,), max_fra
         r = timed_run(pipeline, video, max_frames=max_frames)
         r.pop("tracks"), r.pop("best_matches")
         runs.append(r)
-    return _limit_figures(video, parts, interval, floors, runs)
+    return _limit_figures(video, pipeline, interval, floors, runs)
 
 
 def _median_run(runs: list, key: str = "fps") -> dict:
@@ -710,7 +710,7 @@ def _median_run(runs: list, key: str = "fps") -> dict:
     return out
 
 
-def _limit_figures(video: Path, parts: Parts, interval: int, floors: Dict[int, list], runs: list) -> dict:
+def _limit_figures(video: Path, pipe, interval: int, floors: Dict[int, list], runs: list) -> dict:
     import cv2
 
     cap = cv2.VideoCapture(str(video))
@@ -722,7 +722,7 @@ def _limit_figures(video: Path, parts: Parts, interval: int, floors: Dict[int, l
     pipeline = {k: run[k] for k in ("fps", "fps_runs", "frames", "stage_ms", "detection_frames", "faces_embedded",
                                     "cpu_ms_per_frame")}
     return {"video": str(video), "width": width, "height": height, "frames": run["frames"],
-            "input_size": make_pipeline(parts).full_frame_input_size(height, width), "detect_interval": interval,
+            "input_size": pipe.full_frame_input_size(height, width), "detect_interval": interval,
             "environment": environment(), "floors": floor, "pipeline": pipeline,
             "fraction_of_floor": {k: run["fps"] / max(f["fps"], 1e-9) for k, f in floor.items()},
             "cpu_fraction_of_floor": {k: f["cpu_ms_per_frame"] / max(run["cpu_ms_per_frame"], 1e-9)

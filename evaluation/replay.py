@@ -28,6 +28,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from pipeline.detect_at import detect_at
+
 log = logging.getLogger(__name__)
 
 #: The broadcast preset with clothing (:mod:`evaluation.clothing`): its shots in this many scenes.
@@ -146,7 +148,7 @@ class CachedDetector:
         row = self._cache.detections.get(key)
         if row is None:
             self._cache.misses += 1
-            det = self._detector.detect(frame) if own else self._detector.detect(frame, input_size=input_size)
+            det = detect_at(self._detector, frame, input_size)
             self._cache.detections[key] = _row(det)
             self._cache.changed = True
             return det

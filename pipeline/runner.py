@@ -235,13 +235,13 @@ class Pipeline:
         height, width = frame.shape[:2]
         side = self.full_frame_input_size(height, width)
         if not self.crop_detection or not ids or ahead < 1 or self.schedule.full_due(frame_index, cut):
-            return self._detect_full(frame, side), True
+            return detect_at(self.detector, frame, side), True
         # A full-frame pass letterboxes the frame to ``side`` on its long side: that scale,
         # and those input pixels, are what the crops must not go below, and must cost less than.
         scale = side / max(height, width)
         windows = self.crops.plan(self.tracker.predicted_boxes(ids, ahead), width, height, scale)
         if windows.input_pixels >= side * side * min(height, width) / max(height, width):
-            return self._detect_full(frame, side), True
+            return detect_at(self.detector, frame, side), True
         return self.crops.detect(self.detector, frame, windows), False
 
     def full_frame_input_size(self, height: int, width: int) -> int:
@@ -249,9 +249,6 @@ class Pipeline:
         if self.large_frame_input_size and max(height, width) > self.large_frame_side:
             return self.large_frame_input_size
         return int(getattr(self.detector, "input_size", 640))
-
-    def _detect_full(self, frame, side: int):
-        return detect_at(self.detector, frame, side)
 
     def _track_and_identify(self, detections, tracker_input, fresh, quality, cut, elapsed, timings, timestamp):
         """Steps 4-5: track (cut mode on shot cuts, name-based links of held tracks), then
