@@ -7,7 +7,9 @@ with the identity it ended in and the name its own face gave it, and every
 identity with one name. Pass 2 (:class:`AnalysisReplay`) gives the run loop
 the same frames again from that file, each box named by its track's
 identity, so a name found anywhere in an identity shows on all its frames,
-backwards in time too. A user may correct an identity's ``name`` (or move a
+backwards in time too. A track's boxes from before it was shown (tentative, or held while it
+might be an absent track) are drawn too, once it is shown: the file knows
+the start was real. A user may correct an identity's ``name`` (or move a
 track to another ``identity``) in the file and render again in seconds:
 decoding, drawing and encoding only.
 
@@ -106,6 +108,7 @@ class AnalysisRecorder:
     _frames: List[dict] = field(default_factory=list)
     _tracks: Dict[int, _Track] = field(default_factory=dict)
     _confident_times: Dict[str, List[float]] = field(default_factory=dict)
+    _early: Dict[int, List[tuple]] = field(default_factory=dict)    # track id -> (frame position, box row)
 
     def __post_init__(self) -> None:
         if self.corroboration_seconds < 0:
@@ -134,6 +137,9 @@ class AnalysisRecorder:
                         and float(result.scores[i]) >= self.confident_score):
                     track.confident.add(track.face_name)
                     self._confident_times.setdefault(track.face_name, []).append(now)
+        for tid, box, conf in zip(result.tentative_ids, result.tentative_xyxy, result.tentative_confidence):
+            row = [int(tid), *(round(float(v), 1) for v in box), _rounded(conf), None, False]
+            self._early.setdefault(int(tid), []).append((len(self._frames), row))
         self._frames.append({"index": int(result.frame_index), "time": round(float(result.timestamp), 4),
                              "scene": int(result.scene), "cut": bool(result.scene_cut),
                              "detected": bool(result.detected), "boxes": boxes})
@@ -151,12 +157,25 @@ class AnalysisRecorder:
                 row["uncorroborated"], row["name"] = row["name"], None
                 refused.update(members)
             rows.append(row)
+        frames, first = self._with_early_boxes()
         tracks = [{"id": tid, "identity": t.identity, "face_name": None if tid in refused else t.face_name,
-                   "first_frame": t.first_frame, "last_frame": t.last_frame}
+                   "first_frame": first.get(tid, t.first_frame), "last_frame": t.last_frame}
                   for tid, t in sorted(self._tracks.items())]
         return {"format": FORMAT, "version": VERSION, "source": self.source, "width": self.width,
                 "height": self.height, "fps": self.fps, "identities": rows, "tracks": tracks,
-                "frames": self._frames}
+                "frames": frames}
+
+    def _with_early_boxes(self):
+        """The frames with the boxes each shown track had before it was shown (tentative or held), and
+        those tracks' first frames; boxes of tracks never shown (false starts) are left out."""
+        frames, first = list(self._frames), {}
+        for tid, rows in self._early.items():
+            if tid not in self._tracks:
+                continue
+            for position, row in rows:
+                frames[position] = {**frames[position], "boxes": frames[position]["boxes"] + [row]}
+            first[tid] = min(self._tracks[tid].first_frame, self._frames[rows[0][0]]["index"])
+        return frames, first
 
     def _corroborated(self, name: str, members: List[int]) -> bool:
         """A confident sighting of ``name`` on the identity's tracks or within the window around them."""

@@ -58,6 +58,12 @@ class FrameResult:
         With scene linking: ``(N,)`` bool, the name comes from another track of the identity.
     scene : int
         With scene linking: the scene id of the frame (-1 without).
+    tentative_ids : ndarray
+        ``(M,)`` int64 ids of the tracks matched on this frame but not shown
+        yet (tentative or held); two-pass mode draws them once they are shown.
+    tentative_xyxy, tentative_confidence : ndarray
+        ``(M, 4)`` float32 detection boxes of those tracks in frame pixels,
+        and ``(M,)`` float32 their detector scores.
     """
 
     frame_index: int
@@ -79,6 +85,9 @@ class FrameResult:
     identity_ids: Optional[np.ndarray] = None
     linked: Optional[np.ndarray] = None
     scene: int = -1
+    tentative_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    tentative_xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    tentative_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     def __len__(self) -> int:
         return len(self.track_ids)

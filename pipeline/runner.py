@@ -359,6 +359,11 @@ class Pipeline:
         result.detected, result.scene_cut, result.detections = True, cut, detections
         result.num_detections, result.num_embedded = len(detections), int(fresh.sum())
         result.lost_ids, result.ended_ids = list(update.lost_ids), list(update.ended_ids)
+        early = {int(t.track_id): rows_of[int(t.det_index)] for t in update.tracks if t.is_tentative()
+                 and t.time_since_update == 0 and t.det_index is not None and int(t.det_index) in rows_of}
+        result.tentative_ids, rows = np.asarray(list(early), np.int64), list(early.values())
+        result.tentative_xyxy = clip_xyxy(detections.xyxy[rows].reshape(-1, 4), *frame.shape[1::-1]).astype(np.float32)
+        result.tentative_confidence = detections.confidence[rows].astype(np.float32)
         if self.scene_linking is not None:
             embedding_of = self.identifier.track_embedding if self.identifier is not None else None
             self._show_links(result, self.scene_linking.detected(frame, shown, result.xyxy, result.names,

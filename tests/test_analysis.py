@@ -46,10 +46,16 @@ def test_the_file_round_trips_every_box_and_is_private(analysis):
     path, live = analysis()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     again = _replayed(path)
+    shown = {int(t) for r in live for t in r.track_ids}
+    early_boxes = 0
     for a, b in zip(live, again):
-        assert a.track_ids.tolist() == b.track_ids.tolist()
-        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.06)
-        assert a.predicted.tolist() == b.predicted.tolist() and a.scene == b.scene
+        # Pass 2 draws the live boxes, then the boxes a shown track had before it was shown.
+        early = [k for k, t in enumerate(a.tentative_ids) if int(t) in shown]
+        early_boxes += len(early)
+        assert b.track_ids.tolist() == a.track_ids.tolist() + [int(a.tentative_ids[k]) for k in early]
+        np.testing.assert_allclose(b.xyxy, np.concatenate([a.xyxy, a.tentative_xyxy[early]]), atol=0.06)
+        assert b.predicted.tolist() == a.predicted.tolist() + [False] * len(early) and a.scene == b.scene
+    assert early_boxes > 0
     # Saving what was loaded gives the same document.
     doc = json.loads(path.read_text())
     assert AnalysisReplay(doc).document == doc
@@ -61,8 +67,8 @@ def test_two_pass_names_a_linked_track_on_every_frame_backwards_too(analysis):
     # Shot 3 (frames 60-99): live, the turned faces are named only once the link is confident.
     live_first = [r.names for r in live[60:66]]
     assert any(n is None for names in live_first for n in names)
-    assert all(len(r) == 0 for r in again[60:61])              # not yet confirmed (n_init 2)
-    for r in again[61:100]:
+    assert all(len(r) == 0 for r in live[60:61])               # live: not yet confirmed (n_init 2)
+    for r in again[60:100]:                                     # two-pass: from the shot's first frame
         assert sorted(n for n in r.names) == ["ann", "bob"]
     # The new scene's turned face stays Unknown in both passes.
     assert all(n is None for r in again[100:] for n in r.names)
@@ -162,3 +168,23 @@ def test_take_corroboration_moves_the_identifiers_window_to_the_analysis():
     assert take_corroboration(ident) == {"corroboration_seconds": 60.0, "confident_score": 0.35}
     assert ident.corroboration_seconds == 0.0                       # pass 1 names from the faces alone
     assert take_corroboration(ident) == {} and take_corroboration(None) == {}
+
+
+def test_pass_two_draws_a_track_from_its_first_detection_and_drops_false_starts(tmp_path):
+    # Track 1 is tentative on frames 0-2 and shown from frame 3; track 9 is a
+    # false start, tentative on frames 0-1 and never shown.
+    frames = []
+    for t in range(6):
+        f = _frame(t, [(1, "ann", 0.6)] if t >= 3 else [])
+        early = [1] * (t < 3) + [9] * (t < 2)
+        f.tentative_ids = np.asarray(early, np.int64)
+        f.tentative_xyxy = np.tile(np.asarray([[5, 5, 25, 29]], np.float32), (len(early), 1))
+        f.tentative_confidence = np.full(len(early), 0.6, np.float32)
+        frames.append(f)
+    _, replay = _names_written(tmp_path, frames)
+    drawn = [replay.process(np.zeros((48, 64, 3), np.uint8), t, t / 25.0) for t in range(6)]
+    assert [r.track_ids.tolist() for r in drawn] == [[1]] * 6
+    assert all(r.names == ["ann"] for r in drawn)
+    np.testing.assert_allclose(drawn[0].xyxy, [[5, 5, 25, 29]])
+    (track,) = replay.document["tracks"]
+    assert track["first_frame"] == 0

@@ -175,6 +175,21 @@ def test_face_far_from_every_lost_track_is_not_held():
     assert states[1][1] and not states[1][2]
 
 
+@pytest.mark.parametrize("hold_min_confidence, held", [(0.75, True), (0.5, False)])
+def test_a_low_scoring_new_face_is_held_only_when_its_score_is_below_hold_min_confidence(hold_min_confidence, held):
+    # A real small face scores 0.5-0.75: below reid_min_confidence it has no
+    # confident feature. Compared by its own feature (score 0.6 >=
+    # hold_min_confidence), it is far from the lost track and shown at once;
+    # otherwise it waits hold_max_hits hits.
+    tr = Tracker(n_init=2, max_age=2, hold_cosine_distance=0.65, reid_min_confidence=0.75,
+                 hold_min_confidence=hold_min_confidence)
+    _lose(tr, [100, 100, 150, 160], EMB[0])
+    for k in range(2):
+        (track,) = _up(tr, Detections(xyxy=np.asarray([[400 + 2 * k, 200, 450 + 2 * k, 260]], np.float32),
+                                      confidence=np.asarray([0.6], np.float32), embedding=EMB[3:4]))
+    assert track.held is held and track.is_confirmed() is not held
+
+
 def test_embeddings_of_overlapping_detections_are_not_stored():
     tr = Tracker(n_init=1, occlusion_iou=0.3)
     a, b = [100, 100, 160, 160], [110, 100, 170, 160]  # IoU 0.71
@@ -203,7 +218,7 @@ def test_appearance_veto_rejects_an_iou_match_of_another_face():
 @pytest.mark.parametrize("name, value", [("occlusion_iou", 0), ("occlusion_iou", 1.5), ("appearance_veto", 1),
                                          ("reid_window", -1), ("reid_window", 2.0),
                                          ("hold_cosine_distance", -0.1), ("hold_cosine_distance", 3),
-                                         ("hold_max_hits", 0)])
+                                         ("hold_max_hits", 0), ("hold_min_confidence", 1.5)])
 def test_new_keywords_are_validated(name, value):
     with pytest.raises(ValueError, match=name):
         Tracker(**{name: value})

@@ -77,6 +77,9 @@ class Tracker:
         ``[0, 2]``, 0 disables holding.
     hold_max_hits : int
         Hits after which a held track is confirmed as a new face, ``>= 1``.
+    hold_min_confidence : float
+        A young track without confident features is compared for holding by
+        its latest feature if that scored at least this, in ``[0, 1]``.
     std_weight_position, std_weight_velocity : float
         Kalman noise as fractions of the box height; ignored with ``kalman_filter``.
     kalman_filter : KalmanFilter or None
@@ -116,6 +119,7 @@ class Tracker:
         reid_min_confidence: float = 0.75,
         hold_cosine_distance: float = 0.7,
         hold_max_hits: int = 15,
+        hold_min_confidence: float = 0.75,
         std_weight_position: float = 1.0 / 20,
         std_weight_velocity: float = 1.0 / 160,
         kalman_filter: Optional[KalmanFilter] = None,
@@ -135,6 +139,7 @@ class Tracker:
         self.reid_min_confidence = check_number("reid_min_confidence", reid_min_confidence, 0, 1)
         self.hold_cosine_distance = check_number("hold_cosine_distance", hold_cosine_distance, 0, 2)
         self.hold_max_hits = check_int("hold_max_hits", hold_max_hits, 1)
+        self.hold_min_confidence = check_number("hold_min_confidence", hold_min_confidence, 0, 1)
         self.limits = AssociationLimits(self.max_cosine_distance, self.reid_max_cosine_distance,
                                         self.max_iou_distance, self.max_age, self.reid_min_confidence,
                                         self.gating_only_position, self.appearance_veto)
@@ -148,13 +153,11 @@ class Tracker:
         elif not isinstance(metric, AppearanceMetric):
             raise ValueError("metric must provide distance(), partial_fit(), has_samples() and reset()")
         self._owns_counter = id_counter is None
-        if id_counter is None:
-            id_counter = IdCounter()
-        elif not callable(getattr(id_counter, "next_id", None)):
+        if id_counter is not None and not callable(getattr(id_counter, "next_id", None)):
             raise ValueError("id_counter must provide next_id()")
         self.kf = kalman_filter
         self.metric = metric
-        self.id_counter = id_counter
+        self.id_counter = IdCounter() if id_counter is None else id_counter
         self.tracks: List[Track] = []
         self.frame_count = 0
         self._young_features: Dict[int, List[np.ndarray]] = {}
@@ -307,8 +310,10 @@ class Tracker:
             return  # without young-track re-identification a held track could never take an old id
         targets = [t.track_id for t in self.absent_tracks() if self.metric.has_samples(t.track_id)]
         for track in confirmed:
+            features = (self._young_track_features(track)
+                        or reid.confident_features(track, self.hold_min_confidence))
             track.hold(bool(targets) and track.hits < self.hold_max_hits and reid.undecided(
-                self._young_track_features(track), targets, self.metric, self.hold_cosine_distance))
+                features, targets, self.metric, self.hold_cosine_distance))
 
     def _young_track_features(self, track: Track) -> List[np.ndarray]:
         """The confident features a young track has collected so far, this update's included."""
