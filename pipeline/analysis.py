@@ -117,7 +117,8 @@ class AnalysisRecorder:
             raise ValueError("corroboration_seconds needs confident_score (the large-face threshold)")
 
     def write(self, result: FrameResult) -> None:
-        """Record one frame's shown tracks (their own face names only where the face, not a link, named them)."""
+        """Record one frame's shown tracks (their own face names only where the face, not a link, named them)
+        and its not-yet-shown ones (drawn by :meth:`document` if the track is shown later)."""
         boxes = []
         now = float(result.timestamp)
         for i, tid in enumerate(int(t) for t in result.track_ids):
