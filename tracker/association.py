@@ -5,8 +5,13 @@
 2. IoU for tentative tracks and for tracks matched on the previous update.
 3. A tentative track IoU could not follow (a fast face whose one-box state
    has no velocity yet) takes a confident detection by appearance alone.
+4. Low-scoring detections (below ``low_score_threshold``: small or blurred
+   faces the detector is unsure of), kept out of steps 1-3, continue the
+   confirmed tracks matched on the previous update that are still unmatched,
+   by IoU (ByteTrack's second association); they never start a track.
 
-Without features every track with a valid Kalman state is matched by IoU.
+Without features every track with a valid Kalman state is matched by IoU
+(steps 2 and 4).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ class AssociationLimits:
     reid_min_confidence: float
     gating_only_position: bool = False
     appearance_veto: bool = False
+    low_score_threshold: float = 0.0
 
 
 def associate(tracks: Sequence[Track], detections: Detections, features: Optional[np.ndarray], *, metric,
@@ -56,13 +62,24 @@ def associate(tracks: Sequence[Track], detections: Detections, features: Optiona
     Returns
     -------
     (list of (int, int), list of int, list of int)
-        Matches ``(track index, detection index)``, unmatched track indices, unmatched detection indices.
+        Matches ``(track index, detection index)``, unmatched track indices, and the unmatched detection
+        indices that may start tracks (no low-scoring one).
     """
+    low = detections.confidence < limits.low_score_threshold
+    main, low_rows = np.flatnonzero(~low).tolist(), np.flatnonzero(low).tolist()
     if features is None:
         fresh = [i for i, t in enumerate(tracks) if not t.motion_stale]
-        matches, _, unmatched_dets = min_cost_matching(iou_cost, limits.max_iou_distance, tracks, detections, fresh)
-        return matches, _unmatched(tracks, matches), unmatched_dets
+        matches, _, unmatched_dets = min_cost_matching(iou_cost, limits.max_iou_distance, tracks, detections,
+                                                       fresh, main)
+    else:
+        matches, unmatched_dets = _associate_main(tracks, detections, features, main, metric, kf, limits, step,
+                                                  cut)
+    matches += _associate_low_score(tracks, detections, low_rows, matches, limits.max_iou_distance, step)
+    return matches, _unmatched(tracks, matches), unmatched_dets
 
+
+def _associate_main(tracks, detections, features, main, metric, kf, limits, step, cut):
+    """Steps 1-3 over the detection rows ``main``: ``(matches, unmatched detection rows)``."""
     # Step 1: the cascade.
     cascade_cost = functools.partial(
         gated_appearance_cost, metric=metric, features=features, kf=kf, only_position=limits.gating_only_position,
@@ -70,7 +87,7 @@ def associate(tracks: Sequence[Track], detections: Detections, features: Optiona
         stale_min_confidence=limits.reid_min_confidence)
     cascade_tracks = [i for i, t in enumerate(tracks) if t.is_confirmed() or t.motion_stale]
     matches_a, unmatched_a, unmatched_dets = matching_cascade(
-        cascade_cost, limits.max_cosine_distance, limits.max_age, tracks, detections, cascade_tracks)
+        cascade_cost, limits.max_cosine_distance, limits.max_age, tracks, detections, cascade_tracks, main)
 
     # Step 2: IoU for tentative tracks and tracks matched on the previous update.
     candidates = [i for i, t in enumerate(tracks) if not t.motion_stale
@@ -91,8 +108,15 @@ def associate(tracks: Sequence[Track], detections: Detections, features: Optiona
             functools.partial(appearance_cost, metric=metric, features=features),
             limits.reid_max_cosine_distance, tracks, detections, tentative, confident)
         unmatched_dets = [d for d in unmatched_dets if d not in confident] + left
-    matches = matches_a + matches_b + matches_c
-    return matches, _unmatched(tracks, matches), unmatched_dets
+    return matches_a + matches_b + matches_c, unmatched_dets
+
+
+def _associate_low_score(tracks, detections, low_rows, matches, max_iou_distance: float, step: int) -> Matches:
+    """Step 4: low-scoring rows continue unmatched confirmed tracks matched on the previous update, by IoU."""
+    matched = {k for k, _ in matches}
+    candidates = [i for i, t in enumerate(tracks) if i not in matched and t.is_confirmed()
+                  and not t.motion_stale and t.time_since_update <= step]
+    return min_cost_matching(iou_cost, max_iou_distance, tracks, detections, candidates, low_rows)[0]
 
 
 def _unmatched(tracks: Sequence[Track], matches: Matches) -> List[int]:

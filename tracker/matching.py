@@ -92,6 +92,7 @@ def matching_cascade(
     tracks: Sequence[Track],
     detections: Detections,
     track_indices: Optional[Sequence[int]] = None,
+    detection_indices: Optional[Sequence[int]] = None,
 ) -> Tuple[Matches, List[int], List[int]]:
     """Match tracks level by level, most recently updated first.
 
@@ -113,7 +114,9 @@ def matching_cascade(
     tracks : sequence of Track
     detections : Detections
     track_indices : sequence of int or None
-        Rows of ``tracks`` to match (default: all); every detection takes part.
+        Rows of ``tracks`` to match (default: all).
+    detection_indices : sequence of int or None
+        Rows of ``detections`` to match (default: all).
 
     Returns
     -------
@@ -121,7 +124,7 @@ def matching_cascade(
         Matches, unmatched track indices and unmatched detection indices.
     """
     track_indices = _rows(track_indices, len(tracks))
-    unmatched_detections = list(range(len(detections)))
+    unmatched_detections = _rows(detection_indices, len(detections))
     matches: Matches = []
     levels = sorted({tracks[k].time_since_update for k in track_indices})
     for level in levels:

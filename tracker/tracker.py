@@ -80,6 +80,9 @@ class Tracker:
     hold_min_confidence : float
         A young track without confident features is compared for holding by
         its latest feature if that scored at least this, in ``[0, 1]``.
+    low_score_threshold : float
+        Detections scoring below this only continue, by IoU, confirmed tracks matched on the previous update
+        and left unmatched (ByteTrack); they start no track and store no appearance. In ``[0, 1]``, 0 = off.
     std_weight_position, std_weight_velocity : float
         Kalman noise as fractions of the box height; ignored with ``kalman_filter``.
     kalman_filter : KalmanFilter or None
@@ -120,6 +123,7 @@ class Tracker:
         hold_cosine_distance: float = 0.7,
         hold_max_hits: int = 15,
         hold_min_confidence: float = 0.75,
+        low_score_threshold: float = 0.0,
         std_weight_position: float = 1.0 / 20,
         std_weight_velocity: float = 1.0 / 160,
         kalman_filter: Optional[KalmanFilter] = None,
@@ -140,9 +144,10 @@ class Tracker:
         self.hold_cosine_distance = check_number("hold_cosine_distance", hold_cosine_distance, 0, 2)
         self.hold_max_hits = check_int("hold_max_hits", hold_max_hits, 1)
         self.hold_min_confidence = check_number("hold_min_confidence", hold_min_confidence, 0, 1)
-        self.limits = AssociationLimits(self.max_cosine_distance, self.reid_max_cosine_distance,
-                                        self.max_iou_distance, self.max_age, self.reid_min_confidence,
-                                        self.gating_only_position, self.appearance_veto)
+        self.limits = AssociationLimits(
+            self.max_cosine_distance, self.reid_max_cosine_distance, self.max_iou_distance, self.max_age,
+            self.reid_min_confidence, self.gating_only_position, self.appearance_veto,
+            check_number("low_score_threshold", low_score_threshold, 0, 1))
         self.lost = LostBuffer(lost_buffer_size, lost_max_age)
         if kalman_filter is None:
             kalman_filter = KalmanFilter(std_weight_position, std_weight_velocity)
@@ -155,8 +160,7 @@ class Tracker:
         self._owns_counter = id_counter is None
         if id_counter is not None and not callable(getattr(id_counter, "next_id", None)):
             raise ValueError("id_counter must provide next_id()")
-        self.kf = kalman_filter
-        self.metric = metric
+        self.kf, self.metric = kalman_filter, metric
         self.id_counter = IdCounter() if id_counter is None else id_counter
         self.tracks: List[Track] = []
         self.frame_count = 0
@@ -266,7 +270,8 @@ class Tracker:
     def _update_matched(self, matches, detections: Detections, measurements, features) -> None:
         if not matches:
             return
-        hidden = occluded(detections.xyxy, self.occlusion_iou)
+        hidden = occluded(detections.xyxy, self.occlusion_iou)  # overlapped or low-scoring faces: no appearance
+        hidden |= detections.confidence < self.limits.low_score_threshold
         rows = [di for _, di in matches]
         update_tracks(
             self.kf, [self.tracks[ti] for ti, _ in matches], measurements[rows], detections.det_index[rows],
