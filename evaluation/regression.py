@@ -40,6 +40,9 @@ BROADCAST_SHOT_FRAMES = (60, 120)
 #: Broadcast tolerances (absolute): share of enrolled gt boxes named correctly, wrong-name rate.
 BROADCAST_NAMED_TOLERANCE = 0.03
 BROADCAST_WRONG_NAME_TOLERANCE = 0.01
+#: The broadcast wrong-name ceiling is never recorded above this (1 % of named boxes, twice the small-faces
+#: issue's 0.5 % target: on this short sequence one box more than a measured 1 in 266 is 0.75 %).
+BROADCAST_WRONG_NAME_CAP = 0.01
 
 
 def measure(shared_models: Path, shared_data: Path, work_dir: Path, *, config_path: Optional[Path] = None) -> dict:
@@ -88,13 +91,17 @@ LIMITS = (
 def thresholds(measured: dict, limits) -> dict:
     """Floors (``<key>_min``) and ceilings (``<key>_max``) derived from ``measured`` with each limit's tolerance.
 
-    A floor is never below 0; a figure that is NaN (nothing named) gives a ceiling of its tolerance.
+    A limit is ``(key, kind, tolerance, label)``, or for a ceiling ``(key, kind, tolerance, label, cap)``:
+    the ceiling is never above its cap. A floor is never below 0; a figure that is NaN (nothing named)
+    gives a ceiling of its tolerance.
     """
     out = {}
-    for key, kind, tolerance, _ in limits:
+    for key, kind, tolerance, _, *cap in limits:
         value = measured[key]
         value = 0.0 if value != value else value
         bound = max(0.0, value - tolerance) if kind == "min" else value + tolerance
+        if cap and kind == "max":
+            bound = min(bound, cap[0])
         out[f"{key}_{kind}"] = round(bound, 4)
     return out
 
@@ -106,7 +113,7 @@ def problems(measured: dict, recorded: dict, limits) -> list:
     """
     th = recorded["thresholds"]
     found = []
-    for key, kind, _, label in limits:
+    for key, kind, _, label, *_cap in limits:
         value, bound = measured[key], th[f"{key}_{kind}"]
         if kind == "min" and not value >= bound:
             found.append(f"{label} {value:.4f} < recorded floor {bound}")
@@ -183,7 +190,7 @@ def measure_broadcast(shared_models: Path, shared_data: Path, work_dir: Path, *,
 BROADCAST_LIMITS = (
     ("named_share", "min", BROADCAST_NAMED_TOLERANCE, "enrolled boxes named correctly"),
     ("named_after_warmup", "min", BROADCAST_NAMED_TOLERANCE, "enrolled named after warm-up"),
-    ("wrong_name_rate", "max", BROADCAST_WRONG_NAME_TOLERANCE, "wrong-name rate"),
+    ("wrong_name_rate", "max", BROADCAST_WRONG_NAME_TOLERANCE, "wrong-name rate", BROADCAST_WRONG_NAME_CAP),
 )
 
 

@@ -7,7 +7,9 @@ their old track even in a clear view; the gallery, with several photos per
 person, still knows them. :func:`name_linker` builds the tracker's
 ``held_linker`` for one frame: it gives the identifier this frame's evidence
 of the held tracks, then proposes each held track for the one absent track
-the gallery names alike.
+the gallery names alike, and releases (shows at once) each held track the
+gallery names somebody that no absent track is named: it cannot be one of
+them by its name, so waiting out the hold would only hide a named face.
 """
 from __future__ import annotations
 
@@ -51,10 +53,14 @@ def name_linker(identifier, detections: Detections, quality: Optional[np.ndarray
         proposals = []
         for t in held:
             name = identifier.get(int(t.track_id)).name
-            olds = by_name.get(name, []) if name is not None else []
-            if len(olds) == 1:
+            if name is None:
+                continue
+            olds = by_name.get(name)
+            if olds is None:
+                proposals.append((int(t.track_id), None))
+            elif len(olds) == 1:
                 proposals.append((int(t.track_id), olds[0]))
-                by_name.pop(name)
+                by_name[name] = []   # taken: a second held track of this name waits
         return proposals
 
     return link

@@ -77,7 +77,8 @@ class Pipeline:
         Detect at ``warmup_detect_interval`` while a shown face moves more than
         this fraction of its width per ``detect_interval`` frames; 0 disables, ``>= 0``.
     reidentify_by_name : bool
-        Hand a held track the id of the one absent track the gallery names alike.
+        Hand a held track the id of the one absent track the gallery names alike, and
+        show at once a held track the gallery names somebody no absent track is named.
     scene_linking : SceneLinking or None
         Links the tracks of a scene into identities (:mod:`pipeline.linking`), so a
         name found by one track's face shows on the others; None (the default) names

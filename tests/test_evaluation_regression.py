@@ -32,6 +32,17 @@ def test_record_sets_thresholds_below_the_measurement(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text()) == data
 
 
+def test_the_broadcast_wrong_name_ceiling_is_capped(tmp_path):
+    measured = {"named_share": 0.3, "named_after_warmup": 0.33, "wrong_name_rate": 0.004}
+    th = regression.record_broadcast(measured, tmp_path / "b.json")["thresholds"]
+    cap = regression.BROADCAST_WRONG_NAME_CAP
+    assert th["wrong_name_rate_max"] == cap < 0.004 + regression.BROADCAST_WRONG_NAME_TOLERANCE
+    assert th["named_share_min"] == round(0.3 - regression.BROADCAST_NAMED_TOLERANCE, 4)
+    low = regression.record_broadcast({**measured, "wrong_name_rate": 0.0}, tmp_path / "c.json")["thresholds"]
+    assert low["wrong_name_rate_max"] == regression.BROADCAST_WRONG_NAME_TOLERANCE   # under the cap: unchanged
+    assert regression.check_broadcast({**measured, "wrong_name_rate": 0.011}, {"thresholds": th})
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_pipeline_accuracy_has_not_regressed(shared_models, shared_data, detector_weights, embedder_weights,

@@ -539,6 +539,34 @@ def test_a_held_track_the_gallery_names_like_a_lost_track_takes_its_id():
             assert not ({i for i, _ in later} & first_id)   # shown under a new id after hold_max_hits
 
 
+def test_a_held_track_the_gallery_names_somebody_no_absent_track_is_shown_at_once():
+    # Alice leaves; Bob comes in a new shot 0.55 from her lost track (within
+    # the hold distance 0.65, beyond re-id 0.45), so his new track is held.
+    # The gallery names him bob, and no absent track is bob: he cannot be
+    # Alice's track, so he is shown, named, before hold_max_hits; without
+    # name-based re-identification he waits out the hold.
+    look1 = unit(1)
+    other = unit(7) - (unit(7) @ look1) * look1
+    look2 = (0.45 * look1 + np.sqrt(1 - 0.45 ** 2) * other / np.linalg.norm(other)).astype(np.float32)
+    scene = Scene([(1, 40, 60, 0.0, 0.0, 60, 0, 10), (2, 200, 100, 0.0, 0.0, 60, 25, 1000)])
+    first_shown = {}
+    for by_name in (True, False):
+        index = GalleryIndex(["alice", "bob"], np.stack([look1, look2]).astype(np.float32))
+        identifier = SpyIdentifier(index, similarity_threshold=0.5, min_margin=0.05, min_observations=2)
+        tracker = SpyTracker(n_init=2, max_age=5, reid_max_cosine_distance=0.45, hold_cosine_distance=0.65,
+                             hold_max_hits=12, reid_min_confidence=0.0)
+        p = Pipeline(FakeDetector(scene), LookEmbedder(scene, {1: look1, 2: look2}), tracker,
+                     identifier, reidentify_by_name=by_name, **BASELINE)
+        results = drive(p, scene, 50)
+        alice = {int(i) for r in results[:11] for i in r.track_ids}
+        later = [(r.frame_index, int(i), n) for r in results[25:] for i, n in zip(r.track_ids, r.names)]
+        assert len(alice) == 1 and later and not ({i for _, i, _ in later} & alice)
+        first_shown[by_name] = later[0]
+    frame, _, name = first_shown[True]
+    assert name == "bob" and frame <= 25 + 4              # confirmed at 2 hits, named at 2 observations
+    assert first_shown[False][0] >= 25 + 11                # held for all 12 hits
+
+
 class SizedDetector:
     """Records the input side of every full-frame call; no faces."""
 

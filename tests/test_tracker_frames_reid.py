@@ -314,3 +314,29 @@ def test_held_linker_proposals_that_name_no_held_and_absent_pair_change_nothing(
     seen = []
     (shown,) = _up(tr, face, held_linker=_linker([(tr.tracks[0].track_id, old_id)], seen))
     assert shown.is_confirmed() and shown.track_id != old_id and seen == []
+
+
+def test_held_linker_none_releases_a_held_track_as_a_new_face():
+    # (held id, None): the outside evidence says the held track is none of the
+    # absent ones. It is confirmed (shown) at once under its own id, the lost
+    # track waits on, and the next update does not hold it again.
+    tr, old_id, held = _held_return()
+    young_id, seen = held.track_id, []
+    face = _dets([[404, 200, 454, 260]], [_at_distance(EMB[0], EMB[3], 0.55)])
+    (track,) = _up(tr, face, held_linker=_linker([(young_id, None), (999, None)], seen))
+    assert track is held and held.is_confirmed() and not held.held and held.track_id == young_id
+    assert [t.track_id for t in tr.lost_tracks] == [old_id] and tr.last.revived_ids == []
+    (track,) = _up(tr, _dets([[406, 200, 456, 260]], [_at_distance(EMB[0], EMB[3], 0.55)]))
+    assert track is held and track.is_confirmed() and not track.held and track.track_id == young_id
+
+
+def test_held_linker_uses_each_held_track_once():
+    # A link and a release for the same held track: the first proposal wins.
+    tr, old_id, held = _held_return()
+    face = _dets([[404, 200, 454, 260]], [_at_distance(EMB[0], EMB[3], 0.55)])
+    (track,) = _up(tr, face, held_linker=_linker([(held.track_id, old_id), (held.track_id, None)], []))
+    assert track.track_id == old_id and track.is_confirmed() and tr.lost_tracks == []
+    tr, old_id, held = _held_return()
+    young_id = held.track_id
+    (track,) = _up(tr, face, held_linker=_linker([(young_id, None), (young_id, old_id)], []))
+    assert track.track_id == young_id and track.is_confirmed() and [t.track_id for t in tr.lost_tracks] == [old_id]

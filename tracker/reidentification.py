@@ -8,7 +8,7 @@ tracker applies them with the track methods (``continue_as``, ``revive``).
 from __future__ import annotations
 
 import functools
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,9 +17,10 @@ from tracker.detections import Detections
 from tracker.matching import Matches, min_cost_matching
 from tracker.track import Track
 
-#: ``(held tracks matched this update, absent tracks) -> (held id, absent id) pairs``: outside
-#: evidence (the gallery naming both alike) that a held track is an absent one.
-HeldLinker = Callable[[Sequence[Track], Sequence[Track]], Sequence[Tuple[int, int]]]
+#: ``(held tracks matched this update, absent tracks) -> (held id, absent id or None) pairs``: outside
+#: evidence that a held track is an absent one (the gallery names both alike), or, with ``None``, that
+#: it is none of them (the gallery names it somebody no absent track is named).
+HeldLinker = Callable[[Sequence[Track], Sequence[Track]], Sequence[Tuple[int, Optional[int]]]]
 
 
 def confident_features(track: Track, min_confidence: float) -> List[np.ndarray]:
@@ -82,16 +83,29 @@ def undecided(features: Sequence[np.ndarray], target_ids: Sequence[int], metric,
     return float(metric.distance(np.stack(features), list(target_ids)).min()) <= hold_distance
 
 
-def valid_links(proposals: Sequence[Tuple[int, int]], held: Sequence[Track],
-                absent: Sequence[Track]) -> List[Tuple[Track, Track]]:
-    """The ``(held id, absent id)`` proposals that name a held track and an absent one, each used once."""
+def valid_links(proposals: Sequence[Tuple[int, Optional[int]]], held: Sequence[Track],
+                absent: Sequence[Track]) -> Tuple[List[Tuple[Track, Track]], List[Track]]:
+    """The proposals that can be applied, each track used once.
+
+    Returns
+    -------
+    (list of (Track, Track), list of Track)
+        ``(held, absent)`` pairs (the held track goes on as the absent one),
+        and the held tracks proposed with ``None`` (to be released: shown as
+        new faces). Ids that name no held track or no absent track are ignored.
+    """
     held_by_id = {t.track_id: t for t in held}
     absent_by_id = {t.track_id: t for t in absent}
-    links = []
+    links, released = [], []
     for held_id, absent_id in proposals:
-        track, old = held_by_id.pop(int(held_id), None), absent_by_id.get(int(absent_id))
-        if track is None or old is None:
+        track = held_by_id.get(int(held_id))
+        old = None if absent_id is None else absent_by_id.get(int(absent_id))
+        if track is None or (old is None and absent_id is not None):
             continue
-        absent_by_id.pop(int(absent_id))
-        links.append((track, old))
-    return links
+        held_by_id.pop(int(held_id))
+        if old is None:
+            released.append(track)
+        else:
+            absent_by_id.pop(int(absent_id))
+            links.append((track, old))
+    return links, released

@@ -219,6 +219,11 @@ class Track:
         if undecided:
             self.state = TrackState.TENTATIVE
 
+    def release(self) -> None:
+        """A held track is a new face after all (outside evidence says so): confirmed, shown from now on."""
+        self.held = False
+        self.state = TrackState.CONFIRMED
+
     def continue_as(self, old: "Track", features: Sequence[np.ndarray]) -> None:
         """Go on as ``old`` (a lost or missing track of the same face), which ends.
 

@@ -215,8 +215,8 @@ class Tracker:
             Frames since the previous update (``>= 1``); motion and ages count frames.
         held_linker : callable or None
             Outside evidence for held tracks (:data:`tracker.reidentification.HeldLinker`),
-            called after the tracks are retired and before features are stored;
-            each valid ``(held id, absent id)`` continues the held track under the absent id.
+            called after the tracks are retired and before features are stored; each valid
+            ``(held id, absent id)`` continues the held track under the absent id, ``(held id, None)`` shows it.
         """
         if not isinstance(detections, Detections):
             raise TypeError(f"detections must be a Detections, got {type(detections).__name__}")
@@ -372,16 +372,16 @@ class Tracker:
         self.tracks = alive
         expired = self.lost.expire(self.frame_count)
         out.ended_ids.extend(expired)
-        if expired:
-            out.lost_ids = [tid for tid in out.lost_ids if tid not in set(expired)]
+        out.lost_ids = [tid for tid in out.lost_ids if tid not in expired]
 
     def _link_held(self, held_linker: reid.HeldLinker, out: TrackerUpdate) -> None:
         held = [t for t in self.tracks if t.held and t.is_tentative() and t.time_since_update == 0]
-        if not held:
-            return
-        absent = self.absent_tracks()
-        for track, old in reid.valid_links(held_linker(held, absent), held, absent):
+        absent = self.absent_tracks() if held else []
+        links, released = reid.valid_links(held_linker(held, absent) if held else [], held, absent)
+        for track, old in links:
             self._continue_as(track, old, self._young_track_features(track), out)
+        for track in released:
+            track.release()
 
     def _fit_metric(self) -> None:
         features, targets, young = [], [], {}
