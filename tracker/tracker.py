@@ -376,12 +376,13 @@ class Tracker:
 
     def _link_held(self, held_linker: reid.HeldLinker, out: TrackerUpdate) -> None:
         held = [t for t in self.tracks if t.held and t.is_tentative() and t.time_since_update == 0]
-        absent = self.absent_tracks() if held else []
-        links, released = reid.valid_links(held_linker(held, absent) if held else [], held, absent)
-        for track, old in links:
-            self._continue_as(track, old, self._young_track_features(track), out)
-        for track in released:
-            track.release()
+        if held:
+            absent = self.absent_tracks()
+            links, released = reid.valid_links(held_linker(held, absent), held, absent)
+            for track, old in links:
+                self._continue_as(track, old, self._young_track_features(track), out)
+            for track in released:
+                track.release()
 
     def _fit_metric(self) -> None:
         features, targets, young = [], [], {}
