@@ -148,6 +148,7 @@ class Track:
         feature: Optional[np.ndarray] = None,
         confidence: Optional[float] = None,
         reinitiate: bool = False,
+        keep_velocity_within: int = 0,
     ) -> None:
         """Correct the state with a matched detection.
 
@@ -165,12 +166,38 @@ class Track:
         reinitiate : bool
             Restart the Kalman state from the box instead of correcting it
             (after a scene cut, or when revived from the lost buffer).
+        keep_velocity_within : int
+            With ``reinitiate``: when the track's previous hit is at most this
+            many frames old and no cut came since, the restarted state moves
+            at the image velocity of the jump (centre displacement per frame
+            since that hit) instead of standing still. A face re-found by
+            appearance because it moved beyond the motion gate (a fast pan,
+            a small face crossing the frame) is then predicted where it goes.
+            ``0``: always standing still.
         """
         if reinitiate or self.motion_stale:
+            velocity = self._jump_velocity(measurement, keep_velocity_within) if reinitiate else None
             mean, covariance = kf.initiate(measurement)
+            if velocity is not None:
+                mean[4:6] = velocity
         else:
             mean, covariance = kf.update(self.mean, self.covariance, measurement)
         self._record_hit(mean, covariance, det_index, feature, confidence)
+
+    def _jump_velocity(self, measurement: np.ndarray, within: int) -> Optional[np.ndarray]:
+        """The ``(2,)`` centre velocity from the previous hit to ``measurement``, or None.
+
+        None when ``within`` is 0, the previous hit is older than ``within``
+        frames (or this track has none since its last update), or a cut came
+        since (the motion is stale). The previous hit's centre is the current
+        prediction moved back by ``time_since_update`` steps of its velocity
+        (the constant-velocity model predicts linearly).
+        """
+        gap = self.time_since_update
+        if within <= 0 or self.motion_stale or not 1 <= gap <= within:
+            return None
+        previous = self.mean[:2] - gap * self.mean[4:6]
+        return (np.asarray(measurement, dtype=np.float64)[:2] - previous) / gap
 
     def _record_hit(self, mean, covariance, det_index, feature=None, confidence=None) -> None:
         """Book-keeping of a measurement update with the corrected state."""

@@ -69,6 +69,9 @@ class Tracker:
         Detections scoring below this take no part in appearance-only
         matching (re-identification, young-track features, stale tracks
         after a cut), in ``[0, 1]``. They still match by motion and start tracks.
+    reid_velocity_frames : int
+        An active track re-found by appearance within this many frames of its previous hit moves on at the
+        jump's velocity (``Track.update`` ``keep_velocity_within``), ``>= 0``; 0: restarts standing still.
     hold_cosine_distance : float
         A track reaching ``n_init`` hits whose confident features come within
         this distance of an absent track, or that has no confident feature
@@ -120,6 +123,7 @@ class Tracker:
         appearance_veto: bool = False,
         reid_window: int = 30,
         reid_min_confidence: float = 0.75,
+        reid_velocity_frames: int = 6,
         hold_cosine_distance: float = 0.7,
         hold_max_hits: int = 15,
         hold_min_confidence: float = 0.75,
@@ -141,6 +145,7 @@ class Tracker:
         self.appearance_veto = check_bool("appearance_veto", appearance_veto)
         self.reid_window = check_int("reid_window", reid_window, 0)
         self.reid_min_confidence = check_number("reid_min_confidence", reid_min_confidence, 0, 1)
+        self.reid_velocity_frames = check_int("reid_velocity_frames", reid_velocity_frames, 0)
         self.hold_cosine_distance = check_number("hold_cosine_distance", hold_cosine_distance, 0, 2)
         self.hold_max_hits = check_int("hold_max_hits", hold_max_hits, 1)
         self.hold_min_confidence = check_number("hold_min_confidence", hold_min_confidence, 0, 1)
@@ -160,10 +165,8 @@ class Tracker:
         self._owns_counter = id_counter is None
         if id_counter is not None and not callable(getattr(id_counter, "next_id", None)):
             raise ValueError("id_counter must provide next_id()")
-        self.kf, self.metric = kalman_filter, metric
-        self.id_counter = IdCounter() if id_counter is None else id_counter
-        self.tracks: List[Track] = []
-        self.frame_count = 0
+        self.kf, self.metric, self.id_counter = kalman_filter, metric, IdCounter() if id_counter is None else id_counter
+        self.tracks, self.frame_count = [], 0   # the active tracks (List[Track]); frames seen
         self._young_features: Dict[int, List[np.ndarray]] = {}
 
     # ------------------------------------------------------------------ public
@@ -187,10 +190,7 @@ class Tracker:
         return xyah_to_xyxy(means[:, :4] + frames_ahead * means[:, 4:]).reshape(-1, 4)
 
     def reset(self) -> TrackerUpdate:
-        """Forget every track; the result lists them all as ended.
-
-        The id counter restarts when the tracker owns it; a shared counter is left alone.
-        """
+        """Forget every track (the result lists them as ended); an id counter the tracker owns restarts."""
         ended = [t.track_id for t in self.tracks] + self.lost.clear()
         self.tracks = []
         self._young_features.clear()
@@ -338,7 +338,8 @@ class Tracker:
                                              self.reid_max_cosine_distance)
         for ci, di in matches:
             track = candidates[ci]
-            if track.track_id in self.lost:
+            was_lost = track.track_id in self.lost   # its state was not predicted while it waited
+            if was_lost:
                 self.lost.pop(track.track_id)
                 track.revive()
                 self.tracks.append(track)
@@ -346,7 +347,8 @@ class Tracker:
                 logger.debug("track %d revived from the lost buffer", track.track_id)
             track.update(self.kf, measurements[di], detections.det_index[di],
                          feature=None if features is None else features[di],
-                         confidence=detections.confidence[di], reinitiate=True)
+                         confidence=detections.confidence[di], reinitiate=True,
+                         keep_velocity_within=0 if was_lost else self.reid_velocity_frames)
         return weak + left
 
     def _start_track(self, detections, measurements, features, di) -> None:
@@ -394,7 +396,5 @@ class Tracker:
             targets += [track.track_id] * len(pending)
         self._young_features = young
         active = [t.track_id for t in self.tracks] + self.lost.ids()
-        if features:
-            self.metric.partial_fit(np.stack(features), np.asarray(targets), active)
-        else:
-            self.metric.partial_fit(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), active)
+        stacked = np.stack(features) if features else np.zeros((0, 0), np.float32)
+        self.metric.partial_fit(stacked, np.asarray(targets, np.int64), active)
