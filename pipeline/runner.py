@@ -101,7 +101,7 @@ class Pipeline:
     large_frame_input_size : int
         Full frames whose long side is above ``large_frame_side`` are detected
         at this input side (a multiple of 32) instead of the detector's own
-        ``input_size``, so the small faces of a 720p or 1080p wide shot keep
+        ``input_size``, so the small faces of a wide shot (640x360 to 1080p)
         enough pixels; ``0`` detects every frame at the detector's size. It
         needs a detector whose ``detect`` takes ``input_size`` and no
         ``fixed_input_size`` (else off, logged once).
@@ -117,7 +117,7 @@ class Pipeline:
                  scene_linking: Optional[SceneLinking] = None, crop_detection: bool = True,
                  full_frame_interval: int = 3, crop_input_size: int = 128, crop_margin: float = 3.0,
                  crop_min_scale: float = 1.0, crop_tentative: bool = True, large_frame_input_size: int = 960,
-                 large_frame_side: int = 960) -> None:
+                 large_frame_side: int = 480) -> None:
         if detector is None:
             raise ValueError("detector must have a detect(frame) method")
         if tracker is None:
