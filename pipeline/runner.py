@@ -101,7 +101,7 @@ class Pipeline:
     large_frame_input_size : int
         Full frames whose long side is above ``large_frame_side`` are detected
         at this input side (a multiple of 32) instead of the detector's own
-        ``input_size``, so the small faces of a wide shot (640x360 to 1080p)
+        ``input_size``, so the small faces of a wide shot (640x360 to 1080p) keep
         enough pixels; ``0`` detects every frame at the detector's size. It
         needs a detector whose ``detect`` takes ``input_size`` and no
         ``fixed_input_size`` (else off, logged once).
