@@ -589,6 +589,8 @@ def test_frames_larger_than_large_frame_side_are_detected_at_the_large_input():
         pipe.process(np.zeros((height, width, 3), np.uint8), 0)
     assert det.sides == [(640, 640), (960, 640), (1280, 960), (1920, 960)]
     assert pipe.full_frame_input_size(720, 1280) == 960 and pipe.full_frame_input_size(360, 640) == 640
+    default = Pipeline(SizedDetector(), None, Tracker())      # large_frame_side 480: 640x360 broadcast too
+    assert [default.full_frame_input_size(h, w) for w, h in ((480, 270), (640, 360), (960, 540))] == [640, 960, 960]
     off = Pipeline(SizedDetector(), None, Tracker(), large_frame_input_size=0)
     assert off.full_frame_input_size(1080, 1920) == 640
     fixed = Pipeline(SizedDetector(fixed=640), None, Tracker(), large_frame_input_size=960)
