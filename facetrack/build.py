@@ -269,14 +269,15 @@ def build_pipeline(config: Mapping, detector, embedder, identifier=None, **pipel
     kw.update(pipeline_overrides)
     cuts = HistogramSceneCutDetector(**section(config, "scene_cut"))
     if config.get("link_scenes") and "scene_linking" not in kw:
-        kw["scene_linking"] = build_scene_linking(config, cuts)
+        kw["scene_linking"] = build_scene_linking(config, cuts, identifier)
     return Pipeline(detector, embedder, Tracker(**section(config, "tracker")), identifier, cuts,
                     quality_fn=build_quality_fn(config), **kw)
 
 
-def build_scene_linking(config: Mapping, scene_cut_detector):
+def build_scene_linking(config: Mapping, scene_cut_detector, identifier=None):
     """A :class:`pipeline.linking.SceneLinking` with the ``scene_links`` section, threading shots by
-    ``scene_cut_detector``'s histograms."""
+    ``scene_cut_detector``'s histograms; with an ``identifier``, its gallery vetoes the linked names
+    a track's own face ranks clearly below another person (``max_name_deficit``)."""
     from facetrack.config import keywords_for
     from models.torso import TorsoDescriber
     from pipeline.linking import SceneLinking
@@ -285,8 +286,18 @@ def build_scene_linking(config: Mapping, scene_cut_detector):
 
     kw = section(config, "scene_links")
     threader = SceneThreader(scene_cut_detector.distance, **keywords_for(SceneThreader, kw))
-    return SceneLinking(threader, scene_cut_detector.histogram, SceneLinker(**keywords_for(SceneLinker, kw)),
+    scores = None if identifier is None else functools.partial(_gallery_scores, identifier)
+    return SceneLinking(threader, scene_cut_detector.histogram,
+                        SceneLinker(gallery_scores=scores, **keywords_for(SceneLinker, kw)),
                         TorsoDescriber(**keywords_for(TorsoDescriber, kw)))
+
+
+def _gallery_scores(identifier, face) -> dict:
+    """``{name: similarity}`` of a ``(D,)`` face to every person of the identifier's gallery (as it is now)."""
+    index = identifier.index
+    if index is None or index.empty:
+        return {}
+    return dict(zip(index.people, index.person_scores(face[None])[0].tolist()))
 
 
 # --------------------------------------------------------------------- stills

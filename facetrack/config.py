@@ -37,7 +37,7 @@ SECTIONS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "source": (("pipeline.sources:open_source",), ("spec",)),
     # Scene linking (used when the top-level ``link_scenes`` is true): the linker, the shot threader, the torso cue.
     "scene_links": (("pipeline.scene_links:SceneLinker", "pipeline.scenes:SceneThreader",
-                     "models.torso:TorsoDescriber"), ("distance",)),
+                     "models.torso:TorsoDescriber"), ("distance", "gallery_scores")),
     "overlay": (("pipeline.overlay:Overlay",), ()),
     # Events: the writer, the MQTT / webhook URLs and the retry of both (facetrack.outputs).
     "events": (("pipeline.events:EventWriter", "facetrack.outputs:build_event_sinks",

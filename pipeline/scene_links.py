@@ -28,12 +28,17 @@ The rules, in order:
   tracks, a similarity of at least ``min_face_link_similarity`` to a track of a
   named identity and a lead of ``min_face_link_margin`` over every other
   identity of the scene (named or not); when the face and the clothing point
-  to different identities, the track stays unlinked.
+  to different identities, the track stays unlinked;
+- with a gallery (``gallery_scores``), a track's own face vetoes a name the
+  gallery ranks clearly below another enrolled person for it (more than
+  ``max_name_deficit`` below its best): the track does not join that
+  identity, and leaves it when the identity is named so later. A face too
+  weak to name its person can still tell that a link picked someone else.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set
 
 import numpy as np
 
@@ -42,6 +47,10 @@ from tracker.ids import IdCounter
 
 #: ``track_embedding(track_id) -> (D,) unit vector or None`` (the identifier's mean face embedding).
 FaceEmbeddingOf = Callable[[int], Optional[np.ndarray]]
+
+#: ``gallery_scores(face) -> {name: cosine similarity}``: a ``(D,)`` unit face embedding against
+#: every enrolled person (empty when nobody is enrolled).
+GalleryScores = Callable[[np.ndarray], Mapping[str, float]]
 
 
 @dataclass
@@ -54,6 +63,7 @@ class _TrackCue:
     seen_with: Set[int] = field(default_factory=set)
     face: Optional[np.ndarray] = None
     face_count: int = 0
+    gallery: Mapping[str, float] = field(default_factory=dict)
 
     def torso(self) -> Optional[np.ndarray]:
         if self.torso_sum is None:
@@ -103,12 +113,20 @@ class SceneLinker:
         Detection frames with a face embedding each track needs for a link by face (>= 1).
     max_tracks : int
         Most tracks remembered (the oldest are forgotten first), ``>= 1``.
+    gallery_scores : callable or None
+        Scores a track's mean face against the enrolled people (:data:`GalleryScores`);
+        None: no gallery veto.
+    max_name_deficit : float
+        With ``gallery_scores``: a track with ``min_face_observations`` embedded frames
+        never shows a linked name that scores more than this (>= 0) below its best
+        enrolled person.
     """
 
     def __init__(self, *, min_similarity: float = 0.88, min_margin: float = 0.1, min_torso_observations: int = 3,
                  min_face_similarity: float = 0.0, min_face_link_similarity: float = 0.45,
                  min_face_link_margin: float = 0.15, min_face_observations: int = 3,
-                 max_tracks: int = 500) -> None:
+                 max_tracks: int = 500, gallery_scores: Optional[GalleryScores] = None,
+                 max_name_deficit: float = 0.15) -> None:
         self.min_similarity = check_number("min_similarity", min_similarity, 0, 1)
         self.min_margin = check_number("min_margin", min_margin, 0, 1)
         self.min_torso_observations = check_int("min_torso_observations", min_torso_observations, 1)
@@ -117,6 +135,10 @@ class SceneLinker:
         self.min_face_link_margin = check_number("min_face_link_margin", min_face_link_margin, 0)
         self.min_face_observations = check_int("min_face_observations", min_face_observations, 1)
         self.max_tracks = check_int("max_tracks", max_tracks, 1)
+        if gallery_scores is not None and not callable(gallery_scores):
+            raise ValueError(f"gallery_scores must be callable or None, got {type(gallery_scores).__name__}")
+        self.gallery_scores = gallery_scores
+        self.max_name_deficit = check_number("max_name_deficit", max_name_deficit, 0)
         self._tracks: Dict[int, _TrackCue] = {}
         self._ids = IdCounter()
 
@@ -155,6 +177,8 @@ class SceneLinker:
                 norm = float(np.linalg.norm(face))
                 if norm > 0:
                     cue.face, cue.face_count = np.asarray(face, np.float64) / norm, cue.face_count + 1
+                    if self.gallery_scores is not None:
+                        cue.gallery = dict(self.gallery_scores(cue.face.astype(np.float32)))
         for tid in track_ids:
             cue = self._tracks.get(int(tid))
             if cue is not None:
@@ -202,6 +226,8 @@ class SceneLinker:
                 if same_name:
                     cue.identity = same_name[-1]
                     return
+        if not alone and cue.face_name is None and self._contradicts(cue, self._identity_name(cue.identity)):
+            cue.identity, alone = self._ids.next_id(), True
         if not alone:
             return
         by_clothes = (self._best_by_clothing(tid, cue, same_scene)
@@ -210,8 +236,14 @@ class SceneLinker:
         if by_clothes is not None and by_face is not None and by_clothes != by_face:
             return                                          # the two cues disagree: no guess
         best = by_face if by_face is not None else by_clothes
-        if best is not None:
+        if best is not None and not self._contradicts(cue, self._identity_name(best)):
             cue.identity = best
+
+    def _contradicts(self, cue: _TrackCue, name: Optional[str]) -> bool:
+        """The track's own face ranks ``name`` clearly below another enrolled person."""
+        if name is None or name not in cue.gallery or cue.face_count < self.min_face_observations:
+            return False
+        return max(cue.gallery.values()) - cue.gallery[name] > self.max_name_deficit
 
     def _identity_names(self, identity: int, but: Optional[int] = None) -> Set[str]:
         """The face names given to the identity's tracks (other than ``but``)."""

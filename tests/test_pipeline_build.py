@@ -34,6 +34,23 @@ def test_build_pipeline_passes_every_section_to_its_constructor():
     assert build.build_pipeline({}, detector, None).schedule.detect_interval == default == 3
 
 
+def test_with_scene_linking_the_linker_scores_faces_against_the_identifiers_gallery():
+    from gallery.identifier import Identifier
+    from gallery.index import GalleryIndex
+
+    detector = type("D", (), {"detect": lambda self, frame: None})()
+    ann, bob = person_vector("alice"), person_vector("bob")
+    identifier = Identifier(GalleryIndex(["alice", "bob"], np.stack([ann, bob])))
+    config = {"link_scenes": True, "scene_links": {"max_name_deficit": 0.05}}
+    linker = build.build_pipeline(config, detector, None, identifier).scene_linking.linker
+    assert linker.max_name_deficit == 0.05
+    scores = linker.gallery_scores(ann)
+    assert set(scores) == {"alice", "bob"} and scores["alice"] == pytest.approx(1.0, abs=1e-5)
+    assert scores["bob"] == pytest.approx(float(ann @ bob), abs=1e-5)
+    # Without an identifier there is no gallery to veto with.
+    assert build.build_pipeline(config, detector, None).scene_linking.linker.gallery_scores is None
+
+
 def test_a_bad_value_names_the_keyword():
     detector = type("D", (), {"detect": lambda self, frame: None})()
     with pytest.raises(ValueError, match="max_age"):

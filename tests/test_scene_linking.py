@@ -213,9 +213,52 @@ def test_a_link_waits_for_enough_torso_observations():
     assert _observe(linker, 1, [2], 1, [None], [RED_T]).names == ["ann"]
 
 
+def _enrolled(face):
+    """The gallery of the face tests: ann, bob and cid are the first three axes."""
+    return {"ann": float(face[0]), "bob": float(face[1]), "cid": float(face[2])}
+
+
+def test_a_track_whose_own_face_ranks_another_person_clearly_higher_is_not_linked_by_clothes():
+    faces = {1: ANN_F, 2: _face(0.05, 0, 0.35, 0.93)}            # 2: weak, but closer to cid than to ann
+    for gallery, expected in ((None, ["ann"]), (_enrolled, [None])):
+        linker = SceneLinker(gallery_scores=gallery)
+        _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
+        links = _observe(linker, 5, [2], 1, [None], [RED_T], faces)
+        assert links.names == expected
+    assert linker.identity_of(2) != linker.identity_of(1)
+
+
+def test_a_weak_face_that_does_not_rank_anyone_clearly_above_the_link_keeps_it():
+    linker = SceneLinker(gallery_scores=_enrolled, max_name_deficit=0.08)
+    faces = {1: ANN_F, 2: _face(0.2, 0, 0.25, 0.95)}             # cid leads ann by 0.05 only
+    _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
+    links = _observe(linker, 5, [2], 1, [None], [RED_T], faces)
+    assert links.names == ["ann"] and links.linked.tolist() == [True]
+
+
+def test_a_track_leaves_an_identity_once_it_is_named_for_someone_its_face_ranks_clearly_lower():
+    linker = SceneLinker(gallery_scores=_enrolled)
+    faces = {1: ANN_F, 2: _face(0.05, 0, 0.35, 0.93)}
+    _observe(linker, 5, [1], 0, [None], [RED_T], faces)          # nobody named yet: the clothes link 2 to 1
+    _observe(linker, 5, [2], 1, [None], [RED_T], faces)
+    assert linker.identity_of(2) == linker.identity_of(1)
+    _observe(linker, 1, [1], 0, ["ann"], [RED_T], faces)         # 1's face now names ann
+    links = _observe(linker, 1, [2], 1, [None], [RED_T], faces)
+    assert links.names == [None] and linker.identity_of(2) != linker.identity_of(1)
+
+
+def test_the_gallery_veto_waits_for_enough_embedded_frames():
+    linker = SceneLinker(gallery_scores=_enrolled, min_face_observations=3, min_torso_observations=1)
+    faces = {1: ANN_F, 2: _face(0.05, 0, 0.35, 0.93)}
+    _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
+    assert _observe(linker, 1, [2], 1, [None], [RED_T], faces).names == ["ann"]   # one frame: no veto yet
+    assert _observe(linker, 2, [2], 1, [None], [RED_T], faces).names == [None]
+
+
 @pytest.mark.parametrize("kw", [dict(min_similarity=1.5), dict(min_margin=-0.1), dict(min_torso_observations=0),
                                 dict(min_face_similarity=2), dict(max_tracks=0), dict(min_face_link_similarity=-2),
-                                dict(min_face_link_margin=-0.1), dict(min_face_observations=0)])
+                                dict(min_face_link_margin=-0.1), dict(min_face_observations=0),
+                                dict(max_name_deficit=-0.1), dict(gallery_scores=5)])
 def test_scene_linker_rejects_bad_keywords(kw):
     with pytest.raises(ValueError):
         SceneLinker(**kw)
