@@ -52,6 +52,10 @@ FaceEmbeddingOf = Callable[[int], Optional[np.ndarray]]
 #: every enrolled person (empty when nobody is enrolled).
 GalleryScores = Callable[[np.ndarray], Mapping[str, float]]
 
+#: Best-scoring people kept per track for the gallery veto (a large gallery is not copied into every track);
+#: a name below them scores at most the last one kept, so its deficit is at least ``best - that score``.
+GALLERY_TOP = 16
+
 
 @dataclass
 class _TrackCue:
@@ -63,7 +67,8 @@ class _TrackCue:
     seen_with: Set[int] = field(default_factory=set)
     face: Optional[np.ndarray] = None
     face_count: int = 0
-    gallery: Mapping[str, float] = field(default_factory=dict)
+    gallery: Dict[str, float] = field(default_factory=dict)       # the GALLERY_TOP best people's scores
+    gallery_floor: float = -np.inf                                  # the lowest score kept (-inf: everyone kept)
 
     def torso(self) -> Optional[np.ndarray]:
         if self.torso_sum is None:
@@ -178,7 +183,7 @@ class SceneLinker:
                 if norm > 0:
                     cue.face, cue.face_count = np.asarray(face, np.float64) / norm, cue.face_count + 1
                     if self.gallery_scores is not None:
-                        cue.gallery = dict(self.gallery_scores(cue.face.astype(np.float32)))
+                        self._score_gallery(cue)
         for tid in track_ids:
             cue = self._tracks.get(int(tid))
             if cue is not None:
@@ -241,9 +246,16 @@ class SceneLinker:
 
     def _contradicts(self, cue: _TrackCue, name: Optional[str]) -> bool:
         """The track's own face ranks ``name`` clearly below another enrolled person."""
-        if name is None or name not in cue.gallery or cue.face_count < self.min_face_observations:
+        if name is None or not cue.gallery or cue.face_count < self.min_face_observations:
             return False
-        return max(cue.gallery.values()) - cue.gallery[name] > self.max_name_deficit
+        if name not in cue.gallery and cue.gallery_floor == -np.inf:
+            return False                                   # not enrolled (any more): nothing ranks it
+        return max(cue.gallery.values()) - cue.gallery.get(name, cue.gallery_floor) > self.max_name_deficit
+
+    def _score_gallery(self, cue: _TrackCue) -> None:
+        scores = sorted(self.gallery_scores(cue.face.astype(np.float32)).items(), key=lambda kv: -kv[1])
+        cue.gallery = dict(scores[:GALLERY_TOP])
+        cue.gallery_floor = scores[GALLERY_TOP - 1][1] if len(scores) > GALLERY_TOP else -np.inf
 
     def _identity_names(self, identity: int, but: Optional[int] = None) -> Set[str]:
         """The face names given to the identity's tracks (other than ``but``)."""

@@ -10,7 +10,7 @@ from models.torso import TorsoDescriber
 from pipeline.linking import SceneLinking
 from pipeline.runner import Pipeline
 from pipeline.scene_cut import HistogramSceneCutDetector
-from pipeline.scene_links import SceneLinker
+from pipeline.scene_links import GALLERY_TOP, SceneLinker
 from pipeline.scenes import SceneThreader
 from tracker.detections import Detections
 from tracker.tracker import Tracker
@@ -226,6 +226,22 @@ def test_a_track_whose_own_face_ranks_another_person_clearly_higher_is_not_linke
         links = _observe(linker, 5, [2], 1, [None], [RED_T], faces)
         assert links.names == expected
     assert linker.identity_of(2) != linker.identity_of(1)
+
+
+def test_in_a_large_gallery_a_linked_name_far_below_the_best_people_is_vetoed_too():
+    def gallery(face):                        # 200 people from 0.3 down; ann far below the first 16 for face 2
+        others = {f"p{i}": 0.3 - 0.02 * i for i in range(200)}
+        return {**others, "ann": float(face[0]) - 0.2}
+    faces = {1: ANN_F, 2: _face(0.05, 0, 0.35, 0.93)}
+    linker = SceneLinker(gallery_scores=gallery)
+    _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
+    assert _observe(linker, 5, [2], 1, [None], [RED_T], faces).names == [None]
+    # Each track keeps only its best people's scores, not a copy of the gallery.
+    assert all(len(cue.gallery) == GALLERY_TOP for cue in linker._tracks.values())
+    # A name close to the best people is kept even when it is not among the first ones kept.
+    linker = SceneLinker(gallery_scores=lambda face: {**{f"p{i}": 0.3 for i in range(200)}, "ann": 0.29})
+    _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
+    assert _observe(linker, 5, [2], 1, [None], [RED_T], faces).names == ["ann"]
 
 
 def test_a_weak_face_that_does_not_rank_anyone_clearly_above_the_link_keeps_it():
