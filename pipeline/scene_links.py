@@ -124,7 +124,7 @@ class SceneLinker:
     max_name_deficit : float
         With ``gallery_scores``: a track with ``min_face_observations`` embedded frames
         never shows a linked name that scores more than this (>= 0) below its best
-        enrolled person.
+        enrolled person (a name below its :data:`GALLERY_TOP` best counts as scoring the last of them).
     """
 
     def __init__(self, *, min_similarity: float = 0.88, min_margin: float = 0.1, min_torso_observations: int = 3,
