@@ -27,6 +27,8 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 #: Weights used when neither the caller nor the ``detector`` / ``embedder``
@@ -292,12 +294,13 @@ def build_scene_linking(config: Mapping, scene_cut_detector, identifier=None):
                         TorsoDescriber(**keywords_for(TorsoDescriber, kw)))
 
 
-def _gallery_scores(identifier, face) -> dict:
-    """``{name: similarity}`` of a ``(D,)`` face to every person of the identifier's gallery (as it is now)."""
+def _gallery_scores(identifier, face):
+    """``(people, (P,) similarities)`` of a ``(D,)`` face to the identifier's gallery as it is now
+    (:data:`pipeline.scene_links.GalleryScores`)."""
     index = identifier.index
     if index is None or index.empty:
-        return {}
-    return dict(zip(index.people, index.person_scores(face[None])[0].tolist()))
+        return [], np.zeros(0, np.float32)
+    return index.people, index.person_scores(face[None])[0]
 
 
 # --------------------------------------------------------------------- stills

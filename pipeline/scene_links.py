@@ -38,7 +38,7 @@ The rules, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -48,9 +48,9 @@ from tracker.ids import IdCounter
 #: ``track_embedding(track_id) -> (D,) unit vector or None`` (the identifier's mean face embedding).
 FaceEmbeddingOf = Callable[[int], Optional[np.ndarray]]
 
-#: ``gallery_scores(face) -> {name: cosine similarity}``: a ``(D,)`` unit face embedding against
-#: every enrolled person (empty when nobody is enrolled).
-GalleryScores = Callable[[np.ndarray], Mapping[str, float]]
+#: ``gallery_scores(face) -> (people, scores)``: a ``(D,)`` unit face embedding against every
+#: enrolled person, ``P`` names and a ``(P,)`` array of cosine similarities (``P`` = 0 when nobody is enrolled).
+GalleryScores = Callable[[np.ndarray], Tuple[Sequence[str], np.ndarray]]
 
 #: Best-scoring people kept per track for the gallery veto (a large gallery is not copied into every track);
 #: a name below them scores at most the last one kept, so its deficit is at least ``best - that score``.
@@ -253,9 +253,14 @@ class SceneLinker:
         return max(cue.gallery.values()) - cue.gallery.get(name, cue.gallery_floor) > self.max_name_deficit
 
     def _score_gallery(self, cue: _TrackCue) -> None:
-        scores = sorted(self.gallery_scores(cue.face.astype(np.float32)).items(), key=lambda kv: -kv[1])
-        cue.gallery = dict(scores[:GALLERY_TOP])
-        cue.gallery_floor = scores[GALLERY_TOP - 1][1] if len(scores) > GALLERY_TOP else -np.inf
+        people, scores = self.gallery_scores(cue.face.astype(np.float32))
+        scores = np.asarray(scores, np.float64).reshape(-1)
+        if len(scores) != len(people):
+            raise ValueError(f"gallery_scores gave {len(scores)} scores for {len(people)} people")
+        kept_all = len(scores) <= GALLERY_TOP
+        top = np.arange(len(scores)) if kept_all else np.argpartition(-scores, GALLERY_TOP - 1)[:GALLERY_TOP]
+        cue.gallery = {people[i]: float(scores[i]) for i in top}
+        cue.gallery_floor = -np.inf if kept_all else min(cue.gallery.values())
 
     def _identity_names(self, identity: int, but: Optional[int] = None) -> Set[str]:
         """The face names given to the identity's tracks (other than ``but``)."""

@@ -44,9 +44,9 @@ def test_with_scene_linking_the_linker_scores_faces_against_the_identifiers_gall
     config = {"link_scenes": True, "scene_links": {"max_name_deficit": 0.05}}
     linker = build.build_pipeline(config, detector, None, identifier).scene_linking.linker
     assert linker.max_name_deficit == 0.05
-    scores = linker.gallery_scores(ann)
-    assert set(scores) == {"alice", "bob"} and scores["alice"] == pytest.approx(1.0, abs=1e-5)
-    assert scores["bob"] == pytest.approx(float(ann @ bob), abs=1e-5)
+    people, scores = linker.gallery_scores(ann)
+    assert list(people) == ["alice", "bob"]
+    assert scores == pytest.approx([1.0, float(ann @ bob)], abs=1e-5)
     # Without an identifier there is no gallery to veto with.
     assert build.build_pipeline(config, detector, None).scene_linking.linker.gallery_scores is None
 

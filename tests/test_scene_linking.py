@@ -215,7 +215,11 @@ def test_a_link_waits_for_enough_torso_observations():
 
 def _enrolled(face):
     """The gallery of the face tests: ann, bob and cid are the first three axes."""
-    return {"ann": float(face[0]), "bob": float(face[1]), "cid": float(face[2])}
+    return ["ann", "bob", "cid"], np.asarray(face[:3])
+
+
+def _gallery(scores):
+    return lambda face: (list(scores), np.asarray(list(scores.values())))
 
 
 def test_a_track_whose_own_face_ranks_another_person_clearly_higher_is_not_linked_by_clothes():
@@ -229,9 +233,8 @@ def test_a_track_whose_own_face_ranks_another_person_clearly_higher_is_not_linke
 
 
 def test_in_a_large_gallery_a_linked_name_far_below_the_best_people_is_vetoed_too():
-    def gallery(face):                        # 200 people from 0.3 down; ann far below the first 16 for face 2
-        others = {f"p{i}": 0.3 - 0.02 * i for i in range(200)}
-        return {**others, "ann": float(face[0]) - 0.2}
+    # 200 people from 0.3 down, and ann far below the first 16.
+    gallery = _gallery({**{f"p{i}": 0.3 - 0.02 * i for i in range(200)}, "ann": -0.15})
     faces = {1: ANN_F, 2: _face(0.05, 0, 0.35, 0.93)}
     linker = SceneLinker(gallery_scores=gallery)
     _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
@@ -239,7 +242,7 @@ def test_in_a_large_gallery_a_linked_name_far_below_the_best_people_is_vetoed_to
     # Each track keeps only its best people's scores, not a copy of the gallery.
     assert all(len(cue.gallery) == GALLERY_TOP for cue in linker._tracks.values())
     # A name close to the best people is kept even when it is not among the first ones kept.
-    linker = SceneLinker(gallery_scores=lambda face: {**{f"p{i}": 0.3 for i in range(200)}, "ann": 0.29})
+    linker = SceneLinker(gallery_scores=_gallery({**{f"p{i}": 0.3 for i in range(200)}, "ann": 0.29}))
     _observe(linker, 5, [1], 0, ["ann"], [RED_T], faces)
     assert _observe(linker, 5, [2], 1, [None], [RED_T], faces).names == ["ann"]
 
