@@ -67,8 +67,8 @@ class _TrackCue:
     seen_with: Set[int] = field(default_factory=set)
     face: Optional[np.ndarray] = None
     face_count: int = 0
-    gallery: Dict[str, float] = field(default_factory=dict)       # the GALLERY_TOP best people's scores
-    gallery_floor: float = -np.inf                                  # the lowest score kept (-inf: everyone kept)
+    gallery: Optional[Dict[str, float]] = None     # the GALLERY_TOP best people's scores of ``face`` (None: not yet)
+    gallery_floor: float = -np.inf                 # the lowest score kept (-inf: everyone kept)
 
     def torso(self) -> Optional[np.ndarray]:
         if self.torso_sum is None:
@@ -182,8 +182,7 @@ class SceneLinker:
                 norm = float(np.linalg.norm(face))
                 if norm > 0:
                     cue.face, cue.face_count = np.asarray(face, np.float64) / norm, cue.face_count + 1
-                    if self.gallery_scores is not None:
-                        self._score_gallery(cue)
+                    cue.gallery = None                     # scored again when a linked name needs it
         for tid in track_ids:
             cue = self._tracks.get(int(tid))
             if cue is not None:
@@ -246,8 +245,12 @@ class SceneLinker:
 
     def _contradicts(self, cue: _TrackCue, name: Optional[str]) -> bool:
         """The track's own face ranks ``name`` clearly below another enrolled person."""
-        if name is None or not cue.gallery or cue.face_count < self.min_face_observations:
+        if name is None or self.gallery_scores is None or cue.face_count < self.min_face_observations:
             return False
+        if cue.gallery is None:
+            self._score_gallery(cue)
+        if not cue.gallery:
+            return False                                   # nobody enrolled
         if name not in cue.gallery and cue.gallery_floor == -np.inf:
             return False                                   # not enrolled (any more): nothing ranks it
         return max(cue.gallery.values()) - cue.gallery.get(name, cue.gallery_floor) > self.max_name_deficit
